@@ -1,0 +1,99 @@
+//! The shared-memory header at the start of every ring memfd.
+//!
+//! Everything in here is readable and writable by the peer, which may be buggy
+//! or hostile. So every field is an atomic (no torn or "racy" plain reads), no
+//! field is a pointer or an fd, and each side keeps private copies of what it
+//! must trust (capacity, its own position) and validates what it must read
+//! (the peer's position) on every load.
+
+use crate::sync::{AtomicU32, AtomicU64};
+
+/// "FAASRING" in little-endian bytes.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FAASRING");
+/// Version of the ring layout and of the hello message; both sides must agree.
+pub(crate) const VERSION: u32 = 1;
+
+/// One 128-byte line: two adjacent 64-byte cache lines, so that neither false
+/// sharing nor the adjacent-line prefetcher couples two groups.
+#[repr(C, align(128))]
+pub(crate) struct StaticLine {
+    pub magic: AtomicU64,
+    pub capacity: AtomicU64,
+    pub version: AtomicU32,
+    pub header_size: AtomicU32,
+}
+
+#[repr(C, align(128))]
+pub(crate) struct WriterLine {
+    /// Bytes ever committed by the writer. Monotonic; only the writer stores it.
+    /// Invariant (checked by the reader on every load): `read_pos <= write_pos
+    /// <= read_pos + capacity`.
+    pub write_pos: AtomicU64,
+}
+
+#[repr(C, align(128))]
+pub(crate) struct ReaderLine {
+    /// Bytes ever consumed by the reader. Monotonic; only the reader stores it.
+    /// Invariant (checked by the writer on every load): it never moves
+    /// backwards and never passes `write_pos`.
+    pub read_pos: AtomicU64,
+}
+
+/// Written only when a side is about to sleep or closes, read at every commit
+/// and release: it stays shared-clean in both caches while data streams.
+#[repr(C, align(128))]
+pub(crate) struct ControlLine {
+    /// 1 while the reader sleeps (or has armed readiness) waiting for data.
+    pub reader_waiting: AtomicU32,
+    /// 1 while the writer sleeps (or has armed readiness) waiting for space.
+    pub writer_waiting: AtomicU32,
+    /// 1 once the reader closed its end on purpose.
+    pub reader_closed: AtomicU32,
+    /// 1 once the writer closed its end on purpose.
+    pub writer_closed: AtomicU32,
+}
+
+#[repr(C)]
+pub(crate) struct Header {
+    pub fixed: StaticLine,
+    pub writer: WriterLine,
+    pub reader: ReaderLine,
+    pub control: ControlLine,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(core::mem::size_of::<Header>() == 512);
+    assert!(core::mem::align_of::<Header>() == 128);
+    assert!(core::mem::offset_of!(Header, writer) == 128);
+    assert!(core::mem::offset_of!(Header, reader) == 256);
+    assert!(core::mem::offset_of!(Header, control) == 384);
+};
+
+impl Header {
+    /// A zeroed header whose static line says `capacity` (for tests and loom
+    /// models that keep the ring on the heap).
+    #[cfg(any(test, loom))]
+    pub(crate) fn new(capacity: u64, header_size: u32) -> Self {
+        Header {
+            fixed: StaticLine {
+                magic: AtomicU64::new(MAGIC),
+                capacity: AtomicU64::new(capacity),
+                version: AtomicU32::new(VERSION),
+                header_size: AtomicU32::new(header_size),
+            },
+            writer: WriterLine {
+                write_pos: AtomicU64::new(0),
+            },
+            reader: ReaderLine {
+                read_pos: AtomicU64::new(0),
+            },
+            control: ControlLine {
+                reader_waiting: AtomicU32::new(0),
+                writer_waiting: AtomicU32::new(0),
+                reader_closed: AtomicU32::new(0),
+                writer_closed: AtomicU32::new(0),
+            },
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! FAASIN: UNIX pipes for chained serverless functions.
+//!
+//! A stream is a lock-free single-producer/single-consumer ring in a sealed
+//! memfd, handed to each side as ONE fd (an `AF_UNIX` `SOCK_SEQPACKET`
+//! socket) exactly like a pipe end. The socket carries the ring's memfd in
+//! its first message, wakes a sleeping peer, and is the lifeline: when the
+//! peer exits or crashes, we see the hang-up.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! let (mut r, mut w) = faasin::pipe(faasin::DEFAULT_CAPACITY)?;
+//! w.write_all(b"hello")?;
+//! drop(w); // EOF for the reader after every byte
+//! let mut s = String::new();
+//! r.read_to_string(&mut s)?;
+//! assert_eq!(s, "hello");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Semantics follow a pipe: a read returns 1..=len bytes as soon as any are
+//! there, 0 at EOF only after every committed byte was read; a write after the
+//! reader left fails with `BrokenPipe` (never SIGPIPE); non-blocking mode
+//! gives `WouldBlock`; closing wakes a blocked peer. An fd that is not a
+//! FAASIN endpoint is used with plain `read`/`write`, so functions also run in
+//! ordinary shell pipelines.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod endpoint;
+mod function_env;
+pub mod handoff;
+mod header;
+mod mapping;
+mod options;
+mod reader;
+mod region;
+mod ring;
+mod sync;
+mod sysfd;
+#[cfg(feature = "tokio")]
+pub mod tokio_io;
+
+pub use function_env::{
+    input, output, DEFAULT_INPUT_FD, DEFAULT_OUTPUT_FD, ENV_INPUT_FD, ENV_OUTPUT_FD,
+};
+pub use mapping::{MAX_CAPACITY, MIN_CAPACITY};
+pub use options::DEFAULT_SPIN;
+pub use reader::Reader;
+pub use region::Keepalive;
+pub use writer::{WriteGrant, Writer};
+mod writer;
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+/// Default ring capacity: 1 MiB.
+pub const DEFAULT_CAPACITY: usize = 1 << 20;
+
+/// Creates a stream and returns its two ends as raw endpoint fds (read end,
+/// write end), like `pipe(2)`: hand them to children or containers, and
+/// open them there with [`Reader::from_fd`] / [`Writer::from_fd`].
+///
+/// `capacity` must be a power of two between one page and [`MAX_CAPACITY`].
+/// Both fds are close-on-exec.
+pub fn pipe_fds(capacity: usize) -> io::Result<(OwnedFd, OwnedFd)> {
+    let memfd = mapping::create_memfd(capacity)?;
+    let (read_end, write_end) = endpoint::seqpacket_pair()?;
+    let hello = |role| endpoint::Hello {
+        version: header::VERSION,
+        role,
+        capacity: capacity as u64,
+        header_size: mapping::page_size() as u32,
+    };
+    // Each hello is sent from the opposite socket, so it waits on its end.
+    endpoint::send_hello(
+        write_end.as_fd(),
+        &hello(endpoint::Role::Reader),
+        memfd.as_fd(),
+    )?;
+    endpoint::send_hello(
+        read_end.as_fd(),
+        &hello(endpoint::Role::Writer),
+        memfd.as_fd(),
+    )?;
+    Ok((read_end, write_end))
+}
+
+/// Creates a stream within this process: `(Reader, Writer)`.
+pub fn pipe(capacity: usize) -> io::Result<(Reader, Writer)> {
+    let (r, w) = pipe_fds(capacity)?;
+    Ok((Reader::from_fd(r)?, Writer::from_fd(w)?))
+}
+
+/// True when `fd` looks like a FAASIN endpoint (an `AF_UNIX` `SOCK_SEQPACKET`
+/// socket); nothing is read from it.
+pub fn is_endpoint(fd: RawFd) -> bool {
+    if !sysfd::is_open(fd) {
+        return false;
+    }
+    // SAFETY: the fd is open, and the borrow does not outlive this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    endpoint::is_seqpacket_unix(fd)
+}

@@ -1,0 +1,311 @@
+//! The ring's memory: one sealed memfd holding a header page and the data
+//! area, mapped with the data area twice back to back so that every readable
+//! or writable span is one contiguous slice.
+
+use crate::header::{Header, MAGIC, VERSION};
+use crate::sync::Ordering;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Smallest and largest ring the library creates or accepts.
+pub const MIN_CAPACITY: usize = 4096;
+pub const MAX_CAPACITY: usize = 1 << 32;
+
+const REQUIRED_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p <= 0 {
+        4096
+    } else {
+        p as usize
+    }
+}
+
+/// Checks a requested capacity: a power of two, a multiple of the page size,
+/// within bounds.
+pub(crate) fn check_capacity(capacity: usize) -> io::Result<()> {
+    let page = page_size();
+    if !capacity.is_power_of_two()
+        || capacity < MIN_CAPACITY.max(page)
+        || capacity > MAX_CAPACITY
+        || capacity % page != 0
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "ring capacity {capacity} must be a power of two between {} and {MAX_CAPACITY} bytes",
+                MIN_CAPACITY.max(page)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Creates the ring memfd: sized, header written, sealed against shrink,
+/// grow and further seals. The caller hands it to both ends.
+pub(crate) fn create_memfd(capacity: usize) -> io::Result<OwnedFd> {
+    check_capacity(capacity)?;
+    let header_size = page_size();
+    // SAFETY: the name is a NUL-terminated literal; flags are valid.
+    let raw = cvt(unsafe {
+        libc::memfd_create(
+            c"faasin-ring".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    })?;
+    // SAFETY: memfd_create just returned this fd and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let total = (header_size + capacity) as libc::off_t;
+    // SAFETY: fd is a valid memfd we own.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), total) })?;
+    {
+        // Map the header page only long enough to write the static line.
+        let map = Mapping::map_raw(&fd, header_size, capacity)?;
+        let h = map.header();
+        h.fixed.magic.store(MAGIC, Ordering::Relaxed);
+        h.fixed.capacity.store(capacity as u64, Ordering::Relaxed);
+        h.fixed.version.store(VERSION, Ordering::Relaxed);
+        h.fixed
+            .header_size
+            .store(header_size as u32, Ordering::Relaxed);
+    }
+    // SAFETY: fd is a valid memfd created with MFD_ALLOW_SEALING.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, REQUIRED_SEALS) })?;
+    Ok(fd)
+}
+
+/// A live double mapping of a ring memfd. Unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    base: *mut u8,
+    len: usize,
+    header_size: usize,
+}
+
+// SAFETY: the mapping is plain shared memory; all shared state in it is
+// accessed through atomics or through spans that the ring protocol gives to
+// exactly one side at a time.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` only hands out `&Header` (atomics) and raw
+// pointers whose use is governed by the owning Reader or Writer.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Validates a memfd received from the peer and maps it. `capacity` and
+    /// `header_size` are what the hello announced; the memfd's seals, size and
+    /// static header must all agree with them.
+    pub(crate) fn open(fd: &OwnedFd, capacity: usize, header_size: usize) -> io::Result<Mapping> {
+        check_capacity(capacity)
+            .map_err(|e| invalid(format!("hello announces a bad ring: {e}")))?;
+        if header_size != page_size() {
+            return Err(invalid(format!(
+                "hello announces a header of {header_size} bytes, expected one page ({})",
+                page_size()
+            )));
+        }
+        // SAFETY: fcntl on any fd number is memory-safe; errors are reported.
+        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+        if seals < 0 {
+            return Err(invalid(format!(
+                "the ring fd is not a sealable memfd ({})",
+                io::Error::last_os_error()
+            )));
+        }
+        if seals & REQUIRED_SEALS != REQUIRED_SEALS {
+            return Err(invalid(
+                "the ring memfd is not sealed against shrink, grow and further seals",
+            ));
+        }
+        if seals & (libc::F_SEAL_WRITE | libc::F_SEAL_FUTURE_WRITE) != 0 {
+            return Err(invalid("the ring memfd is sealed against writes"));
+        }
+        // SAFETY: all-zero is a valid `stat`; fstat fills it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `st` is a valid out-pointer.
+        cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+        if (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+            return Err(invalid("the ring fd is not a regular memfd"));
+        }
+        if st.st_size as u64 != (header_size + capacity) as u64 {
+            return Err(invalid(format!(
+                "the ring memfd is {} bytes, the hello announces {}",
+                st.st_size,
+                header_size + capacity
+            )));
+        }
+        let map = Mapping::map_raw(fd, header_size, capacity)?;
+        let h = map.header();
+        let magic = h.fixed.magic.load(Ordering::Relaxed);
+        let version = h.fixed.version.load(Ordering::Relaxed);
+        let hcap = h.fixed.capacity.load(Ordering::Relaxed);
+        let hsize = h.fixed.header_size.load(Ordering::Relaxed);
+        if magic != MAGIC {
+            return Err(invalid(format!("bad ring magic {magic:#x}")));
+        }
+        if version != VERSION {
+            return Err(invalid(format!(
+                "ring version {version}, this library speaks {VERSION}"
+            )));
+        }
+        if hcap != capacity as u64 || hsize as usize != header_size {
+            return Err(invalid(format!(
+                "ring header says capacity {hcap} and header {hsize}, the hello says {capacity} and {header_size}"
+            )));
+        }
+        Ok(map)
+    }
+
+    /// Maps header + data, then the data again right after it.
+    fn map_raw(fd: &OwnedFd, header_size: usize, capacity: usize) -> io::Result<Mapping> {
+        let len = header_size + 2 * capacity;
+        // SAFETY: an anonymous PROT_NONE reservation; no existing memory is touched.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // From here on, dropping `map` unmaps the whole reservation.
+        let map = Mapping {
+            base: base.cast(),
+            len,
+            header_size,
+        };
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: MAP_FIXED replaces pages inside our own reservation only.
+        let first = unsafe {
+            libc::mmap(
+                base,
+                header_size + capacity,
+                prot,
+                libc::MAP_SHARED | libc::MAP_FIXED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if first == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `base + header_size + capacity .. + capacity` lies inside the
+        // reservation of `len` bytes.
+        let second_addr = unsafe { map.base.add(header_size + capacity) };
+        // SAFETY: MAP_FIXED inside our own reservation; the offset is the
+        // start of the data area, page-aligned since header_size is a page.
+        let second = unsafe {
+            libc::mmap(
+                second_addr.cast(),
+                capacity,
+                prot,
+                libc::MAP_SHARED | libc::MAP_FIXED,
+                fd.as_raw_fd(),
+                header_size as libc::off_t,
+            )
+        };
+        if second == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(map)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: base is page-aligned (so 128-aligned), the mapping is at
+        // least one page (>= size_of::<Header>()), lives as long as `self`,
+        // and Header consists only of atomics, for which any bit pattern is
+        // valid and concurrent access from the peer is allowed.
+        unsafe { &*self.base.cast::<Header>() }
+    }
+
+    /// Start of the data area; `2 * capacity` bytes are mapped from here, the
+    /// second half mirroring the first.
+    pub(crate) fn data(&self) -> *mut u8 {
+        // SAFETY: header_size < len, so the result stays inside the mapping.
+        unsafe { self.base.add(self.header_size) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: base/len are exactly the reservation made in map_raw, which
+        // nobody else unmaps; no reference into it outlives `self` (borrowed
+        // views in bindings hold an Arc of this Mapping).
+        unsafe {
+            libc::munmap(self.base.cast(), self.len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_area_is_mirrored() {
+        let fd = create_memfd(4096).unwrap();
+        let map = Mapping::open(&fd, 4096, page_size()).unwrap();
+        // SAFETY: both offsets are inside the 2 * capacity data mapping.
+        unsafe {
+            map.data().add(10).write(0xAB);
+            assert_eq!(map.data().add(4096 + 10).read(), 0xAB);
+            map.data().add(4096 + 4095).write(0xCD);
+            assert_eq!(map.data().add(4095).read(), 0xCD);
+        }
+    }
+
+    #[test]
+    fn bad_capacities_are_refused() {
+        for cap in [0, 1000, 4097, 3 * 4096, MAX_CAPACITY * 2] {
+            let e = create_memfd(cap).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "capacity {cap}");
+        }
+    }
+
+    #[test]
+    fn unsealed_or_wrong_size_memfd_is_refused() {
+        // SAFETY: plain memfd_create with a literal name.
+        let raw = unsafe { libc::memfd_create(c"x".as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(raw >= 0);
+        // SAFETY: fresh fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: valid fd.
+        assert_eq!(unsafe { libc::ftruncate(raw, 8192) }, 0);
+        let e = Mapping::open(&fd, 4096, 4096).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("sealed"), "{e}");
+
+        let fd = create_memfd(4096).unwrap();
+        let e = Mapping::open(&fd, 8192, 4096).err().unwrap();
+        assert!(e.to_string().contains("bytes"), "{e}");
+    }
+
+    #[test]
+    fn bad_magic_is_refused() {
+        let fd = create_memfd(4096).unwrap();
+        {
+            let map = Mapping::open(&fd, 4096, 4096).unwrap();
+            map.header().fixed.magic.store(7, Ordering::Relaxed);
+        }
+        let e = Mapping::open(&fd, 4096, 4096).err().unwrap();
+        assert!(e.to_string().contains("magic"), "{e}");
+    }
+}

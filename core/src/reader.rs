@@ -1,0 +1,356 @@
+//! The read end.
+
+use crate::endpoint::{self, Role};
+use crate::mapping::Mapping;
+use crate::options::Options;
+use crate::region::{HeapBuf, Keepalive, Region};
+use crate::ring::Consumer;
+use crate::sysfd;
+use std::io::{self, BufRead, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Size of the buffer used when the fd is not a FAASIN endpoint.
+const FALLBACK_BUF: usize = 64 * 1024;
+
+/// The read end of a stream: a FAASIN ring, or any other readable fd.
+///
+/// Implements [`Read`] and [`BufRead`]; [`BufRead::fill_buf`] is the
+/// zero-copy borrow: it returns every readable byte as one contiguous slice
+/// that points straight into the ring, and [`BufRead::consume`] (or
+/// [`Reader::release`]) gives bytes back to the writer.
+pub struct Reader {
+    inner: Inner,
+    opts: Options,
+    /// Bytes handed out by the last `fill_buf` and not yet released.
+    borrowed: usize,
+}
+
+enum Inner {
+    Ring(RingReader),
+    Fd(FdReader),
+}
+
+struct RingReader {
+    sock: OwnedFd,
+    map: Arc<Mapping>,
+    cons: Consumer,
+    capacity: u64,
+    /// The lifeline hung up: the writer is gone, whatever the header says.
+    peer_gone: bool,
+}
+
+struct FdReader {
+    fd: OwnedFd,
+    buf: Arc<HeapBuf>,
+    pos: usize,
+    end: usize,
+}
+
+impl Reader {
+    /// Opens the read end from an fd: a FAASIN endpoint (whose hello is
+    /// taken off it here), or any other fd, used with plain `read(2)`.
+    ///
+    /// Errors: `InvalidInput` if the fd is the write end of a FAASIN stream
+    /// (the fd is then left usable), `InvalidData` if the endpoint or its ring
+    /// is malformed.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Reader> {
+        let opts = Options::from_env();
+        if !endpoint::is_seqpacket_unix(fd.as_fd()) {
+            let buf = HeapBuf::new(FALLBACK_BUF);
+            return Ok(Reader {
+                inner: Inner::Fd(FdReader {
+                    fd,
+                    buf,
+                    pos: 0,
+                    end: 0,
+                }),
+                opts,
+                borrowed: 0,
+            });
+        }
+        let (hello, memfd) = endpoint::recv_hello(fd.as_fd(), Role::Reader)?;
+        if hello.version != crate::header::VERSION {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "FAASIN protocol version {} (this library speaks {})",
+                    hello.version,
+                    crate::header::VERSION
+                ),
+            ));
+        }
+        let capacity = usize::try_from(hello.capacity).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, "ring capacity overflows usize")
+        })?;
+        let map = Mapping::open(&memfd, capacity, hello.header_size as usize)?;
+        // Resume where the ring stands, so an endpoint can be opened after
+        // data was written. Validated like every later load.
+        let h = map.header();
+        let start = h.reader.read_pos.load(crate::sync::Ordering::Acquire);
+        let mut cons = Consumer::new(hello.capacity, start);
+        cons.refresh(h)?;
+        Ok(Reader {
+            inner: Inner::Ring(RingReader {
+                sock: fd,
+                map: Arc::new(map),
+                cons,
+                capacity: hello.capacity,
+                peer_gone: false,
+            }),
+            opts,
+            borrowed: 0,
+        })
+    }
+
+    /// True when this end reads from a shared-memory ring, false when it
+    /// falls back to plain reads on an ordinary fd.
+    pub fn is_ring(&self) -> bool {
+        matches!(self.inner, Inner::Ring(_))
+    }
+
+    /// The ring's capacity in bytes, or `None` for the fd fallback.
+    pub fn capacity(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::Ring(r) => Some(r.capacity as usize),
+            Inner::Fd(_) => None,
+        }
+    }
+
+    /// In non-blocking mode a read that would wait fails with `WouldBlock`
+    /// instead, and that failure arms readiness: the fd ([`AsFd`]) then polls
+    /// readable (POLLIN) once data or EOF arrives. So, as with edge-triggered
+    /// epoll, always try the read first and poll only after `WouldBlock`; a
+    /// readable fd may also be a stale wake-up, after which the read simply
+    /// fails with `WouldBlock` again.
+    pub fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
+        if let Inner::Fd(f) = &self.inner {
+            sysfd::set_nonblocking(f.fd.as_fd(), on)?;
+        }
+        self.opts.nonblocking = on;
+        Ok(())
+    }
+
+    pub fn is_nonblocking(&self) -> bool {
+        self.opts.nonblocking
+    }
+
+    /// How long a waiting read spins before it sleeps in the kernel
+    /// (default [`crate::DEFAULT_SPIN`], or `FAASIN_SPIN_US`).
+    pub fn set_spin(&mut self, spin: Duration) {
+        self.opts.spin = spin;
+    }
+
+    /// A blocking read that waits longer than `timeout` fails with
+    /// `TimedOut` (like `SO_RCVTIMEO`). `None`, the default, waits forever.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.opts.timeout = timeout;
+    }
+
+    /// Bytes that can be read now without waiting.
+    pub fn available(&mut self) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Ring(r) => Ok(r.cons.refresh(r.map.header())? as usize),
+            Inner::Fd(f) => Ok(f.end - f.pos + sysfd::bytes_readable(f.fd.as_fd())),
+        }
+    }
+
+    /// Gives `n` bytes of the last [`BufRead::fill_buf`] back to the writer.
+    /// Unlike `consume`, an `n` beyond what was borrowed is an error.
+    pub fn release(&mut self, n: usize) -> io::Result<()> {
+        if n > self.borrowed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "release of {n} bytes, but only {} are borrowed",
+                    self.borrowed
+                ),
+            ));
+        }
+        self.borrowed -= n;
+        match &mut self.inner {
+            Inner::Ring(r) => {
+                if n > 0 && r.cons.release(r.map.header(), n as u64) {
+                    endpoint::ring(r.sock.as_fd());
+                }
+            }
+            Inner::Fd(f) => f.pos += n,
+        }
+        Ok(())
+    }
+
+    /// Closes the end: the writer's next write fails with `BrokenPipe`, and a
+    /// writer blocked for space is woken at once. Dropping does the same.
+    pub fn close(self) -> io::Result<()> {
+        drop(self);
+        Ok(())
+    }
+
+    /// A handle that keeps the memory behind borrowed slices mapped, for
+    /// bindings whose views may outlive this end.
+    pub fn keepalive(&self) -> Keepalive {
+        Keepalive::new(match &self.inner {
+            Inner::Ring(r) => Region::Ring(r.map.clone()),
+            Inner::Fd(f) => Region::Heap(f.buf.clone()),
+        })
+    }
+
+    fn fill(&mut self) -> io::Result<(*const u8, usize)> {
+        let opts = self.opts;
+        match &mut self.inner {
+            Inner::Ring(r) => {
+                let h = r.map.header();
+                let mut avail = r.cons.available_cached();
+                if avail == 0 {
+                    avail = r.cons.refresh(h)?;
+                }
+                if avail == 0 {
+                    avail = r.wait_data(&opts)?;
+                }
+                let off = (r.cons.position() % r.capacity) as usize;
+                // SAFETY: off < capacity and avail <= capacity, so the span
+                // lies within the 2 * capacity mirrored data mapping.
+                let ptr = unsafe { r.map.data().add(off) };
+                Ok((ptr, avail as usize))
+            }
+            Inner::Fd(f) => {
+                if f.pos == f.end {
+                    // SAFETY: buf is an exclusively owned allocation of len bytes.
+                    let n = sysfd::read(f.fd.as_fd(), f.buf.ptr(), f.buf.len())?;
+                    f.pos = 0;
+                    f.end = n;
+                }
+                // SAFETY: pos <= end <= len of the buffer.
+                Ok((unsafe { f.buf.ptr().add(f.pos) }, f.end - f.pos))
+            }
+        }
+    }
+}
+
+impl RingReader {
+    /// Waits until data is readable or the writer is gone; 0 means EOF.
+    fn wait_data(&mut self, opts: &Options) -> io::Result<u64> {
+        let h = self.map.header();
+        if !opts.nonblocking && !opts.spin.is_zero() && !self.peer_gone {
+            let start = Instant::now();
+            loop {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+                let a = self.cons.refresh(h)?;
+                if a > 0 {
+                    return Ok(a);
+                }
+                if self.cons.peer_closed(h) || start.elapsed() >= opts.spin {
+                    break;
+                }
+            }
+        }
+        let deadline = opts.timeout.map(|t| Instant::now() + t);
+        loop {
+            if !self.peer_gone && endpoint::drain(self.sock.as_fd())? {
+                self.peer_gone = true;
+            }
+            self.cons.arm(h);
+            let a = self.cons.refresh(h);
+            if !matches!(a, Ok(0)) {
+                self.cons.disarm(h);
+                return a.map_err(Into::into);
+            }
+            if self.peer_gone || self.cons.peer_closed(h) {
+                self.cons.disarm(h);
+                // Every commit happened before the close flag or hang-up.
+                return Ok(self.cons.refresh(h)?);
+            }
+            if opts.nonblocking {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let left = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => {
+                        self.cons.disarm(h);
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "FAASIN read timed out",
+                        ));
+                    }
+                },
+            };
+            endpoint::wait_readable(self.sock.as_fd(), left)?;
+        }
+    }
+}
+
+impl Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (ptr, avail) = self.fill()?;
+        let n = avail.min(buf.len());
+        // SAFETY: `ptr` is valid for `avail` readable bytes (see `fill`); the
+        // writer does not touch them until we release them; `buf` is a
+        // distinct, exclusively borrowed buffer.
+        unsafe { std::ptr::copy_nonoverlapping(ptr, buf.as_mut_ptr(), n) };
+        self.borrowed = n;
+        self.release(n)?;
+        Ok(n)
+    }
+}
+
+impl BufRead for Reader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let (ptr, avail) = self.fill()?;
+        self.borrowed = avail;
+        // SAFETY: valid for `avail` bytes that stay untouched by the writer
+        // until released, and the borrow of `self` stops any release while
+        // the slice lives.
+        Ok(unsafe { std::slice::from_raw_parts(ptr, avail) })
+    }
+
+    fn consume(&mut self, amt: usize) {
+        let amt = amt.min(self.borrowed);
+        self.release(amt)
+            .expect("release within the borrowed span cannot fail");
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Inner::Ring(r) = &self.inner {
+            if r.cons.close(r.map.header()) {
+                endpoint::ring(r.sock.as_fd());
+            }
+        }
+    }
+}
+
+impl AsFd for Reader {
+    /// The fd to poll for readability: the endpoint socket (a doorbell or
+    /// hang-up makes it readable), or the fallback fd itself.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.inner {
+            Inner::Ring(r) => r.sock.as_fd(),
+            Inner::Fd(f) => f.fd.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for Reader {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("fd", &self.as_raw_fd())
+            .field("ring", &self.is_ring())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}

@@ -1,0 +1,326 @@
+//! The index protocol of the ring: positions, their validation, and the
+//! decision whether the other side must be woken. No syscalls and no data
+//! copies live here, so the protocol can be model-checked with loom
+//! (`tests/loom.rs`) on a heap-allocated [`Header`].
+//!
+//! Wake-up rule (a Dekker pattern): a side about to sleep stores its waiting
+//! flag, issues a SeqCst fence, then re-reads the other side's position; a
+//! side that publishes a position stores it, issues a SeqCst fence, then reads
+//! the waiting flag. Whatever the interleaving, either the sleeper sees the new
+//! position or the publisher sees the flag, so no wake-up is lost.
+
+use crate::header::Header;
+use crate::sync::{fence, Ordering};
+use std::fmt;
+
+/// The peer broke a ring invariant. Reported as `io::ErrorKind::InvalidData`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Corrupt {
+    WriteAhead {
+        write_pos: u64,
+        read_pos: u64,
+        capacity: u64,
+    },
+    WriteBackwards {
+        write_pos: u64,
+        last_seen: u64,
+    },
+    ReadBackwards {
+        read_pos: u64,
+        last_seen: u64,
+    },
+    ReadAhead {
+        read_pos: u64,
+        write_pos: u64,
+    },
+}
+
+impl fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Corrupt::WriteAhead { write_pos, read_pos, capacity } => write!(
+                f,
+                "corrupted ring: write_pos {write_pos} is ahead of read_pos {read_pos} by more than the capacity {capacity}"
+            ),
+            Corrupt::WriteBackwards { write_pos, last_seen } => write!(
+                f,
+                "corrupted ring: write_pos went backwards from {last_seen} to {write_pos}"
+            ),
+            Corrupt::ReadBackwards { read_pos, last_seen } => write!(
+                f,
+                "corrupted ring: read_pos went backwards from {last_seen} to {read_pos}"
+            ),
+            Corrupt::ReadAhead { read_pos, write_pos } => write!(
+                f,
+                "corrupted ring: read_pos {read_pos} is ahead of write_pos {write_pos}"
+            ),
+        }
+    }
+}
+
+impl From<Corrupt> for std::io::Error {
+    fn from(c: Corrupt) -> Self {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, c.to_string())
+    }
+}
+
+/// The writer's private view of the ring. Only `write_pos` is ours; the
+/// reader's position is a validated copy.
+#[derive(Debug)]
+pub(crate) struct Producer {
+    capacity: u64,
+    /// Bytes committed so far; the only value ever stored into
+    /// `header.writer.write_pos`.
+    write_pos: u64,
+    /// The reader position last loaded and validated.
+    /// Invariant: `seen_read_pos <= write_pos <= seen_read_pos + capacity`.
+    seen_read_pos: u64,
+}
+
+impl Producer {
+    pub(crate) fn new(capacity: u64, write_pos: u64, read_pos: u64) -> Self {
+        debug_assert!(read_pos <= write_pos && write_pos - read_pos <= capacity);
+        Producer {
+            capacity,
+            write_pos,
+            seen_read_pos: read_pos,
+        }
+    }
+
+    pub(crate) fn position(&self) -> u64 {
+        self.write_pos
+    }
+
+    /// Free bytes according to the last reader position seen (no shared access).
+    pub(crate) fn free_cached(&self) -> u64 {
+        debug_assert!(self.write_pos - self.seen_read_pos <= self.capacity);
+        self.capacity - (self.write_pos - self.seen_read_pos)
+    }
+
+    /// Loads and validates the reader's position; returns the free bytes.
+    pub(crate) fn refresh(&mut self, h: &Header) -> Result<u64, Corrupt> {
+        // SYNC POINT. Acquire: pairs with the Release store of read_pos in
+        // `Consumer::release`: the reader has finished reading those bytes
+        // before we may overwrite them.
+        let r = h.reader.read_pos.load(Ordering::Acquire);
+        if r < self.seen_read_pos {
+            return Err(Corrupt::ReadBackwards {
+                read_pos: r,
+                last_seen: self.seen_read_pos,
+            });
+        }
+        if r > self.write_pos {
+            return Err(Corrupt::ReadAhead {
+                read_pos: r,
+                write_pos: self.write_pos,
+            });
+        }
+        self.seen_read_pos = r;
+        Ok(self.free_cached())
+    }
+
+    /// Publishes `n` more bytes. Returns true when the reader sleeps and must
+    /// be woken (the flag is cleared here, so one commit wakes it once).
+    pub(crate) fn commit(&mut self, h: &Header, n: u64) -> bool {
+        debug_assert!(n <= self.free_cached(), "commit beyond free space");
+        self.write_pos += n;
+        // SYNC POINT. Release: pairs with the Acquire load of write_pos in
+        // `Consumer::refresh`: the bytes copied in before are visible to the
+        // reader once it sees this position.
+        h.writer.write_pos.store(self.write_pos, Ordering::Release);
+        // SYNC POINT. SeqCst fence: pairs with the fence in `Consumer::arm`
+        // (Dekker: our store of write_pos vs its store of reader_waiting).
+        fence(Ordering::SeqCst);
+        take_flag(&h.control.reader_waiting)
+    }
+
+    /// Marks the writer as waiting for space. The caller must `refresh`
+    /// afterwards and sleep only if there is still no space.
+    pub(crate) fn arm(&self, h: &Header) {
+        h.control.writer_waiting.store(1, Ordering::Relaxed);
+        // SYNC POINT. SeqCst fence: pairs with the fence in `Consumer::release`
+        // (Dekker: our store of writer_waiting vs its store of read_pos).
+        fence(Ordering::SeqCst);
+    }
+
+    pub(crate) fn disarm(&self, h: &Header) {
+        h.control.writer_waiting.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the reader closed its end on purpose.
+    pub(crate) fn peer_closed(&self, h: &Header) -> bool {
+        // Relaxed: no data is published with this flag; it only stops writes.
+        h.control.reader_closed.load(Ordering::Relaxed) != 0
+    }
+
+    /// Marks our end closed. Returns true when the reader sleeps.
+    pub(crate) fn close(&self, h: &Header) -> bool {
+        // SYNC POINT. Release: pairs with the Acquire load of writer_closed in
+        // `Consumer::peer_closed`: a reader that sees the flag also sees every
+        // write_pos stored before it, so EOF comes only after all data.
+        h.control.writer_closed.store(1, Ordering::Release);
+        // SYNC POINT. SeqCst fence: same Dekker pairing as in `commit`.
+        fence(Ordering::SeqCst);
+        take_flag(&h.control.reader_waiting)
+    }
+}
+
+/// The reader's private view of the ring.
+#[derive(Debug)]
+pub(crate) struct Consumer {
+    capacity: u64,
+    /// Bytes consumed so far; the only value ever stored into
+    /// `header.reader.read_pos`.
+    read_pos: u64,
+    /// The writer position last loaded and validated.
+    /// Invariant: `read_pos <= seen_write_pos <= read_pos + capacity`.
+    seen_write_pos: u64,
+}
+
+impl Consumer {
+    pub(crate) fn new(capacity: u64, start: u64) -> Self {
+        Consumer {
+            capacity,
+            read_pos: start,
+            seen_write_pos: start,
+        }
+    }
+
+    pub(crate) fn position(&self) -> u64 {
+        self.read_pos
+    }
+
+    /// Readable bytes according to the last writer position seen.
+    pub(crate) fn available_cached(&self) -> u64 {
+        debug_assert!(self.seen_write_pos - self.read_pos <= self.capacity);
+        self.seen_write_pos - self.read_pos
+    }
+
+    /// Loads and validates the writer's position; returns the readable bytes.
+    pub(crate) fn refresh(&mut self, h: &Header) -> Result<u64, Corrupt> {
+        // SYNC POINT. Acquire: pairs with the Release store of write_pos in
+        // `Producer::commit`: the bytes below it are visible.
+        let w = h.writer.write_pos.load(Ordering::Acquire);
+        if w < self.seen_write_pos {
+            return Err(Corrupt::WriteBackwards {
+                write_pos: w,
+                last_seen: self.seen_write_pos,
+            });
+        }
+        if w - self.read_pos > self.capacity {
+            return Err(Corrupt::WriteAhead {
+                write_pos: w,
+                read_pos: self.read_pos,
+                capacity: self.capacity,
+            });
+        }
+        self.seen_write_pos = w;
+        Ok(self.available_cached())
+    }
+
+    /// Gives `n` bytes back to the writer. Returns true when the writer sleeps
+    /// and must be woken.
+    pub(crate) fn release(&mut self, h: &Header, n: u64) -> bool {
+        debug_assert!(
+            n <= self.available_cached(),
+            "release beyond readable bytes"
+        );
+        self.read_pos += n;
+        // SYNC POINT. Release: pairs with the Acquire load of read_pos in
+        // `Producer::refresh`: we are done reading the bytes before the writer
+        // reuses their space.
+        h.reader.read_pos.store(self.read_pos, Ordering::Release);
+        // SYNC POINT. SeqCst fence: pairs with the fence in `Producer::arm`.
+        fence(Ordering::SeqCst);
+        take_flag(&h.control.writer_waiting)
+    }
+
+    /// Marks the reader as waiting for data; the caller re-checks afterwards.
+    pub(crate) fn arm(&self, h: &Header) {
+        h.control.reader_waiting.store(1, Ordering::Relaxed);
+        // SYNC POINT. SeqCst fence: pairs with the fences in `Producer::commit`
+        // and `Producer::close`.
+        fence(Ordering::SeqCst);
+    }
+
+    pub(crate) fn disarm(&self, h: &Header) {
+        h.control.reader_waiting.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the writer closed its end on purpose. Call `refresh` after a
+    /// true answer: every byte committed before the close is then visible.
+    pub(crate) fn peer_closed(&self, h: &Header) -> bool {
+        // SYNC POINT. Acquire: pairs with the Release store in `Producer::close`.
+        h.control.writer_closed.load(Ordering::Acquire) != 0
+    }
+
+    /// Marks our end closed. Returns true when the writer sleeps.
+    pub(crate) fn close(&self, h: &Header) -> bool {
+        h.control.reader_closed.store(1, Ordering::Relaxed);
+        // SYNC POINT. SeqCst fence: pairs with the fence in `Producer::arm`.
+        fence(Ordering::SeqCst);
+        take_flag(&h.control.writer_waiting)
+    }
+}
+
+/// Clears a waiting flag if it is set; true if this call cleared it.
+fn take_flag(flag: &crate::sync::AtomicU32) -> bool {
+    // The plain load keeps the common case (nobody sleeps) free of a locked
+    // RMW on the shared control line. Relaxed: ordered by the caller's fence.
+    flag.load(Ordering::Relaxed) != 0 && flag.swap(0, Ordering::Relaxed) != 0
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip() {
+        let h = Header::new(64, 4096);
+        let mut p = Producer::new(64, 0, 0);
+        let mut c = Consumer::new(64, 0);
+        assert_eq!(p.free_cached(), 64);
+        assert!(!p.commit(&h, 40));
+        assert_eq!(c.refresh(&h).unwrap(), 40);
+        assert!(!c.release(&h, 10));
+        assert_eq!(p.free_cached(), 24, "cached view is stale until refresh");
+        assert_eq!(p.refresh(&h).unwrap(), 34);
+    }
+
+    #[test]
+    fn waiting_reader_is_woken_once() {
+        let h = Header::new(64, 4096);
+        let mut p = Producer::new(64, 0, 0);
+        let c = Consumer::new(64, 0);
+        c.arm(&h);
+        assert!(p.commit(&h, 1));
+        assert!(!p.commit(&h, 1), "the flag is taken by the first wake-up");
+    }
+
+    #[test]
+    fn hostile_write_pos_is_rejected() {
+        let h = Header::new(64, 4096);
+        let mut c = Consumer::new(64, 0);
+        h.writer.write_pos.store(65, Ordering::Relaxed);
+        assert!(matches!(c.refresh(&h), Err(Corrupt::WriteAhead { .. })));
+        h.writer.write_pos.store(10, Ordering::Relaxed);
+        assert_eq!(c.refresh(&h).unwrap(), 10);
+        h.writer.write_pos.store(9, Ordering::Relaxed);
+        assert!(matches!(c.refresh(&h), Err(Corrupt::WriteBackwards { .. })));
+        h.writer.write_pos.store(u64::MAX, Ordering::Relaxed);
+        assert!(c.refresh(&h).is_err());
+    }
+
+    #[test]
+    fn hostile_read_pos_is_rejected() {
+        let h = Header::new(64, 4096);
+        let mut p = Producer::new(64, 0, 0);
+        p.commit(&h, 20);
+        h.reader.read_pos.store(21, Ordering::Relaxed);
+        assert!(matches!(p.refresh(&h), Err(Corrupt::ReadAhead { .. })));
+        h.reader.read_pos.store(5, Ordering::Relaxed);
+        assert_eq!(p.refresh(&h).unwrap(), 49);
+        h.reader.read_pos.store(4, Ordering::Relaxed);
+        assert!(matches!(p.refresh(&h), Err(Corrupt::ReadBackwards { .. })));
+    }
+}

@@ -1,0 +1,301 @@
+//! Each row of DESIGN.md's semantics table, within one process (threads).
+//! Cross-process behaviour (death of a peer) is in `processes.rs`.
+
+use faasin::{pipe, pipe_fds, Reader, Writer};
+use std::io::{self, BufRead, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const CAP: usize = 4096;
+
+#[test]
+fn read_returns_what_is_there_without_waiting_for_a_full_buffer() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    w.write_all(b"abc").unwrap();
+    let mut buf = [0u8; 100];
+    assert_eq!(r.read(&mut buf).unwrap(), 3);
+    assert_eq!(&buf[..3], b"abc");
+}
+
+#[test]
+fn read_blocks_until_data_then_returns_it() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        w.write_all(b"late").unwrap();
+        w
+    });
+    let start = Instant::now();
+    let mut buf = [0u8; 10];
+    let n = r.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"late");
+    assert!(start.elapsed() >= Duration::from_millis(40));
+    drop(t.join().unwrap());
+}
+
+#[test]
+fn eof_only_after_every_committed_byte() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    w.write_all(&[7u8; 3000]).unwrap();
+    w.close().unwrap();
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).unwrap();
+    assert_eq!(all, vec![7u8; 3000]);
+    assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0, "EOF stays EOF");
+}
+
+#[test]
+fn close_wakes_a_blocked_reader_at_once() {
+    let (mut r, w) = pipe(CAP).unwrap();
+    r.set_spin(Duration::ZERO);
+    let t = thread::spawn(move || {
+        let start = Instant::now();
+        let n = r.read(&mut [0u8; 8]).unwrap();
+        (n, start.elapsed())
+    });
+    thread::sleep(Duration::from_millis(100));
+    drop(w);
+    let (n, waited) = t.join().unwrap();
+    assert_eq!(n, 0);
+    assert!(waited < Duration::from_secs(2), "woken late: {waited:?}");
+}
+
+#[test]
+fn write_blocks_for_space_and_everything_arrives_in_order() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let expect = data.clone();
+    let t = thread::spawn(move || {
+        w.write_all(&data).unwrap();
+    });
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).unwrap();
+    t.join().unwrap();
+    assert_eq!(got.len(), expect.len());
+    assert!(got == expect);
+}
+
+#[test]
+fn write_after_reader_closed_is_broken_pipe() {
+    let (r, mut w) = pipe(CAP).unwrap();
+    drop(r);
+    let e = w.write(b"x").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+    assert_eq!(w.flush().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn reader_close_wakes_a_writer_blocked_on_a_full_ring() {
+    let (r, mut w) = pipe(CAP).unwrap();
+    w.set_spin(Duration::ZERO);
+    let t = thread::spawn(move || w.write_all(&vec![1u8; CAP * 4]));
+    thread::sleep(Duration::from_millis(100));
+    drop(r);
+    let e = t.join().unwrap().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn nonblocking_read_and_write_would_block() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    r.set_nonblocking(true).unwrap();
+    w.set_nonblocking(true).unwrap();
+    assert_eq!(
+        r.read(&mut [0u8; 4]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    assert_eq!(
+        w.write(&vec![0u8; CAP + 100]).unwrap(),
+        CAP,
+        "partial write of what fits"
+    );
+    assert_eq!(
+        w.write(b"more").unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    let mut buf = vec![0u8; CAP];
+    assert_eq!(r.read(&mut buf).unwrap(), CAP);
+    assert_eq!(w.write(b"more").unwrap(), 4);
+}
+
+fn poll_readable(fd: i32, ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut p, 1, ms) };
+    n == 1 && p.revents & libc::POLLIN != 0
+}
+
+#[test]
+fn readiness_after_would_block_for_both_ends() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    r.set_nonblocking(true).unwrap();
+    w.set_nonblocking(true).unwrap();
+    assert!(r.read(&mut [0u8; 4]).is_err());
+    assert!(!poll_readable(r.as_raw_fd(), 0), "nothing to read yet");
+    w.write_all(b"hi").unwrap();
+    assert!(
+        poll_readable(r.as_raw_fd(), 1000),
+        "data makes the read end readable"
+    );
+    assert_eq!(r.read(&mut [0u8; 4]).unwrap(), 2);
+
+    w.write_all(&vec![0u8; CAP + 1]).unwrap_err(); // fills, then WouldBlock
+    assert_eq!(w.write(b"x").unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert!(!poll_readable(w.as_raw_fd(), 0), "no space yet");
+    assert_eq!(r.read(&mut [0u8; 100]).unwrap(), 100);
+    assert!(
+        poll_readable(w.as_raw_fd(), 1000),
+        "freed space makes the write end readable"
+    );
+    assert_eq!(w.write(b"x").unwrap(), 1);
+}
+
+#[test]
+fn readiness_on_close() {
+    let (mut r, w) = pipe(CAP).unwrap();
+    r.set_nonblocking(true).unwrap();
+    assert!(r.read(&mut [0u8; 4]).is_err());
+    drop(w);
+    assert!(poll_readable(r.as_raw_fd(), 1000));
+    assert_eq!(r.read(&mut [0u8; 4]).unwrap(), 0);
+}
+
+#[test]
+fn fill_buf_is_one_contiguous_span_across_the_wrap() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    w.write_all(&vec![1u8; CAP - 100]).unwrap();
+    let mut sink = vec![0u8; CAP - 100];
+    r.read_exact(&mut sink).unwrap();
+    // The next 300 bytes straddle the end of the data area.
+    let data: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+    w.write_all(&data).unwrap();
+    let span = r.fill_buf().unwrap();
+    assert_eq!(span, &data[..]);
+    let n = span.len();
+    r.consume(n);
+}
+
+#[test]
+fn reserve_commit_and_dropped_grant_publishes_nothing() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    {
+        let mut g = w.reserve(10).unwrap();
+        assert!(g.len() >= 10);
+        g[..5].copy_from_slice(b"lost!");
+    } // dropped: nothing published
+    let mut g = w.reserve(10).unwrap();
+    g[..5].copy_from_slice(b"hello");
+    g.commit(5).unwrap();
+    r.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 32];
+    assert_eq!(r.read(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(
+        w.reserve(CAP + 1).err().unwrap().kind(),
+        io::ErrorKind::InvalidInput
+    );
+    w.reserve_slice(4).unwrap();
+    assert_eq!(
+        w.commit(CAP + 1).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+}
+
+#[test]
+fn release_beyond_borrowed_is_an_error() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    w.write_all(b"abc").unwrap();
+    assert_eq!(r.fill_buf().unwrap().len(), 3);
+    assert_eq!(
+        r.release(4).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+    r.release(3).unwrap();
+}
+
+#[test]
+fn timeout_gives_timed_out() {
+    let (mut r, _w) = pipe(CAP).unwrap();
+    r.set_timeout(Some(Duration::from_millis(30)));
+    let e = r.read(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+}
+
+#[test]
+fn opening_the_wrong_role_is_refused_and_leaves_the_fd_usable() {
+    let (rfd, wfd) = pipe_fds(CAP).unwrap();
+    let e = Writer::from_fd(rfd.try_clone().unwrap()).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("read end"), "{e}");
+    let mut r = Reader::from_fd(rfd).unwrap();
+    let mut w = Writer::from_fd(wfd).unwrap();
+    w.write_all(b"ok").unwrap();
+    drop(w);
+    let mut s = String::new();
+    r.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "ok");
+}
+
+#[test]
+fn fallback_to_plain_pipe_fds() {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh fds from pipe2.
+    let (rfd, wfd) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut r = Reader::from_fd(rfd).unwrap();
+    let mut w = Writer::from_fd(wfd).unwrap();
+    assert!(!r.is_ring() && !w.is_ring());
+    let mut g = w.reserve(3).unwrap();
+    g[..3].copy_from_slice(b"zc!");
+    g.commit(3).unwrap();
+    w.write_all(b" plain").unwrap();
+    drop(w);
+    assert_eq!(r.fill_buf().unwrap(), b"zc! plain");
+    r.consume(3);
+    let mut s = String::new();
+    r.read_to_string(&mut s).unwrap();
+    assert_eq!(s, " plain");
+}
+
+#[test]
+fn fallback_write_to_closed_pipe_is_broken_pipe_not_sigpipe() {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh fds from pipe2.
+    let (rfd, wfd) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(rfd);
+    let mut w = Writer::from_fd(wfd).unwrap();
+    assert_eq!(w.write(b"x").unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn a_seqpacket_socket_without_hello_is_refused() {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two ints.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rc, 0);
+    // SAFETY: fresh fds.
+    let (a, _b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let e = Reader::from_fd(a).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    assert!(e.to_string().contains("not a FAASIN endpoint"), "{e}");
+}
+
+#[test]
+fn bad_capacity_is_invalid_input() {
+    assert_eq!(pipe(1000).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+}
