@@ -60,10 +60,8 @@ impl Waiter {
         let raw: Arc<AtomicPtr<napi::sys::napi_threadsafe_function__>> =
             Arc::new(AtomicPtr::new(std::ptr::null_mut()));
         let raw_cb = raw.clone();
-        let tsfn = env.create_threadsafe_function(
-            callback,
-            0,
-            move |ctx: ThreadSafeCallContext<()>| {
+        let tsfn =
+            env.create_threadsafe_function(callback, 0, move |ctx: ThreadSafeCallContext<()>| {
                 let t: RawTsfn = raw_cb.load(Ordering::Acquire);
                 if !t.is_null() {
                     // SAFETY: on the JS thread (call_js), with a live tsfn
@@ -72,8 +70,7 @@ impl Waiter {
                     unsafe { napi::sys::napi_unref_threadsafe_function(ctx.env.raw(), t) };
                 }
                 Ok(Vec::<()>::new())
-            },
-        )?;
+            })?;
         // Release: pairs with the Acquire load in the call_js callback above.
         raw.store(tsfn.raw(), Ordering::Release);
         // SAFETY: on the JS thread with a live tsfn; idle until armed.
