@@ -11,6 +11,7 @@ command -v node >/dev/null || { echo "node (>= 18) is required" >&2; exit 1; }
 (cd bindings/node && npm install --no-audit --no-fund --loglevel=error)
 
 bash bindings/node/build.sh
+cargo test -p faasin-node --release -q
 # The Rust peer for the cross-language round trips.
 cargo build --release -p faasin --example peer
 export FAASIN_PEER="${CARGO_TARGET_DIR:-target}/release/examples/peer"

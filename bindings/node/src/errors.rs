@@ -65,3 +65,25 @@ pub fn byte_count(env: &Env, n: f64, what: &str) -> napi::Result<usize> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::code_of;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn kinds_map_to_node_codes() {
+        for (kind, code) in [
+            (ErrorKind::BrokenPipe, "EPIPE"),
+            (ErrorKind::WouldBlock, "EAGAIN"),
+            (ErrorKind::InvalidInput, "EINVAL"),
+            (ErrorKind::InvalidData, "EBADMSG"),
+            (ErrorKind::NotFound, "ENOENT"),
+            (ErrorKind::Other, "EIO"),
+        ] {
+            assert_eq!(code_of(&Error::from(kind)), code, "{kind:?}");
+        }
+        assert_eq!(code_of(&Error::from_raw_os_error(libc::EBADF)), "EBADF");
+        assert_eq!(code_of(&Error::from_raw_os_error(libc::EPIPE)), "EPIPE");
+    }
+}
