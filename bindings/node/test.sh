@@ -17,7 +17,7 @@ cargo build --release -p faasin --example peer
 export FAASIN_PEER="${CARGO_TARGET_DIR:-target}/release/examples/peer"
 FAASIN_PEER="$(cd "$(dirname "$FAASIN_PEER")" && pwd)/peer"
 
-(cd bindings/node && timeout 600 node --test --test-concurrency=1 test/*.test.js)
+(cd bindings/node && timeout 600 node --test --test-concurrency=1 --test-timeout=180000 test/*.test.js)
 
 (cd bindings/node && node_modules/.bin/tsc -p test/tsconfig.json)
 echo "tsc: index.d.ts checks against test/typed-example.ts"
