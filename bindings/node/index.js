@@ -9,7 +9,19 @@
 const { Readable, Writable } = require('node:stream');
 const path = require('node:path');
 
-const native = require(process.env.FAASIN_NODE_ADDON || path.join(__dirname, 'faasin.node'));
+function loadAddon() {
+  const file = process.env.FAASIN_NODE_ADDON || path.join(__dirname, 'faasin.node');
+  try {
+    return require(file);
+  } catch (err) {
+    if (err.code !== 'MODULE_NOT_FOUND') throw err;
+    const e = new Error(`faasin: native addon ${file} is missing; build it with \`bash ${path.join(__dirname, 'build.sh')}\` (needs cargo)`);
+    e.code = 'ENOENT';
+    throw e;
+  }
+}
+
+const native = loadAddon();
 
 const DEFAULT_CAPACITY = native.DEFAULT_CAPACITY;
 // Largest Buffer one stream read yields: enough to amortise the per-chunk
@@ -171,6 +183,10 @@ class FaasinReader extends Readable {
 
   _destroy(err, cb) {
     disarm(this);
+    // Wake anyone awaiting readiness: their next call reports the close.
+    const resolvers = this._readyResolvers;
+    this._readyResolvers = [];
+    for (const r of resolvers) r();
     try {
       this._native.close();
     } catch (closeErr) {
@@ -311,6 +327,10 @@ class FaasinWriter extends Writable {
 
   _destroy(err, cb) {
     disarm(this);
+    // Wake anyone awaiting readiness: their next call reports the close.
+    const resolvers = this._readyResolvers;
+    this._readyResolvers = [];
+    for (const r of resolvers) r();
     try {
       this._native.close();
     } catch (closeErr) {

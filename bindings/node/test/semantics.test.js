@@ -249,3 +249,20 @@ test('writing 8 MiB in one write() call through a 4 KiB ring', async () => {
   const [got, sent] = await Promise.all([drain(reader), produce(writer, 8 << 20, 8 << 20)]);
   assert.deepStrictEqual(got, sent);
 });
+
+test('a plain socket works as the output (fallback to write(2), polled for POLLOUT)', async () => {
+  const { spawn } = require('node:child_process');
+  const child = spawn(process.execPath, [`${FIXTURES}/writer.js`, String(8 << 20), '--chunk', '65536'], {
+    stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
+    env: { ...process.env, FAASOUT_FD: '3' },
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  // Read slowly at first, so the child's non-blocking writes hit EAGAIN.
+  child.stdio[3].pause();
+  await new Promise((r) => setTimeout(r, 200));
+  const got = await drain(child.stdio[3]);
+  const code = await new Promise((r) => child.on('close', r));
+  assert.strictEqual(code, 0);
+  assert.strictEqual(`${got.bytes} ${got.sha}`, out.trim());
+});

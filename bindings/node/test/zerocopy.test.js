@@ -110,3 +110,27 @@ test('peek() is refused while the stream holds buffered data', async () => {
   reader.destroy();
   writer.destroy();
 });
+
+test('destroy() wakes a pending waitReadable/waitWritable; later calls say EBADF', async () => {
+  const { reader, writer } = faasin.pipe({ capacity: 4096 });
+  const readable = reader.waitReadable();
+  writer.reserve(4096);
+  writer.commit(4096);
+  await readable;
+  const { reader: r2, writer: w2 } = faasin.pipe({ capacity: 4096 });
+  w2.reserve(4096);
+  w2.commit(4096);
+  const pendingRead = r2.waitReadable(); // resolves at once: data is there
+  await pendingRead;
+  const { reader: r3, writer: w3 } = faasin.pipe({ capacity: 4096 });
+  const waitingRead = r3.waitReadable();
+  r3.destroy();
+  await waitingRead;
+  assert.throws(() => r3.peek(), { code: 'EBADF' });
+  w2.reserve(0);
+  const waitingWrite = w2.waitWritable();
+  w2.destroy();
+  await waitingWrite;
+  assert.throws(() => w2.reserve(1), { code: 'EBADF' });
+  for (const s of [reader, writer, r2, w3]) s.destroy();
+});
