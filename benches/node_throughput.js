@@ -4,6 +4,7 @@
 // a `net` unix-socket connection, and the child's stdout pipe.
 //
 //   node benches/node_throughput.js [TOTAL_MIB=256] [REPS=3]
+//   BENCH_ONLY=faasin ... runs only the faasin rows (plus the unix-socket baseline)
 //
 // Needs the addon built (bash bindings/node/build.sh). Prints the median
 // MiB/s of REPS runs per transport and chunk size. Time runs from the first
@@ -93,7 +94,7 @@ async function runUnix(chunk, total) {
   const proc = spawn(process.execPath, [__filename, '--child', 'unix', String(chunk), String(total), sockPath], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const [conn] = await Promise.all([new Promise((r) => server.once('connection', r))]);
+  const conn = await new Promise((r) => server.once('connection', r));
   const t = timed(total);
   for await (const c of conn) t.add(c.length);
   await exited(proc);
