@@ -1,0 +1,161 @@
+'use strict';
+// Node-to-Node throughput: a child Node process writes, this one reads.
+// Transports side by side: faasin (stream reads, and zero-copy peek/release),
+// a `net` unix-socket connection, and the child's stdout pipe.
+//
+//   node benches/node_throughput.js [TOTAL_MIB=256] [REPS=3]
+//   BENCH_ONLY=faasin ... runs only the faasin rows (plus the unix-socket baseline)
+//
+// Needs the addon built (bash bindings/node/build.sh). Prints the median
+// MiB/s of REPS runs per transport and chunk size. Time runs from the first
+// byte received to the last, so process start-up is not counted.
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const faasin = require(path.join(__dirname, '..', 'bindings', 'node'));
+
+const CHUNKS = [64 * 1024, 1024 * 1024];
+
+async function writeAll(stream, chunk, total) {
+  const buf = Buffer.alloc(chunk, 0x5a);
+  for (let left = total; left > 0; left -= chunk) {
+    if (!stream.write(left >= chunk ? buf : buf.subarray(0, left))) {
+      await new Promise((r) => stream.once('drain', r));
+    }
+  }
+  await new Promise((r) => stream.end(r));
+}
+
+async function child(transport, chunk, total, sockPath) {
+  if (transport === 'faasin') return writeAll(faasin.output, chunk, total);
+  if (transport === 'stdio') return writeAll(process.stdout, chunk, total);
+  const sock = net.connect(sockPath);
+  await new Promise((r) => sock.once('connect', r));
+  return writeAll(sock, chunk, total);
+}
+
+function timed(total) {
+  let start = 0;
+  let got = 0;
+  return {
+    add(n) {
+      if (start === 0) start = process.hrtime.bigint();
+      got += n;
+    },
+    result() {
+      if (got !== total) throw new Error(`received ${got} of ${total} bytes`);
+      return Number(process.hrtime.bigint() - start) / 1e9;
+    },
+  };
+}
+
+
+function exited(proc) {
+  return new Promise((resolve, reject) =>
+    proc.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`writer exited ${code}`)))),
+  );
+}
+
+async function runFaasin(chunk, total, zeroCopy) {
+  const [r, w] = faasin.pipeFds(faasin.DEFAULT_CAPACITY);
+  const proc = spawn(process.execPath, [__filename, '--child', 'faasin', String(chunk), String(total)], {
+    stdio: ['ignore', 'ignore', 'inherit', w],
+    env: { ...process.env, FAASOUT_FD: '3' },
+  });
+  fs.closeSync(w);
+  const reader = faasin.openReader(r);
+  const t = timed(total);
+  if (zeroCopy) {
+    for (;;) {
+      const view = reader.peek();
+      if (view === null) {
+        await reader.waitReadable();
+        continue;
+      }
+      if (view.length === 0) break;
+      t.add(view.length);
+      reader.release(view.length);
+    }
+    reader.destroy();
+  } else {
+    for await (const c of reader) t.add(c.length);
+  }
+  await exited(proc);
+  return t.result();
+}
+
+async function runUnix(chunk, total) {
+  const sockPath = path.join(os.tmpdir(), `faasin-bench-${process.pid}.sock`);
+  fs.rmSync(sockPath, { force: true });
+  const server = net.createServer();
+  await new Promise((r) => server.listen(sockPath, r));
+  const proc = spawn(process.execPath, [__filename, '--child', 'unix', String(chunk), String(total), sockPath], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const conn = await new Promise((r) => server.once('connection', r));
+  const t = timed(total);
+  for await (const c of conn) t.add(c.length);
+  await exited(proc);
+  server.close();
+  fs.rmSync(sockPath, { force: true });
+  return t.result();
+}
+
+async function runStdio(chunk, total) {
+  const proc = spawn(process.execPath, [__filename, '--child', 'stdio', String(chunk), String(total)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const t = timed(total);
+  for await (const c of proc.stdout) t.add(c.length);
+  await exited(proc);
+  return t.result();
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const totalMiB = Number(process.argv[2] ?? 256);
+  const reps = Number(process.argv[3] ?? 3);
+  const total = totalMiB * 1024 * 1024;
+  const only = process.env.BENCH_ONLY;
+  const transports = [
+    ['faasin (stream)', (c) => runFaasin(c, total, false)],
+    ['faasin (peek/release)', (c) => runFaasin(c, total, true)],
+    ['net unix socket', (c) => runUnix(c, total)],
+    ['child stdio pipe', (c) => runStdio(c, total)],
+  ].filter(([name]) => !only || name === 'net unix socket' || name.startsWith(only));
+  console.log(`Node ${process.version}, ${totalMiB} MiB per run, median of ${reps}, ${os.cpus().length} CPUs`);
+  const rows = [];
+  for (const chunk of CHUNKS) {
+    const mibps = {};
+    for (const [name, run] of transports) {
+      const secs = [];
+      for (let i = 0; i < reps; i++) secs.push(await run(chunk));
+      mibps[name] = totalMiB / median(secs);
+    }
+    for (const [name] of transports) {
+      rows.push([name, `${chunk / 1024} KiB`, mibps[name].toFixed(0), (mibps[name] / mibps['net unix socket']).toFixed(2)]);
+    }
+  }
+  const head = ['transport', 'chunk', 'MiB/s', 'x unix socket'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
+  console.log(line(head));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const r of rows) console.log(line(r));
+}
+
+if (process.argv[2] === '--child') {
+  const [, , , transport, chunk, total, sockPath] = process.argv;
+  child(transport, Number(chunk), Number(total), sockPath).catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,426 @@
+'use strict';
+// faasin for Node: FAASIN stream ends as stream.Readable / stream.Writable.
+//
+// The native addon (src/, built into faasin.node) gives non-blocking ends:
+// every call returns at once, `null` meaning "would block". After a null we
+// `arm` the end: a native thread polls its fd and calls back here once it is
+// ready, so the event loop itself never waits.
+
+const { Readable, Writable } = require('node:stream');
+const path = require('node:path');
+
+function loadAddon() {
+  const file = process.env.FAASIN_NODE_ADDON || path.join(__dirname, 'faasin.node');
+  try {
+    return require(file);
+  } catch (err) {
+    if (err.code !== 'MODULE_NOT_FOUND') throw err;
+    const e = new Error(`faasin: native addon ${file} is missing; build it with \`bash ${path.join(__dirname, 'build.sh')}\` (needs cargo)`);
+    e.code = 'ENOENT';
+    throw e;
+  }
+}
+
+const native = loadAddon();
+
+const DEFAULT_CAPACITY = native.DEFAULT_CAPACITY;
+// Largest Buffer one stream read yields: enough to amortise the per-chunk
+// cost of a JS callback, small enough not to hog the heap.
+const DEFAULT_READ_SIZE = 1 << 20;
+const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+
+// Ends whose readiness callback is outstanding. Like a libuv handle with a
+// pending request, a waiting stream must stay reachable even if user code
+// dropped it, or its data would vanish with a collected object.
+const waiting = new Set();
+
+// The callback handed to the native waiter holds the stream only weakly:
+// the native end holds the callback for the end's lifetime, and a strong
+// reference would make every stream that ever waited immortal.
+function makeWaker(stream) {
+  const ref = new WeakRef(stream);
+  return () => {
+    const s = ref.deref();
+    if (s !== undefined) s._faasinReady();
+  };
+}
+
+function faasinError(code, message) {
+  const err = new Error(message);
+  err.code = code;
+  return err;
+}
+
+function arm(stream) {
+  if (stream._faasinWaiting) return;
+  stream._faasinWaiting = true;
+  waiting.add(stream);
+  stream._faasinWaker ??= makeWaker(stream);
+  try {
+    stream._native.arm(stream._faasinWaker);
+  } catch (err) {
+    stream._faasinWaiting = false;
+    waiting.delete(stream);
+    throw err;
+  }
+}
+
+function disarm(stream) {
+  stream._faasinWaiting = false;
+  waiting.delete(stream);
+}
+
+/**
+ * The read end of a FAASIN stream as a `stream.Readable` of Buffers.
+ *
+ * Stream reads copy once, from the ring into a fresh Buffer the stream owns
+ * (safe to keep). The zero-copy path is `peek()` + `release(n)`: do not mix
+ * it with stream reading on the same end.
+ */
+class FaasinReader extends Readable {
+  constructor(nativeEnd, options = {}) {
+    super({ highWaterMark: options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK });
+    this._native = nativeEnd;
+    this._readSize = options.readSize ?? DEFAULT_READ_SIZE;
+    this._faasinWaiting = false;
+    this._faasinWaker = undefined;
+    this._readyResolvers = [];
+    this._wantRead = false;
+  }
+
+  get isRing() {
+    return this._native.isRing;
+  }
+
+  get capacity() {
+    return this._native.capacity;
+  }
+
+  _read() {
+    this._wantRead = true;
+    this._pump();
+  }
+
+  // Readable calls _read once and waits for a push, so every wake-up here
+  // answers a request: push until it says stop, arm on would-block.
+  _pump() {
+    if (this.destroyed) return;
+    for (;;) {
+      let buf;
+      try {
+        buf = this._native.read(this._readSize);
+      } catch (err) {
+        this._wantRead = false;
+        this.destroy(err);
+        return;
+      }
+      if (buf === null) {
+        try {
+          arm(this);
+        } catch (err) {
+          this.destroy(err);
+        }
+        return;
+      }
+      if (buf.length === 0) {
+        this._wantRead = false;
+        this.push(null);
+        return;
+      }
+      if (!this.push(buf)) {
+        this._wantRead = false;
+        return;
+      }
+    }
+  }
+
+  _faasinReady() {
+    disarm(this);
+    const resolvers = this._readyResolvers;
+    if (resolvers.length > 0) {
+      this._readyResolvers = [];
+      for (const r of resolvers) r();
+    }
+    if (this._wantRead) this._pump();
+  }
+
+  /**
+   * Zero-copy: all readable bytes as a Buffer viewing the ring, `null` when
+   * none are there yet (await `waitReadable()`), empty at EOF. The bytes are
+   * the reader's until `release(n)`; the view stays valid memory after that
+   * (it keeps the mapping alive until garbage-collected) but may then show
+   * bytes the writer has reused.
+   */
+  peek() {
+    if (this.readableLength > 0) {
+      throw faasinError('EINVAL', 'peek() while the stream has buffered data: use one way of reading');
+    }
+    return this._native.peek();
+  }
+
+  /** Gives `n` bytes of the last `peek()` back to the writer. */
+  release(n) {
+    this._native.release(n);
+  }
+
+  /** Bytes readable now without waiting. */
+  available() {
+    return this._native.available();
+  }
+
+  /** Resolves once data or EOF is there (for use with `peek()`). */
+  waitReadable() {
+    return new Promise((resolve, reject) => {
+      try {
+        if (this._native.peek() !== null) return resolve();
+        this._readyResolvers.push(resolve);
+        arm(this);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  _destroy(err, cb) {
+    disarm(this);
+    // Wake anyone awaiting readiness: their next call reports the close.
+    const resolvers = this._readyResolvers;
+    this._readyResolvers = [];
+    for (const r of resolvers) r();
+    try {
+      this._native.close();
+    } catch (closeErr) {
+      err = err || closeErr;
+    }
+    cb(err);
+  }
+}
+
+/**
+ * The write end of a FAASIN stream as a `stream.Writable`.
+ *
+ * Writes go from the caller's Buffer/Uint8Array straight into the ring (no
+ * intermediate copy). `write()` returns false once the ring is full and
+ * `highWaterMark` bytes wait in the stream; 'drain' follows when the reader
+ * makes room. After the reader left, writes fail with `code: 'EPIPE'`.
+ * The zero-copy path is `reserve(n)` + `commit(k)`.
+ */
+class FaasinWriter extends Writable {
+  constructor(nativeEnd, options = {}) {
+    super({ highWaterMark: options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK });
+    this._native = nativeEnd;
+    this._faasinWaiting = false;
+    this._faasinWaker = undefined;
+    this._chunk = null;
+    this._cb = null;
+    this._readyResolvers = [];
+  }
+
+  get isRing() {
+    return this._native.isRing;
+  }
+
+  get capacity() {
+    return this._native.capacity;
+  }
+
+  _write(chunk, _encoding, cb) {
+    this._chunk = chunk;
+    this._cb = cb;
+    this._drive();
+  }
+
+  _drive() {
+    let chunk = this._chunk;
+    while (chunk.length > 0) {
+      let n;
+      try {
+        n = this._native.write(chunk);
+      } catch (err) {
+        this._done(err);
+        return;
+      }
+      if (n === null) {
+        this._chunk = chunk;
+        try {
+          arm(this);
+        } catch (err) {
+          this._done(err);
+        }
+        return;
+      }
+      chunk = chunk.subarray(n);
+    }
+    this._done(null);
+  }
+
+  _done(err) {
+    const cb = this._cb;
+    this._chunk = null;
+    this._cb = null;
+    cb(err);
+  }
+
+  _faasinReady() {
+    disarm(this);
+    const resolvers = this._readyResolvers;
+    if (resolvers.length > 0) {
+      this._readyResolvers = [];
+      for (const r of resolvers) r();
+    }
+    if (this._cb !== null) this._drive();
+  }
+
+  /**
+   * Zero-copy: a Buffer over at least `n` free bytes of the ring (all that
+   * is free), or `null` when fewer are free now (await `waitWritable(n)` or
+   * use `reserveAsync(n)`). Fill it, then `commit(k)`. Only between stream
+   * writes: refused while a `write()` is still pending.
+   */
+  reserve(n) {
+    if (this._cb !== null || this.writableLength > 0) {
+      throw faasinError('EINVAL', "reserve() while stream writes are pending: wait for 'drain'");
+    }
+    return this._native.reserve(n);
+  }
+
+  /** Resolves to a reserved Buffer of at least `n` bytes, waiting for space. */
+  async reserveAsync(n) {
+    for (;;) {
+      const buf = this.reserve(n);
+      if (buf !== null) return buf;
+      await this._waitReady();
+    }
+  }
+
+  /** Publishes the first `k` bytes of the last reservation. */
+  commit(k) {
+    this._native.commit(k);
+  }
+
+  /** Resolves once the ring has space again (or the reader is gone). */
+  waitWritable() {
+    return this._waitReady();
+  }
+
+  _waitReady() {
+    return new Promise((resolve, reject) => {
+      this._readyResolvers.push(resolve);
+      try {
+        arm(this);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  _final(cb) {
+    disarm(this);
+    try {
+      this._native.close();
+    } catch (err) {
+      cb(err);
+      return;
+    }
+    cb();
+  }
+
+  _destroy(err, cb) {
+    disarm(this);
+    // Wake anyone awaiting readiness: their next call reports the close.
+    const resolvers = this._readyResolvers;
+    this._readyResolvers = [];
+    for (const r of resolvers) r();
+    try {
+      this._native.close();
+    } catch (closeErr) {
+      err = err || closeErr;
+    }
+    cb(err);
+  }
+}
+
+function checkCapacity(capacity) {
+  if (capacity === undefined) return DEFAULT_CAPACITY;
+  if (typeof capacity !== 'number') {
+    throw faasinError('EINVAL', `capacity must be a number, got ${typeof capacity}`);
+  }
+  return capacity;
+}
+
+/** A new stream as raw endpoint fds `[readFd, writeFd]` (close-on-exec). */
+function pipeFds(capacity) {
+  return native.pipeFds(checkCapacity(capacity));
+}
+
+/** Opens the read end from an fd (a FAASIN endpoint or any readable fd). */
+function openReader(fd, options) {
+  return new FaasinReader(native.openReader(fd), options);
+}
+
+/** Opens the write end from an fd (a FAASIN endpoint or any writable fd). */
+function openWriter(fd, options) {
+  return new FaasinWriter(native.openWriter(fd), options);
+}
+
+/** A stream within this process: `{ reader, writer }`. */
+function pipe(options = {}) {
+  const [r, w] = native.pipeFds(checkCapacity(options.capacity));
+  let reader;
+  try {
+    reader = openReader(r, options);
+  } catch (err) {
+    closeQuietly(r);
+    closeQuietly(w);
+    throw err;
+  }
+  try {
+    return { reader, writer: openWriter(w, options) };
+  } catch (err) {
+    reader.destroy();
+    closeQuietly(w);
+    throw err;
+  }
+}
+
+function closeQuietly(fd) {
+  try {
+    require('node:fs').closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+let input;
+let output;
+
+module.exports = {
+  DEFAULT_CAPACITY,
+  pipe,
+  pipeFds,
+  openReader,
+  openWriter,
+  FaasinReader,
+  FaasinWriter,
+  /** Exposed for tests: a Rust panic must surface as a JS Error. */
+  _native: native,
+};
+
+Object.defineProperties(module.exports, {
+  // Created on first use: a module that never touches its streams does not
+  // need them to exist (and each can be taken once per process).
+  input: {
+    enumerable: true,
+    get() {
+      input ??= new FaasinReader(native.input());
+      return input;
+    },
+  },
+  output: {
+    enumerable: true,
+    get() {
+      output ??= new FaasinWriter(native.output());
+      return output;
+    },
+  },
+});

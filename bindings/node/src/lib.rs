@@ -1,0 +1,103 @@
+//! Node binding of FAASIN (napi-rs). This native part exposes each end as a
+//! non-blocking object (`NativeReader` / `NativeWriter`) plus readiness
+//! callbacks; `index.js` turns them into `stream.Readable` / `Writable`.
+//! The event loop never blocks: a would-block returns `null`, and a waiter
+//! thread per end (see `waiter.rs`) polls the fd and calls back into JS.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod errors;
+mod reader;
+mod waiter;
+mod writer;
+
+use errors::{byte_count, throw, throw_code};
+use napi::Env;
+use napi_derive::napi;
+use reader::NativeReader;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use writer::NativeWriter;
+
+/// Default ring capacity in bytes (1 MiB).
+#[napi]
+pub const DEFAULT_CAPACITY: u32 = faasin::DEFAULT_CAPACITY as u32;
+
+/// Creates a stream and returns its raw endpoint fds `[readFd, writeFd]`,
+/// close-on-exec, for children (spawn's `stdio`) or `openReader`/`openWriter`.
+/// The caller owns both fds.
+#[napi(catch_unwind)]
+pub fn pipe_fds(env: Env, capacity: f64) -> napi::Result<Vec<i32>> {
+    let capacity = byte_count(&env, capacity, "capacity")?;
+    let (r, w) = faasin::pipe_fds(capacity).map_err(|e| throw(&env, e))?;
+    Ok(vec![r.into_raw_fd(), w.into_raw_fd()])
+}
+
+/// Takes `fd` for a new end. It is duplicated first, so a failed open
+/// (wrong role, malformed endpoint) leaves the caller's fd open and its;
+/// after a successful one the original is closed and the end owns the copy.
+fn adopt(env: &Env, fd: i32) -> napi::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(throw_code(env, "EBADF", &format!("{fd} is not an fd")));
+    }
+    // SAFETY: F_DUPFD_CLOEXEC reads no memory; on an fd that is not open it
+    // fails with EBADF.
+    let dup = unsafe { libc::fcntl(fd as RawFd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(throw_code(env, "EBADF", &format!("fd {fd}: {e}")));
+    }
+    // SAFETY: fcntl just created `dup`; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
+fn close_raw(fd: i32) {
+    // SAFETY: the caller handed ownership of `fd` to a successful open.
+    unsafe { libc::close(fd) };
+}
+
+/// Opens the read end of a stream from an fd the caller owns (a FAASIN
+/// endpoint, or any readable fd, read with read(2)). On success the end
+/// owns it; on error it is left open.
+#[napi(catch_unwind)]
+pub fn open_reader(env: Env, fd: i32) -> napi::Result<NativeReader> {
+    let owned = adopt(&env, fd)?;
+    let end = faasin::Reader::from_fd(owned)
+        .and_then(NativeReader::new)
+        .map_err(|e| throw(&env, e))?;
+    close_raw(fd);
+    Ok(end)
+}
+
+/// Opens the write end of a stream from an fd the caller owns; see
+/// `open_reader`.
+#[napi(catch_unwind)]
+pub fn open_writer(env: Env, fd: i32) -> napi::Result<NativeWriter> {
+    let owned = adopt(&env, fd)?;
+    let end = faasin::Writer::from_fd(owned)
+        .and_then(NativeWriter::new)
+        .map_err(|e| throw(&env, e))?;
+    close_raw(fd);
+    Ok(end)
+}
+
+/// The function's input stream (FAASIN_FD, fd 3, or FAASIN_SOCKET).
+#[napi(catch_unwind)]
+pub fn input(env: Env) -> napi::Result<NativeReader> {
+    faasin::input()
+        .and_then(NativeReader::new)
+        .map_err(|e| throw(&env, e))
+}
+
+/// The function's output stream (FAASOUT_FD, fd 4, or FAASIN_SOCKET).
+#[napi(catch_unwind)]
+pub fn output(env: Env) -> napi::Result<NativeWriter> {
+    faasin::output()
+        .and_then(NativeWriter::new)
+        .map_err(|e| throw(&env, e))
+}
+
+/// Panics on purpose, so the tests can check that a Rust panic becomes a JS
+/// Error instead of aborting the process.
+#[napi(js_name = "_panicForTest", catch_unwind)]
+pub fn panic_for_test(message: String) {
+    panic!("{message}");
+}

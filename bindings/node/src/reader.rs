@@ -1,0 +1,150 @@
+//! The read end as a native class; `index.js` wraps it in a `stream.Readable`.
+
+use crate::errors::{byte_count, closed, throw};
+use crate::waiter::Waiter;
+use napi::{Env, JsBuffer, JsFunction};
+use napi_derive::napi;
+use std::io::{self, BufRead};
+use std::os::fd::AsRawFd;
+
+/// A FAASIN read end in non-blocking mode. Every call returns at once;
+/// `arm` asks for a callback once something can be read.
+#[napi]
+pub struct NativeReader {
+    // Declared before `end` so that it drops first: the waiter polls the
+    // end's fd by number, so its thread must stop before the fd closes.
+    waiter: Option<Waiter>,
+    end: Option<faasin::Reader>,
+}
+
+impl NativeReader {
+    pub fn new(mut end: faasin::Reader) -> io::Result<NativeReader> {
+        end.set_nonblocking(true)?;
+        Ok(NativeReader {
+            waiter: None,
+            end: Some(end),
+        })
+    }
+
+    fn end(&mut self, env: &Env) -> napi::Result<&mut faasin::Reader> {
+        self.end.as_mut().ok_or_else(|| closed(env, "reader"))
+    }
+}
+
+#[napi]
+impl NativeReader {
+    /// Copies up to `max` readable bytes into a new Buffer. Returns `null`
+    /// when nothing is readable yet (then `arm`), an empty Buffer at EOF.
+    #[napi(catch_unwind)]
+    pub fn read(&mut self, env: Env, max: f64) -> napi::Result<Option<JsBuffer>> {
+        let max = byte_count(&env, max, "read size")?.max(1);
+        let end = self.end(&env)?;
+        let src = match end.fill_buf() {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(throw(&env, e)),
+        };
+        let n = src.len().min(max);
+        let mut buf = env.create_buffer(n)?;
+        buf.copy_from_slice(&src[..n]);
+        end.consume(n);
+        Ok(Some(buf.into_raw()))
+    }
+
+    /// The zero-copy borrow: every readable byte as one Buffer that views the
+    /// ring itself. `null` when nothing is readable yet, empty at EOF. The
+    /// bytes stay the reader's until `release`; the Buffer keeps the mapping
+    /// alive until it is garbage-collected, so using it later reads stale
+    /// bytes but never faults.
+    #[napi(catch_unwind)]
+    pub fn peek(&mut self, env: Env) -> napi::Result<Option<JsBuffer>> {
+        let end = self.end(&env)?;
+        let keep = end.keepalive();
+        let src = match end.fill_buf() {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(throw(&env, e)),
+        };
+        if src.is_empty() {
+            return Ok(Some(env.create_buffer(0)?.into_raw()));
+        }
+        let (ptr, len) = (src.as_ptr().cast_mut(), src.len());
+        // SAFETY: ptr/len is the borrowed span inside the mapping (or the
+        // fallback heap buffer) that `keep` holds; the finalizer drops `keep`
+        // only when V8 frees the Buffer, so the memory outlives every view.
+        // The mapping is PROT_READ|PROT_WRITE, so a JS write into the view
+        // changes bytes but cannot fault.
+        let buf = unsafe {
+            env.create_buffer_with_borrowed_data(ptr, len, keep, |keep, _env| drop(keep))
+        }?;
+        Ok(Some(buf.into_raw()))
+    }
+
+    /// Gives `n` peeked bytes back to the writer (`EINVAL` beyond the peek).
+    #[napi(catch_unwind)]
+    pub fn release(&mut self, env: Env, n: f64) -> napi::Result<()> {
+        let n = byte_count(&env, n, "release count")?;
+        let end = self.end(&env)?;
+        end.release(n).map_err(|e| throw(&env, e))
+    }
+
+    /// Bytes readable now without waiting.
+    #[napi(catch_unwind)]
+    pub fn available(&mut self, env: Env) -> napi::Result<f64> {
+        let end = self.end(&env)?;
+        end.available()
+            .map(|n| n as f64)
+            .map_err(|e| throw(&env, e))
+    }
+
+    /// After `read`/`peek` returned `null`: calls `callback` once the end is
+    /// readable (data, EOF or a dead writer). The first call's callback is
+    /// kept for all later waits of this end.
+    #[napi(catch_unwind)]
+    pub fn arm(&mut self, env: Env, callback: JsFunction) -> napi::Result<()> {
+        if self.waiter.is_none() {
+            let fd = self.end(&env)?.as_raw_fd();
+            // A ring's doorbell and hang-up arrive as readability; a plain
+            // fd is readable when data is.
+            self.waiter = Some(Waiter::new(&env, &callback, fd, libc::POLLIN)?);
+        } else {
+            self.end(&env)?;
+        }
+        if let Some(w) = &self.waiter {
+            w.arm(&env);
+        }
+        Ok(())
+    }
+
+    /// Closes the end: the writer gets EPIPE. A second close does nothing.
+    #[napi(catch_unwind)]
+    pub fn close(&mut self) {
+        if let Some(mut w) = self.waiter.take() {
+            w.stop();
+        }
+        self.end = None;
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.end.is_none()
+    }
+
+    /// True for a FAASIN ring, false for an ordinary fd read with read(2).
+    #[napi(getter)]
+    pub fn is_ring(&self) -> bool {
+        self.end.as_ref().is_some_and(|e| e.is_ring())
+    }
+
+    /// The ring capacity in bytes; `null` for a plain fd or after close.
+    #[napi(getter)]
+    pub fn capacity(&self) -> Option<f64> {
+        self.end.as_ref()?.capacity().map(|c| c as f64)
+    }
+
+    /// The fd this end polls (for diagnostics); -1 after close.
+    #[napi(getter)]
+    pub fn fd(&self) -> i32 {
+        self.end.as_ref().map_or(-1, |e| e.as_raw_fd())
+    }
+}

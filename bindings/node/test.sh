@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Node binding: install JS deps, build the addon and the Rust peer, run the
+# node:test suite, type-check index.d.ts, run the example. From the repo root.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TERM_COLOR=never
+
+command -v node >/dev/null || { echo "node (>= 18) is required" >&2; exit 1; }
+
+# TypeScript + @types/node for the type check (devDependencies).
+(cd bindings/node && npm install --no-audit --no-fund --loglevel=error)
+
+bash bindings/node/build.sh
+cargo test -p faasin-node --release -q
+# The Rust peer for the cross-language round trips.
+cargo build --release -p faasin --example peer
+export FAASIN_PEER="${CARGO_TARGET_DIR:-target}/release/examples/peer"
+FAASIN_PEER="$(cd "$(dirname "$FAASIN_PEER")" && pwd)/peer"
+
+(cd bindings/node && timeout 600 node --test --test-concurrency=1 --test-timeout=180000 test/*.test.js)
+
+(cd bindings/node && node_modules/.bin/tsc -p test/tsconfig.json)
+echo "tsc: index.d.ts checks against test/typed-example.ts"
+
+(cd examples/node && npm install --no-audit --no-fund --loglevel=error && timeout 120 node run.js 100000)
