@@ -39,16 +39,24 @@ pub(crate) struct ReaderLine {
     pub read_pos: AtomicU64,
 }
 
-/// Written only when a side is about to sleep or closes, read at every commit
-/// and release: it stays shared-clean in both caches while data streams.
+/// The reader's wake-up word and close flag. The writer swaps
+/// `reader_waiting` at every commit, so this line lives in the writer's cache
+/// while data streams; the reader writes it only to sleep or close.
 #[repr(C, align(128))]
-pub(crate) struct ControlLine {
-    /// 1 while the reader sleeps (or has armed readiness) waiting for data.
+pub(crate) struct ToReaderLine {
+    /// Non-zero while the reader sleeps (or has armed readiness) waiting for
+    /// data. Modified only by read-modify-writes (see `ring.rs`).
     pub reader_waiting: AtomicU32,
-    /// 1 while the writer sleeps (or has armed readiness) waiting for space.
-    pub writer_waiting: AtomicU32,
     /// 1 once the reader closed its end on purpose.
     pub reader_closed: AtomicU32,
+}
+
+/// The writer's wake-up word and close flag; mirror of [`ToReaderLine`].
+#[repr(C, align(128))]
+pub(crate) struct ToWriterLine {
+    /// Non-zero while the writer sleeps (or has armed readiness) waiting for
+    /// space. Modified only by read-modify-writes.
+    pub writer_waiting: AtomicU32,
     /// 1 once the writer closed its end on purpose.
     pub writer_closed: AtomicU32,
 }
@@ -58,16 +66,18 @@ pub(crate) struct Header {
     pub fixed: StaticLine,
     pub writer: WriterLine,
     pub reader: ReaderLine,
-    pub control: ControlLine,
+    pub to_reader: ToReaderLine,
+    pub to_writer: ToWriterLine,
 }
 
 #[cfg(not(loom))]
 const _: () = {
-    assert!(core::mem::size_of::<Header>() == 512);
+    assert!(core::mem::size_of::<Header>() == 640);
     assert!(core::mem::align_of::<Header>() == 128);
     assert!(core::mem::offset_of!(Header, writer) == 128);
     assert!(core::mem::offset_of!(Header, reader) == 256);
-    assert!(core::mem::offset_of!(Header, control) == 384);
+    assert!(core::mem::offset_of!(Header, to_reader) == 384);
+    assert!(core::mem::offset_of!(Header, to_writer) == 512);
 };
 
 impl Header {
@@ -88,10 +98,12 @@ impl Header {
             reader: ReaderLine {
                 read_pos: AtomicU64::new(0),
             },
-            control: ControlLine {
+            to_reader: ToReaderLine {
                 reader_waiting: AtomicU32::new(0),
-                writer_waiting: AtomicU32::new(0),
                 reader_closed: AtomicU32::new(0),
+            },
+            to_writer: ToWriterLine {
+                writer_waiting: AtomicU32::new(0),
                 writer_closed: AtomicU32::new(0),
             },
         }

@@ -3,14 +3,25 @@
 //! copies live here, so the protocol can be model-checked with loom
 //! (`tests/loom.rs`) on a heap-allocated [`Header`].
 //!
-//! Wake-up rule (a Dekker pattern): a side about to sleep stores its waiting
-//! flag, issues a SeqCst fence, then re-reads the other side's position; a
-//! side that publishes a position stores it, issues a SeqCst fence, then reads
-//! the waiting flag. Whatever the interleaving, either the sleeper sees the new
-//! position or the publisher sees the flag, so no wake-up is lost.
+//! Wake-up rule (a Dekker pattern without fences): a side about to sleep sets
+//! its waiting flag with an AcqRel swap, then re-reads the other side's
+//! position (Acquire); a side that publishes a position stores it (Release),
+//! then clears the flag with an AcqRel swap. Every modification of a waiting
+//! flag is a read-modify-write, so all of them form one release sequence.
+//! Either the publisher's swap comes after the sleeper's in the flag's
+//! modification order (it reads the flag set and rings the doorbell), or it
+//! comes before, and then the sleeper's swap synchronizes with it, so the
+//! sleeper's re-read sees the new position. No wake-up is lost.
+//!
+//! An earlier version used plain stores plus SeqCst fences. That is correct
+//! in C++20 too, but loom 0.7 reports a false deadlock for it (its SC fences
+//! mishandle a preceding RMW on the flag), so the model in this file could not
+//! check it; the RMW-only protocol is checkable and costs the same on x86 (a
+//! locked swap instead of mfence + load), since each waiting flag lives on a
+//! line that only its publisher touches while data streams.
 
 use crate::header::Header;
-use crate::sync::{fence, Ordering};
+use crate::sync::Ordering;
 use std::fmt;
 
 /// The peer broke a ring invariant. Reported as `io::ErrorKind::InvalidData`.
@@ -128,30 +139,23 @@ impl Producer {
         // `Consumer::refresh`: the bytes copied in before are visible to the
         // reader once it sees this position.
         h.writer.write_pos.store(self.write_pos, Ordering::Release);
-        // SYNC POINT. SeqCst fence: pairs with the fence in `Consumer::arm`
-        // (Dekker: our store of write_pos vs its store of reader_waiting).
-        fence(Ordering::SeqCst);
-        take_flag(&h.control.reader_waiting)
+        take_flag(&h.to_reader.reader_waiting)
     }
 
     /// Marks the writer as waiting for space. The caller must `refresh`
     /// afterwards and sleep only if there is still no space.
     pub(crate) fn arm(&self, h: &Header) {
-        // SYNC POINT. AcqRel: pairs with the AcqRel swap in `take_flag`.
-        h.control.writer_waiting.swap(1, Ordering::AcqRel);
-        // SYNC POINT. SeqCst fence: pairs with the fence in `Consumer::release`
-        // (Dekker: our store of writer_waiting vs its store of read_pos).
-        fence(Ordering::SeqCst);
+        set_flag(&h.to_writer.writer_waiting, 1);
     }
 
     pub(crate) fn disarm(&self, h: &Header) {
-        h.control.writer_waiting.store(0, Ordering::Relaxed);
+        set_flag(&h.to_writer.writer_waiting, 0);
     }
 
     /// Whether the reader closed its end on purpose.
     pub(crate) fn peer_closed(&self, h: &Header) -> bool {
         // Relaxed: no data is published with this flag; it only stops writes.
-        h.control.reader_closed.load(Ordering::Relaxed) != 0
+        h.to_reader.reader_closed.load(Ordering::Relaxed) != 0
     }
 
     /// Marks our end closed. Returns true when the reader sleeps.
@@ -159,10 +163,8 @@ impl Producer {
         // SYNC POINT. Release: pairs with the Acquire load of writer_closed in
         // `Consumer::peer_closed`: a reader that sees the flag also sees every
         // write_pos stored before it, so EOF comes only after all data.
-        h.control.writer_closed.store(1, Ordering::Release);
-        // SYNC POINT. SeqCst fence: same Dekker pairing as in `commit`.
-        fence(Ordering::SeqCst);
-        take_flag(&h.control.reader_waiting)
+        h.to_writer.writer_closed.store(1, Ordering::Release);
+        take_flag(&h.to_reader.reader_waiting)
     }
 }
 
@@ -231,45 +233,47 @@ impl Consumer {
         // `Producer::refresh`: we are done reading the bytes before the writer
         // reuses their space.
         h.reader.read_pos.store(self.read_pos, Ordering::Release);
-        // SYNC POINT. SeqCst fence: pairs with the fence in `Producer::arm`.
-        fence(Ordering::SeqCst);
-        take_flag(&h.control.writer_waiting)
+        take_flag(&h.to_writer.writer_waiting)
     }
 
     /// Marks the reader as waiting for data; the caller re-checks afterwards.
     pub(crate) fn arm(&self, h: &Header) {
-        // SYNC POINT. AcqRel: pairs with the AcqRel swap in `take_flag`.
-        h.control.reader_waiting.swap(1, Ordering::AcqRel);
-        // SYNC POINT. SeqCst fence: pairs with the fences in `Producer::commit`
-        // and `Producer::close`.
-        fence(Ordering::SeqCst);
+        set_flag(&h.to_reader.reader_waiting, 1);
     }
 
     pub(crate) fn disarm(&self, h: &Header) {
-        h.control.reader_waiting.store(0, Ordering::Relaxed);
+        set_flag(&h.to_reader.reader_waiting, 0);
     }
 
     /// Whether the writer closed its end on purpose. Call `refresh` after a
     /// true answer: every byte committed before the close is then visible.
     pub(crate) fn peer_closed(&self, h: &Header) -> bool {
         // SYNC POINT. Acquire: pairs with the Release store in `Producer::close`.
-        h.control.writer_closed.load(Ordering::Acquire) != 0
+        h.to_writer.writer_closed.load(Ordering::Acquire) != 0
     }
 
     /// Marks our end closed. Returns true when the writer sleeps.
     pub(crate) fn close(&self, h: &Header) -> bool {
-        h.control.reader_closed.store(1, Ordering::Relaxed);
-        // SYNC POINT. SeqCst fence: pairs with the fence in `Producer::arm`.
-        fence(Ordering::SeqCst);
-        take_flag(&h.control.writer_waiting)
+        // Release: the writer needs no data from us, but the flag must not
+        // be reordered before our last release of read_pos.
+        h.to_reader.reader_closed.store(1, Ordering::Release);
+        take_flag(&h.to_writer.writer_waiting)
     }
 }
 
-/// Clears a waiting flag if it is set; true if this call cleared it.
+/// Clears a waiting flag; true if it was set (the caller rings the doorbell).
 fn take_flag(flag: &crate::sync::AtomicU32) -> bool {
-    // The plain load keeps the common case (nobody sleeps) free of a locked
-    // RMW on the shared control line. Relaxed: ordered by the caller's fence.
-    flag.swap(0, Ordering::Relaxed) != 0
+    // SYNC POINT. AcqRel swap: pairs with the AcqRel swap in `set_flag` (the
+    // sleeper's arm). It must be an RMW even when nobody sleeps: a plain load
+    // could read a stale 0 and lose the wake-up (see the module comment).
+    flag.swap(0, Ordering::AcqRel) != 0
+}
+
+/// Arms or disarms a waiting flag; an RMW so the flag's release sequence,
+/// which carries the publisher's position to the sleeper, is never broken.
+fn set_flag(flag: &crate::sync::AtomicU32, v: u32) {
+    // SYNC POINT. AcqRel swap: pairs with the AcqRel swap in `take_flag`.
+    flag.swap(v, Ordering::AcqRel);
 }
 
 #[cfg(all(test, not(loom)))]

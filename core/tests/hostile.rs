@@ -19,8 +19,8 @@ const OFF_VERSION: usize = 16;
 const OFF_HEADER_SIZE: usize = 20;
 const OFF_WRITE_POS: usize = 128;
 const OFF_READ_POS: usize = 256;
-const OFF_READER_CLOSED: usize = 392;
-const OFF_WRITER_CLOSED: usize = 396;
+const OFF_READER_CLOSED: usize = 388;
+const OFF_WRITER_CLOSED: usize = 516;
 
 #[derive(Debug, Clone)]
 struct Craft {
