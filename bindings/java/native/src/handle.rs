@@ -20,7 +20,7 @@ pub(crate) struct End<T> {
 }
 
 impl<T> End<T> {
-    pub(crate) fn new(end: T, what: &'static str) -> jlong {
+    pub(crate) fn boxed(end: T, what: &'static str) -> jlong {
         into_handle(End {
             slot: Mutex::new(Some(end)),
             what,

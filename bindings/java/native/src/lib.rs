@@ -29,6 +29,12 @@ use std::time::Duration;
 /// Longest single wait inside a native call.
 pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(50);
 
+/// Largest span copied before it is released or committed: the peer can
+/// work on one piece while the next is copied, instead of waiting for the
+/// whole of a large read or write (a 1 MiB write into a 1 MiB ring would
+/// otherwise run the two sides in lockstep).
+pub(crate) const PIECE: usize = 128 * 1024;
+
 /// Returned by a blocking call whose wait slice ran out: "call me again".
 pub(crate) const RETRY: jint = -2;
 

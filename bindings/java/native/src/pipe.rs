@@ -199,23 +199,20 @@ pub extern "system" fn Java_io_faasin_Native_handoffAccept(
     guard(&mut env, 0, |_| {
         let l = listener(h)?;
         let slot = l.sock.lock().unwrap_or_else(|p| p.into_inner());
-        let sock = slot
-            .as_ref()
-            .ok_or(Fail::Closed("FAASIN handoff server"))?;
+        let sock = slot.as_ref().ok_or(Fail::Closed("FAASIN handoff server"))?;
         if !poll_fd(sock.as_fd(), libc::POLLIN, WAIT_SLICE) {
             return Ok(0);
         }
         let c = handoff::accept(sock.as_fd())?;
         drop(slot);
         let wait = Duration::from_millis(request_ms.max(1) as u64);
-        let token = handoff::read_request(c.as_fd(), wait)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::WouldBlock => io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("a handoff client sent no request within {wait:?}"),
-                ),
-                _ => e,
-            })?;
+        let token = handoff::read_request(c.as_fd(), wait).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("a handoff client sent no request within {wait:?}"),
+            ),
+            _ => e,
+        })?;
         Ok(into_handle(Conn { sock: c, token }))
     })
 }

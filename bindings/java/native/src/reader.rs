@@ -2,7 +2,7 @@
 
 use crate::guard::{guard, Fail, Result};
 use crate::handle::{deref_handle, free_handle, into_handle, End};
-use crate::{check_range, is_retry, poll_fd, RETRY, WAIT_SLICE};
+use crate::{check_range, is_retry, poll_fd, PIECE, RETRY, WAIT_SLICE};
 use faasin::Reader;
 use jni::objects::{JByteArray, JByteBuffer, JClass, JLongArray};
 use jni::sys::{jboolean, jint, jlong, jobject};
@@ -14,7 +14,7 @@ type ReaderEnd = End<Reader>;
 
 pub(crate) fn open(mut r: Reader) -> jlong {
     r.set_timeout(Some(WAIT_SLICE));
-    End::new(r, "FAASIN input stream")
+    End::boxed(r, "FAASIN input stream")
 }
 
 fn end<'a>(h: jlong) -> Result<&'a ReaderEnd> {
@@ -44,6 +44,11 @@ fn fill(r: &mut Reader) -> Result<Option<(*const u8, usize)>> {
     }
 }
 
+/// True when more bytes can be read without waiting.
+fn has_more(r: &mut Reader) -> bool {
+    r.available().is_ok_and(|a| a > 0)
+}
+
 #[no_mangle]
 pub extern "system" fn Java_io_faasin_Native_readerInput(
     mut env: JNIEnv<'_>,
@@ -58,7 +63,9 @@ pub extern "system" fn Java_io_faasin_Native_readerFromFd(
     _class: JClass<'_>,
     fd: jint,
 ) -> jlong {
-    guard(&mut env, 0, |_| Ok(open(Reader::from_fd(crate::dup_fd(fd)?)?)))
+    guard(&mut env, 0, |_| {
+        Ok(open(Reader::from_fd(crate::dup_fd(fd)?)?))
+    })
 }
 
 /// Copies up to `len` bytes straight from the ring into `arr[off..]`.
@@ -77,16 +84,33 @@ pub extern "system" fn Java_io_faasin_Native_readerRead<'l>(
             if len <= 0 {
                 return Ok(0);
             }
-            let Some((ptr, avail)) = fill(r)? else {
-                return Ok(RETRY);
-            };
-            let n = avail.min(len as usize);
-            // SAFETY: `fill` returned `avail` readable bytes at `ptr`, which
-            // stay put until released below; jbyte is i8, same layout as u8.
-            let src = unsafe { std::slice::from_raw_parts(ptr.cast::<i8>(), n) };
-            env.set_byte_array_region(&arr, off, src)?;
-            r.consume(n);
-            Ok(n as jint)
+            let len = len as usize;
+            let mut done = 0usize;
+            while done < len {
+                // Only the first piece may wait; later ones take what is
+                // there. An error after some bytes is left for the next call.
+                if done > 0 && !has_more(r) {
+                    break;
+                }
+                let (ptr, avail) = match fill(r) {
+                    Ok(Some(span)) => span,
+                    Ok(None) if done == 0 => return Ok(RETRY),
+                    Err(e) if done == 0 => return Err(e),
+                    _ => break,
+                };
+                if avail == 0 {
+                    break; // EOF
+                }
+                let n = avail.min(len - done).min(PIECE);
+                // SAFETY: `fill` returned `avail` readable bytes at `ptr`,
+                // which stay put until consumed below; jbyte is i8, same
+                // layout as u8.
+                let src = unsafe { std::slice::from_raw_parts(ptr.cast::<i8>(), n) };
+                env.set_byte_array_region(&arr, off + done as jint, src)?;
+                r.consume(n);
+                done += n;
+            }
+            Ok(done as jint)
         })
     })
 }
@@ -118,11 +142,21 @@ pub extern "system" fn Java_io_faasin_Native_readerReadDirect<'l>(
             // memory (checked above), which the Java caller keeps reachable
             // for the duration of this call.
             let dst = unsafe { std::slice::from_raw_parts_mut(addr.add(pos), len) };
-            match r.read(dst) {
-                Ok(n) => Ok(n as jint),
-                Err(e) if is_retry(&e) => Ok(RETRY),
-                Err(e) => Err(e.into()),
+            let mut done = 0usize;
+            while done < len {
+                if done > 0 && !has_more(r) {
+                    break;
+                }
+                let end = (done + PIECE).min(len);
+                match r.read(&mut dst[done..end]) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) if done == 0 && is_retry(&e) => return Ok(RETRY),
+                    Err(_) if done > 0 => break,
+                    Err(e) => return Err(e.into()),
+                }
             }
+            Ok(done as jint)
         })
     })
 }
@@ -204,7 +238,9 @@ pub extern "system" fn Java_io_faasin_Native_readerIsRing(
     _class: JClass<'_>,
     h: jlong,
 ) -> jboolean {
-    guard(&mut env, 0, |_| end(h)?.with(|r| Ok(r.is_ring() as jboolean)))
+    guard(&mut env, 0, |_| {
+        end(h)?.with(|r| Ok(r.is_ring() as jboolean))
+    })
 }
 
 #[no_mangle]

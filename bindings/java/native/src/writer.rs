@@ -2,7 +2,7 @@
 
 use crate::guard::{guard, Fail, Result};
 use crate::handle::{deref_handle, free_handle, into_handle, End};
-use crate::{check_range, is_retry, poll_fd, RETRY, WAIT_SLICE};
+use crate::{check_range, is_retry, poll_fd, PIECE, RETRY, WAIT_SLICE};
 use faasin::Writer;
 use jni::objects::{JByteArray, JByteBuffer, JClass, JLongArray};
 use jni::sys::{jboolean, jint, jlong, jobject};
@@ -14,7 +14,7 @@ type WriterEnd = End<Writer>;
 
 pub(crate) fn open(mut w: Writer) -> jlong {
     w.set_timeout(Some(WAIT_SLICE));
-    End::new(w, "FAASIN output stream")
+    End::boxed(w, "FAASIN output stream")
 }
 
 fn end<'a>(h: jlong) -> Result<&'a WriterEnd> {
@@ -52,7 +52,9 @@ pub extern "system" fn Java_io_faasin_Native_writerFromFd(
     _class: JClass<'_>,
     fd: jint,
 ) -> jlong {
-    guard(&mut env, 0, |_| Ok(open(Writer::from_fd(crate::dup_fd(fd)?)?)))
+    guard(&mut env, 0, |_| {
+        Ok(open(Writer::from_fd(crate::dup_fd(fd)?)?))
+    })
 }
 
 /// Copies `arr[off..off + len]` straight into the ring, as far as it fits
@@ -85,7 +87,7 @@ pub extern "system" fn Java_io_faasin_Native_writerWrite<'l>(
                     Err(e) if is_retry(&e) => return Ok(RETRY),
                     Err(e) => return Err(e.into()),
                 };
-                let n = span.len().min(len - done);
+                let n = span.len().min(len - done).min(PIECE);
                 // SAFETY: jbyte is i8, same size and alignment as u8; the
                 // span is ours until committed.
                 let dst =
@@ -128,11 +130,17 @@ pub extern "system" fn Java_io_faasin_Native_writerWriteDirect<'l>(
             // SAFETY: [pos, pos + len) lies within the direct buffer's
             // memory (checked above), kept reachable by the Java caller.
             let src = unsafe { std::slice::from_raw_parts(addr.add(pos), len) };
-            match w.write(src) {
-                Ok(n) => Ok(n as jint),
-                Err(e) if is_retry(&e) => Ok(RETRY),
-                Err(e) => Err(e.into()),
+            let mut done = 0usize;
+            while done < len {
+                let end = (done + PIECE).min(len);
+                match w.write(&src[done..end]) {
+                    Ok(n) => done += n,
+                    Err(e) if done == 0 && is_retry(&e) => return Ok(RETRY),
+                    Err(_) if done > 0 => break,
+                    Err(e) => return Err(e.into()),
+                }
             }
+            Ok(done as jint)
         })
     })
 }
@@ -221,7 +229,9 @@ pub extern "system" fn Java_io_faasin_Native_writerIsRing(
     _class: JClass<'_>,
     h: jlong,
 ) -> jboolean {
-    guard(&mut env, 0, |_| end(h)?.with(|w| Ok(w.is_ring() as jboolean)))
+    guard(&mut env, 0, |_| {
+        end(h)?.with(|w| Ok(w.is_ring() as jboolean))
+    })
 }
 
 #[no_mangle]
