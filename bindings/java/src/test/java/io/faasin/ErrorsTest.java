@@ -13,6 +13,14 @@ import org.junit.jupiter.api.Test;
 /** Native failures become the right Java exceptions, never a crash. */
 class ErrorsTest {
     @Test
+    void theseTestsRunUnderCheckJni() {
+        // -Xcheck:jni (surefire argLine) makes the JVM verify every JNI call
+        // of the native library; make sure the tests do not silently lose it.
+        assertTrue(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+                .contains("-Xcheck:jni"));
+    }
+
+    @Test
     void aRustPanicBecomesAJavaException() {
         FaasinPanicException e = assertThrows(FaasinPanicException.class, Native::selfTestPanic);
         assertTrue(e.getMessage().contains("self-test panic"), e.getMessage());
