@@ -159,6 +159,25 @@ class CrossProcessTest {
         r.close();
     }
 
+    /** A function run in a shell pipeline: Faasin.in on a plain pipe (the fd fallback). */
+    @Test
+    void faasinInFallsBackToAPlainPipe() throws Exception {
+        ProcessBuilder pb = TestSupport.childJvm("read");
+        pb.environment().put("FAASIN_FD", "0");
+        child = pb.start();
+        TestSupport.Pattern pat = new TestSupport.Pattern(5);
+        MessageDigest md = TestSupport.sha256();
+        byte[] buf = new byte[100_000];
+        try (java.io.OutputStream toChild = child.getOutputStream()) {
+            for (int i = 0; i < 50; i++) {
+                pat.fill(buf, 0, buf.length);
+                toChild.write(buf);
+                md.update(buf);
+            }
+        }
+        assertEquals("5000000 " + TestSupport.hex(md.digest()), outputOf(child));
+    }
+
     @Test
     void aWrongTokenIsRefused() throws Exception {
         FaasinPipe p = Faasin.pipe(4096);
