@@ -74,6 +74,23 @@ final class TestSupport {
         }
     }
 
+    interface Check {
+        boolean ok() throws Exception;
+    }
+
+    /** Collects garbage until {@code check} holds or 20 s passed; returns the last result. */
+    static boolean gcUntil(Check check) throws Exception {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (!check.ok()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            System.gc();
+            Thread.sleep(50);
+        }
+        return true;
+    }
+
     static String javaBin() {
         return Path.of(System.getProperty("java.home"), "bin", "java").toString();
     }
