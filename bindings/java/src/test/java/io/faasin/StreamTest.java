@@ -286,6 +286,53 @@ class StreamTest {
         assertTrue(t instanceof IOException && t.getMessage().contains("closed"), String.valueOf(t));
     }
 
+    /** Closing while other threads read, borrow and write never crashes or hangs. */
+    @Test
+    void closeRacingWithUseIsSafe() throws Exception {
+        for (int round = 0; round < 100; round++) {
+            FaasinPipe p = Faasin.pipe(4096);
+            FaasinInputStream r = p.reader();
+            FaasinOutputStream w = p.writer();
+            List<Thread> threads = new ArrayList<>();
+            threads.add(new Thread(() -> {
+                byte[] b = new byte[1000];
+                try {
+                    for (int i = 0; i < 1000; i++) {
+                        w.write(b);
+                    }
+                } catch (IOException | IllegalStateException expected) {
+                    // closed or broken pipe
+                }
+            }));
+            threads.add(new Thread(() -> {
+                try {
+                    for (int i = 0; i < 1000; i++) {
+                        if (i % 2 == 0) {
+                            r.read(new byte[300]);
+                        } else {
+                            java.nio.ByteBuffer v = r.borrow();
+                            r.release(Math.min(v.remaining(), 10));
+                        }
+                    }
+                } catch (IOException | IllegalStateException expected) {
+                    // closed
+                }
+            }));
+            threads.forEach(Thread::start);
+            Thread.sleep(round % 5);
+            try {
+                r.close();
+            } catch (IllegalStateException viewOutstanding) {
+                // the reader thread held a view at that instant; close the writer instead
+            }
+            w.close();
+            for (Thread t : threads) {
+                t.join(10_000);
+                assertFalse(t.isAlive(), "a thread hung after close");
+            }
+        }
+    }
+
     @Test
     void functionStreamsFailClearlyWithoutAChain() {
         // This JVM was not started by a FAASIN runner: loading the class works,
