@@ -1,0 +1,283 @@
+//! `Native.reader*`: the read end behind `io.faasin.FaasinInputStream`.
+
+use crate::guard::{guard, Fail, Result};
+use crate::handle::{deref_handle, free_handle, into_handle, End};
+use crate::{check_range, is_retry, poll_fd, PIECE, RETRY, WAIT_SLICE};
+use faasin::Reader;
+use jni::objects::{JByteArray, JByteBuffer, JClass, JLongArray};
+use jni::sys::{jboolean, jint, jlong, jobject};
+use jni::JNIEnv;
+use std::io::{BufRead, Read};
+use std::os::fd::{AsFd, AsRawFd};
+
+type ReaderEnd = End<Reader>;
+
+pub(crate) fn open(mut r: Reader) -> jlong {
+    r.set_timeout(Some(WAIT_SLICE));
+    End::boxed(r, "FAASIN input stream")
+}
+
+fn end<'a>(h: jlong) -> Result<&'a ReaderEnd> {
+    // SAFETY: Java passes the handle of a reachable FaasinInputStream
+    // (handle module docs).
+    unsafe { deref_handle(h) }
+}
+
+/// For the plain-fd fallback: false when nothing arrived within the wait
+/// slice (the ring waits by itself, with core's timeout).
+fn fallback_ready(r: &mut Reader) -> Result<bool> {
+    if r.is_ring() || r.available()? > 0 {
+        return Ok(true);
+    }
+    Ok(poll_fd(r.as_fd(), libc::POLLIN, WAIT_SLICE))
+}
+
+/// Fills the reader's buffer: `Ok(None)` means "wait slice over, retry".
+fn fill(r: &mut Reader) -> Result<Option<(*const u8, usize)>> {
+    if !fallback_ready(r)? {
+        return Ok(None);
+    }
+    match r.fill_buf() {
+        Ok(b) => Ok(Some((b.as_ptr(), b.len()))),
+        Err(e) if is_retry(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// True when more bytes can be read without waiting.
+fn has_more(r: &mut Reader) -> bool {
+    r.available().is_ok_and(|a| a > 0)
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerInput(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+) -> jlong {
+    guard(&mut env, 0, |_| Ok(open(faasin::input()?)))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerFromFd(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    fd: jint,
+) -> jlong {
+    guard(&mut env, 0, |_| {
+        Ok(open(Reader::from_fd(crate::dup_fd(fd)?)?))
+    })
+}
+
+/// Copies up to `len` bytes straight from the ring into `arr[off..]`.
+/// Returns the count, 0 at EOF, or `RETRY`.
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerRead<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    arr: JByteArray<'l>,
+    off: jint,
+    len: jint,
+) -> jint {
+    guard(&mut env, -1, |env| {
+        end(h)?.with(|r| {
+            if len <= 0 {
+                return Ok(0);
+            }
+            let len = len as usize;
+            let mut done = 0usize;
+            while done < len {
+                // Only the first piece may wait; later ones take what is
+                // there. An error after some bytes is left for the next call.
+                if done > 0 && !has_more(r) {
+                    break;
+                }
+                let (ptr, avail) = match fill(r) {
+                    Ok(Some(span)) => span,
+                    Ok(None) if done == 0 => return Ok(RETRY),
+                    Err(e) if done == 0 => return Err(e),
+                    _ => break,
+                };
+                if avail == 0 {
+                    break; // EOF
+                }
+                let n = avail.min(len - done).min(PIECE);
+                // SAFETY: `fill` returned `avail` readable bytes at `ptr`,
+                // which stay put until consumed below; jbyte is i8, same
+                // layout as u8.
+                let src = unsafe { std::slice::from_raw_parts(ptr.cast::<i8>(), n) };
+                env.set_byte_array_region(&arr, off + done as jint, src)?;
+                r.consume(n);
+                done += n;
+            }
+            Ok(done as jint)
+        })
+    })
+}
+
+/// Reads into a direct ByteBuffer's memory at `[pos, pos + len)`: the one
+/// copy is ring to buffer. Returns the count, 0 at EOF, or `RETRY`.
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerReadDirect<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    buf: JByteBuffer<'l>,
+    pos: jint,
+    len: jint,
+) -> jint {
+    guard(&mut env, -1, |env| {
+        let (pos, len) = (pos.max(0) as usize, len.max(0) as usize);
+        let addr = env.get_direct_buffer_address(&buf)?;
+        let cap = env.get_direct_buffer_capacity(&buf)?;
+        check_range(pos, len, cap)?;
+        end(h)?.with(|r| {
+            if len == 0 {
+                return Ok(0);
+            }
+            if !fallback_ready(r)? {
+                return Ok(RETRY);
+            }
+            // SAFETY: [pos, pos + len) lies within the direct buffer's
+            // memory (checked above), which the Java caller keeps reachable
+            // for the duration of this call.
+            let dst = unsafe { std::slice::from_raw_parts_mut(addr.add(pos), len) };
+            let mut done = 0usize;
+            while done < len {
+                if done > 0 && !has_more(r) {
+                    break;
+                }
+                let end = (done + PIECE).min(len);
+                match r.read(&mut dst[done..end]) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) if done == 0 && is_retry(&e) => return Ok(RETRY),
+                    Err(_) if done > 0 => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(done as jint)
+        })
+    })
+}
+
+/// The zero-copy borrow: a direct ByteBuffer over every readable byte in
+/// the ring (capacity 0 at EOF), or null for `RETRY`. `keep_out[0]` gets a
+/// keepalive handle that the Java side frees when the buffer is collected.
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerBorrow<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    keep_out: JLongArray<'l>,
+) -> jobject {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        end(h)?.with(|r| {
+            let Some((ptr, avail)) = fill(r)? else {
+                return Ok(std::ptr::null_mut());
+            };
+            // A ByteBuffer's capacity is an int; a larger ring is borrowed
+            // in parts.
+            let len = avail.min(i32::MAX as usize);
+            let keep = into_handle(r.keepalive());
+            let made = (|| {
+                // SAFETY: `ptr` is valid for `len` bytes for as long as the
+                // keepalive lives, and the Java side frees it only once the
+                // buffer (and every buffer derived from it) is unreachable.
+                let bb = unsafe { env.new_direct_byte_buffer(ptr.cast_mut(), len) }?;
+                env.set_long_array_region(&keep_out, 0, &[keep])?;
+                Ok::<_, Fail>(bb.into_raw())
+            })();
+            if made.is_err() {
+                // SAFETY: `keep` was just made and Java never saw it.
+                unsafe { free_handle::<faasin::Keepalive>(keep) };
+            }
+            made
+        })
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerRelease(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    h: jlong,
+    n: jint,
+) {
+    guard(&mut env, (), |_| {
+        end(h)?.with(|r| {
+            r.release(n.max(0) as usize)
+                .map_err(|e| Fail::State(e.to_string()))
+        })
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerAvailable(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    h: jlong,
+) -> jint {
+    guard(&mut env, 0, |_| {
+        end(h)?.with(|r| Ok(r.available()?.min(i32::MAX as usize) as jint))
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerFd(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    h: jlong,
+) -> jint {
+    guard(&mut env, -1, |_| end(h)?.with(|r| Ok(r.as_raw_fd())))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerIsRing(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    h: jlong,
+) -> jboolean {
+    guard(&mut env, 0, |_| {
+        end(h)?.with(|r| Ok(r.is_ring() as jboolean))
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerCapacity(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    h: jlong,
+) -> jlong {
+    guard(&mut env, -1, |_| {
+        end(h)?.with(|r| Ok(r.capacity().map_or(-1, |c| c as jlong)))
+    })
+}
+
+/// Closes the end (the writer sees `BrokenPipe`); a second close is a no-op.
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerClose(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    h: jlong,
+) {
+    guard(&mut env, (), |_| {
+        if let Some(r) = end(h)?.take() {
+            r.close()?;
+        }
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_faasin_Native_readerFree(
+    mut env: JNIEnv<'_>,
+    _class: JClass<'_>,
+    h: jlong,
+) {
+    guard(&mut env, (), |_| {
+        // SAFETY: called once, by the Cleaner of the unreachable Java object.
+        unsafe { free_handle::<ReaderEnd>(h) };
+        Ok(())
+    })
+}

@@ -1,0 +1,120 @@
+package io.faasin;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/** Helpers shared by the tests: test data, hashes, /proc counts, child JVMs. */
+final class TestSupport {
+    private TestSupport() {}
+
+    /** Deterministic bytes (xorshift64, as the Rust peer makes them). */
+    static final class Pattern {
+        private long state;
+
+        Pattern(long seed) {
+            state = Math.max(1, seed);
+        }
+
+        void fill(byte[] b, int off, int len) {
+            for (int i = 0; i < len; i += 8) {
+                state ^= state << 13;
+                state ^= state >>> 7;
+                state ^= state << 17;
+                long s = state;
+                for (int k = 0; k < 8 && i + k < len; k++) {
+                    b[off + i + k] = (byte) (s >>> (8 * k));
+                }
+            }
+        }
+    }
+
+    static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    static String hex(byte[] d) {
+        StringBuilder sb = new StringBuilder();
+        for (byte b : d) {
+            sb.append(String.format("%02x", b & 0xff));
+        }
+        return sb.toString();
+    }
+
+    static long openFds() throws IOException {
+        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        }
+    }
+
+    static List<String> ringMaps() throws IOException {
+        return Files.readAllLines(Path.of("/proc/self/maps")).stream()
+                .filter(l -> l.contains("faasin-ring"))
+                .collect(Collectors.toList());
+    }
+
+    /** Collects garbage until the counts stop falling (Cleaners run after GC). */
+    static void settle() throws Exception {
+        long last = -1;
+        for (int stable = 0, i = 0; stable < 3 && i < 100; i++) {
+            System.gc();
+            Thread.sleep(30);
+            long now = openFds() + ringMaps().size();
+            stable = now == last ? stable + 1 : 0;
+            last = now;
+        }
+    }
+
+    interface Check {
+        boolean ok() throws Exception;
+    }
+
+    /** Collects garbage until {@code check} holds or 20 s passed; returns the last result. */
+    static boolean gcUntil(Check check) throws Exception {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (!check.ok()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            System.gc();
+            Thread.sleep(50);
+        }
+        return true;
+    }
+
+    static String javaBin() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    /** A child JVM running {@link TestChild} with the given arguments. */
+    static ProcessBuilder childJvm(String... args) {
+        String cp = System.getProperty("faasin.test.classpath");
+        if (cp == null) {
+            throw new AssertionError("faasin.test.classpath is not set (run the tests with Maven)");
+        }
+        List<String> cmd = new java.util.ArrayList<>(List.of(javaBin(), "-Xcheck:jni", "-cp", cp, TestChild.class.getName()));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT);
+    }
+
+    /** The Rust test peer (core/examples/peer.rs), built by test.sh. */
+    static ProcessBuilder peer(String... args) {
+        String p = System.getProperty("faasin.peer");
+        if (p == null || !Files.isExecutable(Path.of(p))) {
+            throw new AssertionError("Rust peer not found at " + p
+                    + "; build it: cargo build --release -p faasin --example peer");
+        }
+        List<String> cmd = new java.util.ArrayList<>(List.of(p));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT);
+    }
+}
