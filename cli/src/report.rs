@@ -124,9 +124,14 @@ impl Report {
             "#", "function", "status", "in", "out", "start", "1st out", "end"
         ));
         for (i, f) in self.functions.iter().enumerate() {
-            let status = match &f.error {
-                Some(_) => "not started".to_string(),
-                None => status_text(f.exit_code, f.signal),
+            let status = match (&f.error, f.exit_code, f.signal) {
+                (Some(_), _, _) => "not started".to_string(),
+                (None, None, Some(sig)) => {
+                    let name = crate::signals::name(sig);
+                    let short = name.split(['(', ')']).nth(1).unwrap_or(&name).to_string();
+                    format!("killed: {short}")
+                }
+                (None, code, sig) => status_text(code, sig),
             };
             let mut ret = match &f.return_value {
                 None if f.stdio => "(stdio: stdout is the stream)".to_string(),

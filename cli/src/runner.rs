@@ -322,20 +322,8 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
 
     let outcome = supervise(chain, opts, &mut slots, &edges, &rx, server.as_ref(), start);
 
-    // Leftovers: processes a function started in its group and left behind
-    // (they may hold its ends, and the chain would never see EOF).
-    for (i, s) in slots.iter_mut().enumerate() {
-        if let Some(pid) = s.pid {
-            // SAFETY: kill(2) with signal 0 only checks for existence.
-            if unsafe { libc::kill(-pid, 0) } == 0 {
-                // SAFETY: kill(2) on the function's own process group.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
-                s.notes.push(format!(
-                    "left processes running in its group; the runner killed them (function {})",
-                    i + 1
-                ));
-            }
-        }
+    for s in slots.iter_mut() {
+        kill_leftovers(s);
     }
     let chain_failed = outcome.is_some() || slots.iter().any(Slot::failed);
     if chain_failed {
@@ -388,6 +376,14 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
                 .push(format!("return value cut at {MAX_RETURN} bytes"));
         }
         let secs = |t: Option<Instant>| t.map(|t| t.duration_since(start).as_secs_f64());
+        if let (Some(w), Some(c), Some(st)) = (edges[i].written(), edges[i].consumed(), s.status) {
+            if w > c && st.success() {
+                s.notes.push(format!(
+                    "ended with {} of its input unread",
+                    crate::report::human_bytes(w - c)
+                ));
+            }
+        }
         let first_out = match (&edges[i + 1].written, s.first_out) {
             (Some(m), _) => m.first_byte_s(),
             (None, t) => secs(t),
@@ -474,6 +470,16 @@ fn supervise(
                 match status {
                     Ok(st) => s.status = Some(st),
                     Err(e) => s.error = Some(format!("waiting for it failed: {e}")),
+                }
+                // A function is over when its main process is: whatever it
+                // left running in its group would hold its ends open, and
+                // its neighbours would wait for EOF forever.
+                let signaled = s.status.is_some_and(|st| st.signal().is_some());
+                if kill_leftovers(s) && !s.killed && !signaled {
+                    s.notes.push(
+                        "left processes running in its process group; the runner killed them"
+                            .into(),
+                    );
                 }
                 if let Some(server) = server {
                     if server.withdraw(i) && s.handoff_at.is_none() {
@@ -576,6 +582,18 @@ fn progress_lines(chain: &Chain, slots: &[Slot], edges: &[Edge]) -> Vec<String> 
             )
         })
         .collect()
+}
+
+/// SIGKILLs what is left in a function's process group; true if anything was.
+fn kill_leftovers(s: &Slot) -> bool {
+    let Some(pid) = s.pid else { return false };
+    // SAFETY: kill(2) with signal 0 only checks that the group has members.
+    if unsafe { libc::kill(-pid, 0) } != 0 {
+        return false;
+    }
+    // SAFETY: kill(2) on the function's own process group.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    true
 }
 
 fn signal_all(slots: &mut [Slot], sig: libc::c_int) {
