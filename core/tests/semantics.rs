@@ -316,3 +316,19 @@ fn probe_sees_both_positions_and_keeps_no_end_alive() {
     assert_eq!(rest.len(), 700);
     assert_eq!(probe.consumed(), 1000);
 }
+
+#[test]
+fn an_end_closed_before_it_was_opened_is_eof_or_broken_pipe_for_the_other() {
+    use std::io::{Read, Write};
+    let (r, w) = pipe_fds(CAP).unwrap();
+    drop(w); // its hello unread: Linux reports ECONNRESET to the reader once
+    let mut r = Reader::from_fd(r).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(r.read(&mut buf).unwrap(), 0);
+
+    let (r, w) = pipe_fds(CAP).unwrap();
+    drop(r);
+    let mut w = Writer::from_fd(w).unwrap();
+    let e = w.write_all(b"x").and_then(|_| w.flush()).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+}
