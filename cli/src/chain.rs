@@ -63,7 +63,10 @@ pub const STDIO_PREFIX: &str = "@stdio:";
 /// program.
 pub fn from_inline(cmds: &[String], stdio: &[usize], capacity: usize) -> Result<Chain, String> {
     if cmds.is_empty() {
-        return Err("no function given: `faasin run 'cmd A' 'cmd B' ...` or `faasin run -f chain.toml`".into());
+        return Err(
+            "no function given: `faasin run 'cmd A' 'cmd B' ...` or `faasin run -f chain.toml`"
+                .into(),
+        );
     }
     for &n in stdio {
         if n == 0 || n > cmds.len() {
@@ -246,7 +249,9 @@ pub fn parse(text: &str, origin: &str, default_capacity: usize) -> Result<Chain,
 
 /// The ring rules of core, said in the chain's words.
 pub fn check_capacity(capacity: usize) -> Result<(), String> {
-    if !capacity.is_power_of_two() || capacity < faasin::MIN_CAPACITY || capacity > faasin::MAX_CAPACITY
+    if !capacity.is_power_of_two()
+        || capacity < faasin::MIN_CAPACITY
+        || capacity > faasin::MAX_CAPACITY
     {
         return Err(format!(
             "capacity {capacity} must be a power of two between {} and {}",
@@ -264,7 +269,11 @@ mod tests {
     #[test]
     fn inline_names_prefix_and_flags() {
         let c = from_inline(
-            &["peer write 10".into(), "@stdio: sort".into(), "peer read".into()],
+            &[
+                "peer write 10".into(),
+                "@stdio: sort".into(),
+                "peer read".into(),
+            ],
             &[3],
             4096,
         )
@@ -287,8 +296,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.starts_with("c.toml:4: function 2: no `command`"), "{e}");
-        let e = parse("[[function]]\ncommand = \"a\"\ncapacity = 1000\n", "c.toml", 4096)
-            .unwrap_err();
+        let e = parse(
+            "[[function]]\ncommand = \"a\"\ncapacity = 1000\n",
+            "c.toml",
+            4096,
+        )
+        .unwrap_err();
         assert!(e.contains("power of two"), "{e}");
         let e = parse("[[function]]\ncomand = \"a\"\n", "c.toml", 4096).unwrap_err();
         assert!(e.starts_with("c.toml:2:") && e.contains("comand"), "{e}");

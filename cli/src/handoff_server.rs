@@ -147,7 +147,10 @@ fn serve(
         p.input.as_ref().map(|f| f.as_fd()),
         p.output.as_ref().map(|f| f.as_fd()),
     ) {
-        eprintln!("faasin: could not hand function {} its ends: {e}", p.func + 1);
+        eprintln!(
+            "faasin: could not hand function {} its ends: {e}",
+            p.func + 1
+        );
     }
     // Our copies of the ends close here: from now on only the function holds
     // them, so its exit is seen by its neighbours.

@@ -100,7 +100,9 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
         ExitCode::from(2)
     };
     if pipe && (args.file.is_some() || args.commands.len() != 2) {
-        return fail("`faasin pipe` takes exactly two commands: faasin pipe 'cmd A' 'cmd B'".into());
+        return fail(
+            "`faasin pipe` takes exactly two commands: faasin pipe 'cmd A' 'cmd B'".into(),
+        );
     }
     if let Err(e) = chain::check_capacity(args.capacity) {
         return fail(format!("--capacity: {e}"));
@@ -108,7 +110,9 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
     let chain = match &args.file {
         Some(path) => {
             if !args.stdio.is_empty() {
-                return fail("--stdio is for inline commands; in a chain file say `stdio = true`".into());
+                return fail(
+                    "--stdio is for inline commands; in a chain file say `stdio = true`".into(),
+                );
             }
             chain::from_file(path, args.capacity)
         }

@@ -100,7 +100,12 @@ impl Report {
         let mut s = String::new();
         let verdict = if self.ok { "ok" } else { "FAILED" };
         // The busiest edge tells the chain's throughput.
-        let most = self.edges.iter().filter_map(|e| e.written).max().unwrap_or(0);
+        let most = self
+            .edges
+            .iter()
+            .filter_map(|e| e.written)
+            .max()
+            .unwrap_or(0);
         let rate = if self.elapsed_s > 0.0 && most > 0 {
             format!(
                 ", busiest edge {}/s",
@@ -112,7 +117,11 @@ impl Report {
         s.push_str(&format!(
             "faasin: {} function(s) over {} in {:.3} s: {verdict}; input {}, output {}{rate}\n",
             self.functions.len(),
-            if self.transport == "faasin" { "FAASIN rings" } else { "OS pipes" },
+            if self.transport == "faasin" {
+                "FAASIN rings"
+            } else {
+                "OS pipes"
+            },
             self.elapsed_s,
             human_bytes(self.input_bytes),
             human_bytes(self.output_bytes),
@@ -139,7 +148,10 @@ impl Report {
                 Some(v) => v.to_string(),
             };
             if ret.len() > 60 {
-                let cut = (0..=57).rev().find(|&i| ret.is_char_boundary(i)).unwrap_or(0);
+                let cut = (0..=57)
+                    .rev()
+                    .find(|&i| ret.is_char_boundary(i))
+                    .unwrap_or(0);
                 ret = format!("{}...", &ret[..cut]);
             }
             s.push_str(&format!(

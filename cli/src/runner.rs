@@ -156,21 +156,23 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         check_images(chain, &opts.docker)?;
     }
     let mut input: Box<dyn Read + Send> = match &opts.input {
-        Some(p) => Box::new(File::open(p).map_err(|e| {
-            SetupError(format!("cannot open input file {}: {e}", p.display()))
-        })?),
-        None => Box::new(File::from(dup_std(0).map_err(|e| {
-            SetupError(format!("cannot use stdin: {e}"))
-        })?)),
+        Some(p) => Box::new(
+            File::open(p)
+                .map_err(|e| SetupError(format!("cannot open input file {}: {e}", p.display())))?,
+        ),
+        None => Box::new(File::from(
+            dup_std(0).map_err(|e| SetupError(format!("cannot use stdin: {e}")))?,
+        )),
     };
-    let mut output: Box<dyn Write + Send> = match &opts.output {
-        Some(p) => Box::new(File::create(p).map_err(|e| {
-            SetupError(format!("cannot create output file {}: {e}", p.display()))
-        })?),
-        None => Box::new(File::from(dup_std(1).map_err(|e| {
-            SetupError(format!("cannot use stdout: {e}"))
-        })?)),
-    };
+    let mut output: Box<dyn Write + Send> =
+        match &opts.output {
+            Some(p) => Box::new(File::create(p).map_err(|e| {
+                SetupError(format!("cannot create output file {}: {e}", p.display()))
+            })?),
+            None => Box::new(File::from(
+                dup_std(1).map_err(|e| SetupError(format!("cannot use stdout: {e}")))?,
+            )),
+        };
 
     let start = Instant::now();
     let started_unix = std::time::SystemTime::now()
@@ -189,7 +191,10 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
     }
 
     let (tx, rx) = mpsc::channel::<Event>();
-    let needs_server = chain.functions.iter().any(|f| f.image.is_some() || f.handoff);
+    let needs_server = chain
+        .functions
+        .iter()
+        .any(|f| f.image.is_some() || f.handoff);
     let server = if needs_server {
         let (gtx, grx) = mpsc::channel::<handoff_server::Granted>();
         let fwd = tx.clone();
@@ -272,7 +277,11 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             &opts.docker,
         );
         cmd.stderr(Stdio::inherit()).stdout(Stdio::piped());
-        cmd.stdin(if f.stdio { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if f.stdio {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.process_group(0);
         if let Some((inp, out)) = &inherited {
             cmd.env(faasin::ENV_INPUT_FD, "3")
@@ -390,7 +399,12 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         };
         functions.push(FunctionReport {
             name: f.name.clone(),
-            kind: if f.image.is_some() { "container" } else { "process" }.into(),
+            kind: if f.image.is_some() {
+                "container"
+            } else {
+                "process"
+            }
+            .into(),
             command: f.command.display(),
             image: f.image.clone(),
             container: s.container.clone(),
@@ -417,8 +431,16 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         .iter()
         .enumerate()
         .map(|(i, e)| EdgeReport {
-            from: if i == 0 { "input".into() } else { chain.functions[i - 1].name.clone() },
-            to: if i == n { "output".into() } else { chain.functions[i].name.clone() },
+            from: if i == 0 {
+                "input".into()
+            } else {
+                chain.functions[i - 1].name.clone()
+            },
+            to: if i == n {
+                "output".into()
+            } else {
+                chain.functions[i].name.clone()
+            },
             capacity: e.capacity,
             written: e.written(),
             consumed: e.consumed(),
@@ -483,7 +505,8 @@ fn supervise(
                 }
                 if let Some(server) = server {
                     if server.withdraw(i) && s.handoff_at.is_none() {
-                        s.notes.push("ended without taking its ends from the handoff socket".into());
+                        s.notes
+                            .push("ended without taking its ends from the handoff socket".into());
                     }
                 }
             }
@@ -609,7 +632,10 @@ fn signal_all(slots: &mut [Slot], sig: libc::c_int) {
 /// `docker rm -f` every container of the chain that may still exist; the
 /// `docker run` client dying does not stop its container.
 fn remove_containers(slots: &[Slot], docker: &str) {
-    let names: Vec<&str> = slots.iter().filter_map(|s| s.container.as_deref()).collect();
+    let names: Vec<&str> = slots
+        .iter()
+        .filter_map(|s| s.container.as_deref())
+        .collect();
     if names.is_empty() {
         return;
     }
@@ -684,8 +710,15 @@ fn build_command(
     match (&f.image, container) {
         (Some(image), Some(name)) => {
             c = std::process::Command::new(docker);
-            c.arg("run")
-                .args(["--rm", "--name", name, "--network", "none", "--pull", "never"]);
+            c.arg("run").args([
+                "--rm",
+                "--name",
+                name,
+                "--network",
+                "none",
+                "--pull",
+                "never",
+            ]);
             if f.stdio {
                 c.arg("-i");
             }
@@ -773,7 +806,8 @@ fn check_images(chain: &Chain, docker: &str) -> Result<(), SetupError> {
             })?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            if err.contains("Cannot connect") || err.contains("daemon") && !err.contains("No such") {
+            if err.contains("Cannot connect") || err.contains("daemon") && !err.contains("No such")
+            {
                 return Err(SetupError(format!(
                     "function {:?} runs in a container, but the Docker daemon is not reachable: {}",
                     f.name,
@@ -790,7 +824,11 @@ fn check_images(chain: &Chain, docker: &str) -> Result<(), SetupError> {
 }
 
 fn first_failure(chain: &Chain, slots: &[Slot]) -> Option<String> {
-    let mut failed: Vec<(usize, &Slot)> = slots.iter().enumerate().filter(|(_, s)| s.failed()).collect();
+    let mut failed: Vec<(usize, &Slot)> = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.failed())
+        .collect();
     failed.sort_by_key(|(_, s)| s.end);
     let msgs: Vec<String> = failed
         .iter()
@@ -807,7 +845,11 @@ fn first_failure(chain: &Chain, slots: &[Slot]) -> Option<String> {
                 Some(125) if f.image.is_some() => " (docker could not run the container)",
                 _ => "",
             };
-            let killed = if s.killed { ", stopped by the runner" } else { "" };
+            let killed = if s.killed {
+                ", stopped by the runner"
+            } else {
+                ""
+            };
             format!("function {} {:?}: {what}{hint}{killed}", i + 1, f.name)
         })
         .collect();
