@@ -250,8 +250,7 @@ pub fn parse(text: &str, origin: &str, default_capacity: usize) -> Result<Chain,
 /// The ring rules of core, said in the chain's words.
 pub fn check_capacity(capacity: usize) -> Result<(), String> {
     if !capacity.is_power_of_two()
-        || capacity < faasin::MIN_CAPACITY
-        || capacity > faasin::MAX_CAPACITY
+        || !(faasin::MIN_CAPACITY..=faasin::MAX_CAPACITY).contains(&capacity)
     {
         return Err(format!(
             "capacity {capacity} must be a power of two between {} and {}",

@@ -90,7 +90,7 @@ pub fn into_stream(src: &mut dyn Read, mut dst: Writer, meter: &Meter) -> io::Re
             }
         };
         if n == 0 {
-            drop(grant);
+            // The grant is dropped uncommitted: nothing is published.
             meter.eof.store(true, Ordering::Relaxed);
             return Ok(());
         }

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 
-fn ret<'a>(report: &'a serde_json::Value, i: usize) -> &'a serde_json::Value {
+fn ret(report: &serde_json::Value, i: usize) -> &serde_json::Value {
     &report["functions"][i]["return_value"]
 }
 

@@ -8,10 +8,16 @@ use common::*;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-
 fn containers_of_faasin() -> Vec<String> {
     let out = std::process::Command::new("docker")
-        .args(["ps", "-a", "--filter", "name=faasin-", "--format", "{{.Names}}"])
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "name=faasin-",
+            "--format",
+            "{{.Names}}",
+        ])
         .output()
         .expect("docker ps");
     assert!(out.status.success(), "docker ps failed");
@@ -61,18 +67,32 @@ command = ["/bin/peer", "read"]
 "#,
     );
     let out = run(
-        &["run", "-f", file.to_str().unwrap(), "--report", report.to_str().unwrap()],
+        &[
+            "run",
+            "-f",
+            file.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
         b"",
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let r = read_report(&report);
     let f = r["functions"].as_array().unwrap();
-    assert!(f.iter().all(|f| f["kind"] == "container" && f["handoff"] == true));
+    assert!(f
+        .iter()
+        .all(|f| f["kind"] == "container" && f["handoff"] == true));
     // Each container took its ends from the handoff socket.
     assert!(f.iter().all(|f| f["handoff_s"].as_f64().is_some()));
-    assert!(f[0]["return_value"].as_str().unwrap().starts_with("20000000 "));
+    assert!(f[0]["return_value"]
+        .as_str()
+        .unwrap()
+        .starts_with("20000000 "));
     assert_eq!(f[2]["return_value"], f[0]["return_value"]);
-    assert_eq!(f[1]["return_value"], serde_json::json!({"bytes": 20_000_000}));
+    assert_eq!(
+        f[1]["return_value"],
+        serde_json::json!({"bytes": 20_000_000})
+    );
     assert_eq!(f[1]["bytes_in"], 20_000_000);
     assert_removed(&r);
 }
@@ -111,14 +131,23 @@ command = ["/bin/peer", "read"]
 "#,
     );
     let out = run(
-        &["run", "-f", file.to_str().unwrap(), "--report", report.to_str().unwrap()],
+        &[
+            "run",
+            "-f",
+            file.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
         b"",
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let r = read_report(&report);
     let f = r["functions"].as_array().unwrap();
     let kinds: Vec<&str> = f.iter().map(|f| f["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["process", "container", "process", "process", "container"]);
+    assert_eq!(
+        kinds,
+        ["process", "container", "process", "process", "container"]
+    );
     assert_eq!(f[4]["return_value"], f[0]["return_value"]);
     assert_eq!(f[2]["bytes_in"], 30_000_000);
     assert_removed(&r);
@@ -163,7 +192,13 @@ command = "peer read"
 "#,
     );
     let out = run(
-        &["run", "-f", file.to_str().unwrap(), "--report", report.to_str().unwrap()],
+        &[
+            "run",
+            "-f",
+            file.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(1));
@@ -173,7 +208,11 @@ command = "peer read"
     assert!(broken["exit_code"].as_i64().unwrap() >= 125, "{broken}");
     let notes = broken["notes"].to_string();
     assert!(notes.contains("without taking its ends"), "{notes}");
-    assert!(stderr(&out).contains("function 2 \"broken\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("function 2 \"broken\""),
+        "{}",
+        stderr(&out)
+    );
     // Its neighbours were not left waiting: EOF downstream, EPIPE upstream.
     assert_eq!(r["functions"][2]["exit_code"], 0);
     assert_eq!(r["functions"][0]["exit_code"], 1);
@@ -200,7 +239,13 @@ command = ["/bin/peer", "read"]
     // stdin stays open and silent: the chain would run forever.
     let report = file.with_file_name("r.json");
     let mut child = faasin()
-        .args(["run", "-f", file.to_str().unwrap(), "--report", report.to_str().unwrap()])
+        .args([
+            "run",
+            "-f",
+            file.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -209,7 +254,10 @@ command = ["/bin/peer", "read"]
     // Wait until both containers exist (the docker tests run one at a time).
     let t = Instant::now();
     while containers_of_faasin().len() < 2 {
-        assert!(t.elapsed() < Duration::from_secs(30), "containers did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "containers did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // SAFETY: signalling our own child.
@@ -219,7 +267,10 @@ command = ["/bin/peer", "read"]
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "the runner did not stop");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the runner did not stop"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(130));
@@ -228,7 +279,14 @@ command = ["/bin/peer", "read"]
     assert!(err.contains("interrupted by signal 2 (SIGINT)"), "{err}");
     let r = read_report(&report);
     assert_eq!(r["interrupted_by"], libc::SIGINT);
-    let names: Vec<_> = r["functions"].as_array().unwrap().iter().map(|f| f["container"].clone()).collect();
-    assert!(names.iter().all(|n| n.as_str().is_some_and(|n| n.starts_with("faasin-"))));
+    let names: Vec<_> = r["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["container"].clone())
+        .collect();
+    assert!(names
+        .iter()
+        .all(|n| n.as_str().is_some_and(|n| n.starts_with("faasin-"))));
     assert_removed(&r);
 }
