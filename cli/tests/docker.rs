@@ -290,3 +290,30 @@ command = ["/bin/peer", "read"]
         .all(|n| n.as_str().is_some_and(|n| n.starts_with("faasin-"))));
     assert_removed(&r);
 }
+
+#[test]
+#[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
+fn the_readme_example_chains_run() {
+    for (name, n) in [("containers.toml", 3), ("mixed.toml", 4)] {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        let report = tmpdir(name).join("r.json");
+        let out = run(
+            &[
+                "run",
+                "-f",
+                file.to_str().unwrap(),
+                "--report",
+                report.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let r = read_report(&report);
+        let f = r["functions"].as_array().unwrap();
+        assert_eq!(f.len(), n);
+        assert_eq!(f[n - 1]["return_value"], f[0]["return_value"], "{name}");
+        assert_removed(&r);
+    }
+}
