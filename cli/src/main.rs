@@ -8,6 +8,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod chain;
+mod guard;
 mod handoff_server;
 mod progress;
 mod pumps;
@@ -48,6 +49,9 @@ enum Cmd {
     /// A pass-through function: copies its faasin to its faasout and returns
     /// `{"bytes": N}`.
     Cat,
+    /// Internal: the watchdog that cleans up after a runner killed by SIGKILL.
+    #[command(name = "__guard", hide = true)]
+    Guard { docker: String },
 }
 
 #[derive(Args)]
@@ -198,5 +202,9 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run(a, false),
         Cmd::Pipe(a) => run(a, true),
         Cmd::Cat => cat(),
+        Cmd::Guard { docker } => {
+            guard::main(&docker);
+            ExitCode::SUCCESS
+        }
     }
 }

@@ -212,6 +212,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
     };
 
     signals::install();
+    let mut guard = crate::guard::Guard::start(&opts.docker);
     let run_id = &handoff_server::random_token()[..8];
     let mut slots: Vec<Slot> = (0..n)
         .map(|_| Slot {
@@ -283,6 +284,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             Stdio::null()
         });
         cmd.process_group(0);
+        die_with_runner(&mut cmd);
         if let Some((inp, out)) = &inherited {
             cmd.env(faasin::ENV_INPUT_FD, "3")
                 .env(faasin::ENV_OUTPUT_FD, "4");
@@ -325,6 +327,12 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             }
             _ => {}
         }
+        if let Ok(child) = &spawned {
+            guard.group(child.id() as i32);
+        }
+        if let Some(name) = &container {
+            guard.container(name);
+        }
         start_child(i, spawned, &mut slots[i], f, &tx, container);
     }
     drop(tx);
@@ -343,6 +351,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             s.withdraw(i);
         }
     }
+    guard.done();
     let refused = server.as_ref().map_or(0, Server::refused);
     drop(server);
 
@@ -763,6 +772,25 @@ fn build_command(
         }
     }
     c
+}
+
+/// A runner killed by SIGKILL cannot clean up: its direct children get
+/// SIGKILL from the kernel then (PR_SET_PDEATHSIG), so that at least they
+/// are not left running. Their own children and containers are not covered.
+fn die_with_runner(cmd: &mut std::process::Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl
+    // and getppid, which are async-signal-safe; it allocates nothing.
+    unsafe {
+        let runner = libc::getpid();
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            // The runner may have died before the prctl took effect.
+            if libc::getppid() != runner {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Puts the function's ends at fds 3 (input) and 4 (output) in the child.

@@ -317,3 +317,38 @@ fn the_readme_example_chains_run() {
         assert_removed(&r);
     }
 }
+
+#[test]
+#[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
+fn containers_are_removed_even_when_the_runner_gets_sigkill() {
+    let (file, _) = chain_file(
+        "dkkill",
+        "[[function]]\nimage = \"faasin-tools\"\ncommand = [\"/bin/faasin\", \"cat\"]\n",
+    );
+    let mut child = faasin()
+        .args(["run", "-f", file.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while containers_of_faasin().is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "container did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap(); // SIGKILL: the runner cleans up nothing itself
+    child.wait().unwrap();
+    let t = Instant::now();
+    while !containers_of_faasin().is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{:?} left behind",
+            containers_of_faasin()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -256,3 +256,65 @@ fn sigint_and_sigterm_stop_everything() {
         assert!(processes_with("sleep 979").is_empty());
     }
 }
+
+#[test]
+fn functions_die_with_a_runner_killed_by_sigkill() {
+    let mut child = faasin()
+        .args(["run", "sleep 991", "sleep 992"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while processes_with("sleep 992").len() < 2 {
+        // the runner's own command line and the function
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "functions did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let t = Instant::now();
+    while !processes_with("sleep 99").is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            processes_with("sleep 99")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn progress_lines_are_drawn_only_on_a_terminal() {
+    // `script` gives the runner a pseudo-terminal as stderr.
+    let cmd = format!(
+        "{} run 'peer write 50000000' 'sh -c \"sleep 0.5; exec faasin cat\"' 'peer read' </dev/null",
+        faasin_bin().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("PATH", path_env())
+        .output()
+        .expect("script(1) from util-linux");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\x1b[K") && text.contains("running"),
+        "{text}"
+    );
+    // Not a terminal: no progress lines.
+    let plain = run(
+        &[
+            "run",
+            "peer write 50000000",
+            "sh -c 'sleep 0.5; exec faasin cat'",
+            "peer read",
+        ],
+        b"",
+    );
+    assert!(plain.status.success());
+    assert!(!stderr(&plain).contains("running"), "{}", stderr(&plain));
+}
