@@ -404,7 +404,12 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         }
         let first_out = match (&edges[i + 1].written, s.first_out) {
             (Some(m), _) => m.first_byte_s(),
-            (None, t) => secs(t),
+            // Sampled: it happened before the sample, and before the writer
+            // ended, whichever is earlier.
+            (None, t) => secs(match (t, s.end) {
+                (Some(t), Some(e)) => Some(t.min(e)),
+                (t, _) => t,
+            }),
         };
         functions.push(FunctionReport {
             name: f.name.clone(),
@@ -731,6 +736,10 @@ fn build_command(
             if f.stdio {
                 c.arg("-i");
             }
+            for (k, v) in &f.env {
+                c.arg("-e").arg(format!("{k}={v}"));
+            }
+            // After the user's env, so that these win.
             if let (Some(server), Some(token)) = (server, token) {
                 c.arg("-v").arg(format!(
                     "{}:{}",
@@ -745,9 +754,6 @@ fn build_command(
                 ));
                 c.arg("-e")
                     .arg(format!("{}={token}", faasin::handoff::ENV_TOKEN));
-            }
-            for (k, v) in &f.env {
-                c.arg("-e").arg(format!("{k}={v}"));
             }
             c.arg(image).args(f.command.argv());
         }

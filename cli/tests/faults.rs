@@ -230,7 +230,16 @@ fn sigint_and_sigterm_stop_everything() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(500));
+        // Signal only once the functions run (the runner's handlers are in
+        // place before the first spawn).
+        let t = Instant::now();
+        while processes_with("sleep 979").len() < 2 {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "functions did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // SAFETY: signalling our own child.
         unsafe { libc::kill(child.id() as i32, sig) };
         let t = Instant::now();
