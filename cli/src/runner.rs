@@ -526,7 +526,9 @@ fn supervise(
             }
             Ok(Event::Granted(i, at)) => slots[i].handoff_at = Some(at),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            // Every sender gone means no function is running; the check
+            // below ends the loop. Never spin meanwhile.
+            Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
         }
         let now = Instant::now();
         for (i, s) in slots.iter_mut().enumerate() {
