@@ -5,10 +5,11 @@
 //! every group and removes every container.
 
 use std::io::{BufRead, Write};
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// The runner's side: a line per thing to clean up.
 pub struct Guard {
+    child: Option<Child>,
     stdin: Option<ChildStdin>,
 }
 
@@ -26,9 +27,9 @@ impl Guard {
             std::os::unix::process::CommandExt::process_group(&mut c, 0);
             c.spawn()
         });
-        Guard {
-            stdin: child.ok().and_then(|mut c| c.stdin.take()),
-        }
+        let mut child = child.ok();
+        let stdin = child.as_mut().and_then(|c| c.stdin.take());
+        Guard { child, stdin }
     }
 
     fn say(&mut self, line: &str) {
@@ -47,9 +48,14 @@ impl Guard {
         self.say(&format!("container {name}"));
     }
 
-    /// Everything is cleaned up: the guard exits without doing anything.
+    /// Everything is cleaned up: the guard exits without doing anything,
+    /// and is reaped here (so no zombie is left where init does not reap).
     pub fn done(mut self) {
         self.say("done");
+        drop(self.stdin.take());
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
     }
 }
 
