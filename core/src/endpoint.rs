@@ -227,7 +227,16 @@ pub(crate) fn send_hello(
 /// it) that it is meant for `role`, so a wrong-role open leaves the fd usable.
 pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello, OwnedFd)> {
     let mut buf = [0u8; HELLO_LEN + 1];
-    let n = match recv_with_fds(sock, &mut buf, 0, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+    let peek = |buf: &mut [u8]| recv_with_fds(sock, buf, 0, libc::MSG_PEEK | libc::MSG_DONTWAIT);
+    // A peer that closed its end without opening it (it died first) left
+    // its hello unread, so Linux reports ECONNRESET once, before our queued
+    // hello: take that report and read on. The hang-up is seen later as EOF
+    // or EPIPE, as with a pipe whose other end was closed.
+    let first = match peek(&mut buf) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => peek(&mut buf),
+        other => other,
+    };
+    let n = match first {
         Ok(n) => n.0,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             return Err(io::Error::new(

@@ -32,6 +32,7 @@ pub mod handoff;
 mod header;
 mod mapping;
 mod options;
+mod probe;
 mod reader;
 mod region;
 mod ring;
@@ -45,6 +46,7 @@ pub use function_env::{
 };
 pub use mapping::{MAX_CAPACITY, MIN_CAPACITY};
 pub use options::DEFAULT_SPIN;
+pub use probe::Probe;
 pub use reader::Reader;
 pub use region::Keepalive;
 pub use writer::{WriteGrant, Writer};
@@ -63,6 +65,19 @@ pub const DEFAULT_CAPACITY: usize = 1 << 20;
 /// `capacity` must be a power of two between one page and [`MAX_CAPACITY`].
 /// Both fds are close-on-exec.
 pub fn pipe_fds(capacity: usize) -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w, _memfd) = pipe_fds_inner(capacity)?;
+    Ok((r, w))
+}
+
+/// Like [`pipe_fds`], plus a [`Probe`] through which the creator can watch
+/// how many bytes went through after handing both ends away.
+pub fn pipe_fds_probed(capacity: usize) -> io::Result<(OwnedFd, OwnedFd, Probe)> {
+    let (r, w, memfd) = pipe_fds_inner(capacity)?;
+    let probe = Probe::open(&memfd, capacity)?;
+    Ok((r, w, probe))
+}
+
+fn pipe_fds_inner(capacity: usize) -> io::Result<(OwnedFd, OwnedFd, OwnedFd)> {
     let memfd = mapping::create_memfd(capacity)?;
     let (read_end, write_end) = endpoint::seqpacket_pair()?;
     let hello = |role| endpoint::Hello {
@@ -82,7 +97,7 @@ pub fn pipe_fds(capacity: usize) -> io::Result<(OwnedFd, OwnedFd)> {
         &hello(endpoint::Role::Writer),
         memfd.as_fd(),
     )?;
-    Ok((read_end, write_end))
+    Ok((read_end, write_end, memfd))
 }
 
 /// Creates a stream within this process: `(Reader, Writer)`.

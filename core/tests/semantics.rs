@@ -299,3 +299,36 @@ fn a_seqpacket_socket_without_hello_is_refused() {
 fn bad_capacity_is_invalid_input() {
     assert_eq!(pipe(1000).unwrap_err().kind(), io::ErrorKind::InvalidInput);
 }
+
+#[test]
+fn probe_sees_both_positions_and_keeps_no_end_alive() {
+    let (r, w, probe) = faasin::pipe_fds_probed(4096).unwrap();
+    let mut r = faasin::Reader::from_fd(r).unwrap();
+    let mut w = faasin::Writer::from_fd(w).unwrap();
+    assert_eq!((probe.written(), probe.consumed()), (0, 0));
+    w.write_all(&[7u8; 1000]).unwrap();
+    let mut buf = [0u8; 300];
+    r.read_exact(&mut buf).unwrap();
+    assert_eq!((probe.written(), probe.consumed()), (1000, 300));
+    drop(w);
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap(); // EOF arrives although the probe lives
+    assert_eq!(rest.len(), 700);
+    assert_eq!(probe.consumed(), 1000);
+}
+
+#[test]
+fn an_end_closed_before_it_was_opened_is_eof_or_broken_pipe_for_the_other() {
+    use std::io::{Read, Write};
+    let (r, w) = pipe_fds(CAP).unwrap();
+    drop(w); // its hello unread: Linux reports ECONNRESET to the reader once
+    let mut r = Reader::from_fd(r).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(r.read(&mut buf).unwrap(), 0);
+
+    let (r, w) = pipe_fds(CAP).unwrap();
+    drop(r);
+    let mut w = Writer::from_fd(w).unwrap();
+    let e = w.write_all(b"x").and_then(|_| w.flush()).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+}

@@ -1,0 +1,323 @@
+//! What a chain is made of: functions, how each runs, and the rings between
+//! them. Built from inline commands or from a chain file (TOML).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How a function is started.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `/bin/sh -c STRING`.
+    Shell(String),
+    /// An argv, executed directly.
+    Argv(Vec<String>),
+}
+
+impl Command {
+    /// A short human form for summaries and the report.
+    pub fn display(&self) -> String {
+        match self {
+            Command::Shell(s) => s.clone(),
+            Command::Argv(v) => v.join(" "),
+        }
+    }
+
+    /// The argv that runs it (the shell form goes through `/bin/sh -c`).
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+            Command::Argv(v) => v.clone(),
+        }
+    }
+}
+
+/// One function of the chain.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub name: String,
+    pub command: Command,
+    /// `Some(image)`: runs in a Docker container of that image.
+    pub image: Option<String>,
+    pub env: BTreeMap<String, String>,
+    /// A program that knows nothing of FAASIN: stdin/stdout are wired to the
+    /// neighbouring rings through the runner.
+    pub stdio: bool,
+    /// A process that receives its ends through the handoff socket
+    /// (`FAASIN_SOCKET`) instead of inheriting them, as a container does.
+    pub handoff: bool,
+    /// Capacity of the ring this function writes into (its faasout).
+    pub capacity: usize,
+}
+
+/// A whole chain.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub functions: Vec<Function>,
+}
+
+pub const STDIO_PREFIX: &str = "@stdio:";
+
+/// Builds a chain from inline shell commands. A command starting with
+/// `@stdio:` (or whose 1-based position is in `stdio`) is a plain stdin/stdout
+/// program.
+pub fn from_inline(cmds: &[String], stdio: &[usize], capacity: usize) -> Result<Chain, String> {
+    if cmds.is_empty() {
+        return Err(
+            "no function given: `faasin run 'cmd A' 'cmd B' ...` or `faasin run -f chain.toml`"
+                .into(),
+        );
+    }
+    for &n in stdio {
+        if n == 0 || n > cmds.len() {
+            return Err(format!(
+                "--stdio {n}: there are functions 1 to {} only",
+                cmds.len()
+            ));
+        }
+    }
+    let mut functions = Vec::new();
+    for (i, raw) in cmds.iter().enumerate() {
+        let (cmd, prefixed) = match raw.strip_prefix(STDIO_PREFIX) {
+            Some(rest) => (rest.trim_start(), true),
+            None => (raw.as_str(), false),
+        };
+        if cmd.trim().is_empty() {
+            return Err(format!("function {} is an empty command", i + 1));
+        }
+        functions.push(Function {
+            name: default_name(cmd),
+            command: Command::Shell(cmd.to_string()),
+            image: None,
+            env: BTreeMap::new(),
+            stdio: prefixed || stdio.contains(&(i + 1)),
+            handoff: false,
+            capacity,
+        });
+    }
+    dedupe_names(&mut functions);
+    Ok(Chain { functions })
+}
+
+/// The first word of a shell command, without its directory.
+fn default_name(cmd: &str) -> String {
+    let word = cmd.split_whitespace().next().unwrap_or("f");
+    word.rsplit('/').next().unwrap_or(word).to_string()
+}
+
+fn dedupe_names(functions: &mut [Function]) {
+    let names: Vec<String> = functions.iter().map(|f| f.name.clone()).collect();
+    for (i, f) in functions.iter_mut().enumerate() {
+        if names.iter().filter(|n| **n == names[i]).count() > 1 {
+            f.name = format!("{}#{}", names[i], i + 1);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    /// Default ring capacity for every edge.
+    capacity: Option<usize>,
+    #[serde(default)]
+    function: Vec<toml::Spanned<FunctionSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CommandSpec {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionSpec {
+    name: Option<String>,
+    command: Option<CommandSpec>,
+    image: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    stdio: bool,
+    #[serde(default)]
+    handoff: bool,
+    capacity: Option<usize>,
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |p| p + 1) + 1;
+    (line, col)
+}
+
+/// Reads and checks a chain file; errors name the file, the line and what is
+/// wrong.
+pub fn from_file(path: &Path, default_capacity: usize) -> Result<Chain, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read chain file {}: {e}", path.display()))?;
+    parse(&text, &path.display().to_string(), default_capacity)
+}
+
+/// Parses chain-file text; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str, default_capacity: usize) -> Result<Chain, String> {
+    let spec: FileSpec = toml::from_str(text).map_err(|e| {
+        let msg = e.message().trim().to_string();
+        match e.span() {
+            Some(span) => {
+                let (line, col) = line_col(text, span.start);
+                format!("{origin}:{line}:{col}: {msg}")
+            }
+            None => format!("{origin}: {msg}"),
+        }
+    })?;
+    if spec.function.is_empty() {
+        return Err(format!(
+            "{origin}: no function: add at least one [[function]] table with a `command`"
+        ));
+    }
+    let default_capacity = spec.capacity.unwrap_or(default_capacity);
+    let mut functions = Vec::new();
+    for (i, spanned) in spec.function.into_iter().enumerate() {
+        let (line, _) = line_col(text, spanned.span().start);
+        let at = |what: String| format!("{origin}:{line}: function {}: {what}", i + 1);
+        let f = spanned.into_inner();
+        let command = match f.command {
+            Some(CommandSpec::Shell(s)) if s.trim().is_empty() => {
+                return Err(at("`command` is empty".into()))
+            }
+            Some(CommandSpec::Shell(s)) => Command::Shell(s),
+            Some(CommandSpec::Argv(v)) if v.is_empty() => {
+                return Err(at("`command` is an empty array".into()))
+            }
+            Some(CommandSpec::Argv(v)) => Command::Argv(v),
+            None => {
+                return Err(at(
+                    "no `command` (a string run by /bin/sh -c, or an argv array)".into(),
+                ))
+            }
+        };
+        if f.image.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(at("`image` is empty".into()));
+        }
+        if f.image.is_some() && f.handoff {
+            return Err(at(
+                "`handoff` is for processes; a container always gets its ends through the handoff socket"
+                    .into(),
+            ));
+        }
+        if f.stdio && f.handoff {
+            return Err(at(
+                "`stdio` and `handoff` exclude each other: a stdio function has no FAASIN ends"
+                    .into(),
+            ));
+        }
+        let capacity = f.capacity.unwrap_or(default_capacity);
+        check_capacity(capacity).map_err(at)?;
+        let name = match f.name {
+            Some(n) if n.trim().is_empty() => return Err(at("`name` is empty".into())),
+            Some(n) => n,
+            None => match &command {
+                Command::Shell(s) => default_name(s),
+                Command::Argv(v) => default_name(&v[0]),
+            },
+        };
+        functions.push(Function {
+            name,
+            command,
+            image: f.image,
+            env: f.env,
+            stdio: f.stdio,
+            handoff: f.handoff,
+            capacity,
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for f in &functions {
+        if !seen.insert(f.name.clone()) {
+            return Err(format!(
+                "{origin}: two functions are named {:?}; names must be unique",
+                f.name
+            ));
+        }
+    }
+    check_capacity(default_capacity).map_err(|e| format!("{origin}: {e}"))?;
+    Ok(Chain { functions })
+}
+
+/// The ring rules of core, said in the chain's words.
+pub fn check_capacity(capacity: usize) -> Result<(), String> {
+    if !capacity.is_power_of_two()
+        || !(faasin::MIN_CAPACITY..=faasin::MAX_CAPACITY).contains(&capacity)
+    {
+        return Err(format!(
+            "capacity {capacity} must be a power of two between {} and {}",
+            faasin::MIN_CAPACITY,
+            faasin::MAX_CAPACITY
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_names_prefix_and_flags() {
+        let c = from_inline(
+            &[
+                "peer write 10".into(),
+                "@stdio: sort".into(),
+                "peer read".into(),
+            ],
+            &[3],
+            4096,
+        )
+        .unwrap();
+        let names: Vec<_> = c.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["peer#1", "sort", "peer#3"]);
+        assert!(!c.functions[0].stdio && c.functions[1].stdio && c.functions[2].stdio);
+        assert_eq!(c.functions[1].command, Command::Shell("sort".into()));
+        assert!(from_inline(&["a".into()], &[2], 4096).is_err());
+    }
+
+    #[test]
+    fn file_errors_name_the_line() {
+        let e = parse("[[function]]\nname = \"a\"\ncommand = 3\n", "c.toml", 4096).unwrap_err();
+        assert!(e.starts_with("c.toml:3:"), "{e}");
+        let e = parse(
+            "[[function]]\ncommand = \"a\"\n\n[[function]]\nname = \"b\"\n",
+            "c.toml",
+            4096,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("c.toml:4: function 2: no `command`"), "{e}");
+        let e = parse(
+            "[[function]]\ncommand = \"a\"\ncapacity = 1000\n",
+            "c.toml",
+            4096,
+        )
+        .unwrap_err();
+        assert!(e.contains("power of two"), "{e}");
+        let e = parse("[[function]]\ncomand = \"a\"\n", "c.toml", 4096).unwrap_err();
+        assert!(e.starts_with("c.toml:2:") && e.contains("comand"), "{e}");
+    }
+
+    #[test]
+    fn file_with_container_and_argv() {
+        let c = parse(
+            "capacity = 65536\n[[function]]\ncommand = [\"/bin/peer\", \"write\", \"5\"]\nimage = \"img\"\nenv = { A = \"1\" }\n",
+            "c.toml",
+            4096,
+        )
+        .unwrap();
+        let f = &c.functions[0];
+        assert_eq!(f.name, "peer");
+        assert_eq!(f.image.as_deref(), Some("img"));
+        assert_eq!(f.capacity, 65536);
+        assert_eq!(f.env["A"], "1");
+    }
+}

@@ -1,0 +1,210 @@
+//! `faasin`: run chains of functions that stream through FAASIN rings.
+//!
+//! Exit status: 0 when every function succeeded; 1 when one failed (the
+//! message names it); 2 for a usage, chain-file or setup error (nothing ran);
+//! 128+N when the runner was stopped by signal N (everything it started is
+//! stopped and removed first).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod chain;
+mod guard;
+mod handoff_server;
+mod progress;
+mod pumps;
+mod report;
+mod runner;
+mod signals;
+
+use clap::{Args, Parser, Subcommand};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "faasin",
+    version,
+    about = "UNIX pipes for chained serverless functions: run chains whose functions stream through FAASIN rings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a chain: `faasin run 'cmd A' 'cmd B' ...` or `faasin run -f chain.toml`.
+    ///
+    /// Each inline command runs with `/bin/sh -c`, its faasin at fd 3 and its
+    /// faasout at fd 4 (FAASIN_FD=3, FAASOUT_FD=4). Prefix a command with
+    /// `@stdio:` (or use --stdio N) for a program that reads stdin and writes
+    /// stdout instead. A summary goes to stderr; the last function's output
+    /// to stdout (or --output).
+    Run(RunArgs),
+    /// One ring between two commands, for shell scripts: like `run` with
+    /// exactly two commands, silent unless something fails.
+    Pipe(RunArgs),
+    /// A pass-through function: copies its faasin to its faasout and returns
+    /// `{"bytes": N}`.
+    Cat,
+    /// Internal: the watchdog that cleans up after a runner killed by SIGKILL.
+    #[command(name = "__guard", hide = true)]
+    Guard { docker: String },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Shell commands, one per function, in chain order.
+    commands: Vec<String>,
+    /// Chain file (TOML) naming each function; see cli/README.md.
+    #[arg(short = 'f', long = "file", conflicts_with = "commands")]
+    file: Option<PathBuf>,
+    /// Feed this file to the first function (default: stdin).
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    /// Write the last function's output here (default: stdout).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// `pipe` runs the same chain over plain OS pipes, for comparison.
+    #[arg(long, value_enum, default_value = "faasin")]
+    transport: runner::Transport,
+    /// Ring capacity per edge in bytes (a power of two, >= 4096).
+    #[arg(long, default_value_t = faasin::DEFAULT_CAPACITY)]
+    capacity: usize,
+    /// Inline function N (1-based) is a stdin/stdout program (repeatable).
+    #[arg(long = "stdio", value_name = "N")]
+    stdio: Vec<usize>,
+    /// Seconds the other functions may go on after one fails, before they
+    /// get SIGTERM (and SIGKILL 2 s later).
+    #[arg(long, default_value_t = 5.0)]
+    grace: f64,
+    /// Stop the whole chain after this many seconds.
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// No summary when the chain succeeds.
+    #[arg(short, long)]
+    quiet: bool,
+    /// The docker client to use for container functions.
+    #[arg(long, default_value = "docker", env = "FAASIN_DOCKER")]
+    docker: String,
+}
+
+fn seconds(what: &str, v: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v).map_err(|_| format!("--{what} {v}: not a number of seconds"))
+}
+
+fn run(args: RunArgs, pipe: bool) -> ExitCode {
+    let fail = |msg: String| {
+        eprintln!("faasin: {msg}");
+        ExitCode::from(2)
+    };
+    if pipe && (args.file.is_some() || args.commands.len() != 2) {
+        return fail(
+            "`faasin pipe` takes exactly two commands: faasin pipe 'cmd A' 'cmd B'".into(),
+        );
+    }
+    if let Err(e) = chain::check_capacity(args.capacity) {
+        return fail(format!("--capacity: {e}"));
+    }
+    let chain = match &args.file {
+        Some(path) => {
+            if !args.stdio.is_empty() {
+                return fail(
+                    "--stdio is for inline commands; in a chain file say `stdio = true`".into(),
+                );
+            }
+            chain::from_file(path, args.capacity)
+        }
+        None => chain::from_inline(&args.commands, &args.stdio, args.capacity),
+    };
+    let chain = match chain {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let grace = match seconds("grace", args.grace) {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    let timeout = match args.timeout.map(|t| seconds("timeout", t)).transpose() {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let opts = runner::Options {
+        transport: args.transport,
+        input: args.input,
+        output: args.output,
+        grace,
+        timeout,
+        progress: !args.quiet && !pipe && runner::stderr_is_terminal(),
+        docker: args.docker,
+    };
+    let report = match runner::run(&chain, &opts) {
+        Ok(r) => r,
+        Err(runner::SetupError(e)) => return fail(e),
+    };
+    if !(report.ok && (args.quiet || pipe)) {
+        eprint!("{}", report.summary());
+    }
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+        if let Err(e) = std::fs::write(path, json + "\n") {
+            eprintln!("faasin: cannot write the report to {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    match (report.ok, report.interrupted_by) {
+        (true, _) => ExitCode::SUCCESS,
+        (false, Some(sig)) => ExitCode::from((128 + sig).clamp(0, 255) as u8),
+        (false, None) => ExitCode::from(1),
+    }
+}
+
+/// `faasin cat`: the pass-through function, zero-copy on the ring side.
+fn cat() -> ExitCode {
+    let result = (|| -> std::io::Result<u64> {
+        let mut r = faasin::input()?;
+        let mut w = faasin::output()?;
+        let mut total = 0u64;
+        loop {
+            let n = {
+                let buf = r.fill_buf()?;
+                if buf.is_empty() {
+                    break;
+                }
+                w.write_all(buf)?;
+                buf.len()
+            };
+            r.consume(n);
+            total += n as u64;
+        }
+        w.flush()?;
+        Ok(total)
+    })();
+    match result {
+        Ok(n) => {
+            println!("{{\"bytes\": {n}}}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("faasin cat: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().cmd {
+        Cmd::Run(a) => run(a, false),
+        Cmd::Pipe(a) => run(a, true),
+        Cmd::Cat => cat(),
+        Cmd::Guard { docker } => {
+            guard::main(&docker);
+            ExitCode::SUCCESS
+        }
+    }
+}
