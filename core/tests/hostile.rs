@@ -114,10 +114,8 @@ fn craft(c: &Craft) -> (OwnedFd, Option<Peer>) {
     // SAFETY: fresh fd.
     let memfd = unsafe { OwnedFd::from_raw_fd(raw) };
     // SAFETY: valid fd.
-    assert_eq!(
-        unsafe { libc::ftruncate(raw, c.file_size as libc::off_t) },
-        0
-    );
+    let rc = unsafe { libc::ftruncate(raw, c.file_size as libc::off_t) };
+    assert_eq!(rc, 0);
     let len = c.file_size.max(PAGE);
     // SAFETY: a fresh shared mapping of our memfd; MAP_SHARED of a smaller
     // file only faults beyond EOF, and we touch the first page only when the
