@@ -44,6 +44,10 @@ extern "C" {
  * one to a child (after `fork`, or `dup2` onto fd 3 / 4 before `exec`) and
  * open it there with `faasin_reader_open` / `faasin_writer_open`.
  *
+ * Fork before opening, not after: an opened end lives in the ring that
+ * both processes share, so closing it in either process closes it for
+ * both. Before opening, the fds are plain fds: `close(2)` the unused one.
+ *
  * # Arguments
  * - `capacity`: ring size in bytes, a power of two from 4096 up; 0 selects
  *   `FAASIN_DEFAULT_CAPACITY`.
@@ -288,6 +292,9 @@ int faasin_reader_is_ring(const faasin_reader *r);
  * # Returns
  * 0, or -1 with errno.
  *
+ * An end inherited across `fork` is shared: closing it in one process
+ * closes it for both (open ends after forking).
+ *
  * # Safety
  * `r` is NULL or a live reader, not used again afterwards.
  */
@@ -500,6 +507,9 @@ int faasin_writer_is_ring(const faasin_writer *w);
  *
  * # Returns
  * 0, or -1 with errno.
+ *
+ * An end inherited across `fork` is shared: closing it in one process
+ * closes it for both (open ends after forking).
  *
  * # Safety
  * `w` is NULL or a live writer, not used again afterwards.

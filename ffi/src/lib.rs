@@ -4,7 +4,7 @@
 //! Conventions, as for the system calls it mirrors:
 //! - a failure returns -1 (or NULL) and sets `errno`; [`faasin_strerror`]
 //!   and [`faasin_last_error`] give text;
-//! - every function runs inside [`error::guard`], so a Rust panic becomes the
+//! - every function runs inside one guard (`error::guard`), so a Rust panic becomes the
 //!   error `ENOTRECOVERABLE`, never an unwind into C;
 //! - a NULL argument is `EINVAL`, never a crash;
 //! - ownership shows in the signatures: an `Option<Box<T>>` result is a new
@@ -33,6 +33,10 @@ const _: () = assert!(FAASIN_DEFAULT_CAPACITY == faasin::DEFAULT_CAPACITY);
 /// write end. Both are FAASIN endpoints (one fd each) and close-on-exec; hand
 /// one to a child (after `fork`, or `dup2` onto fd 3 / 4 before `exec`) and
 /// open it there with `faasin_reader_open` / `faasin_writer_open`.
+///
+/// Fork before opening, not after: an opened end lives in the ring that
+/// both processes share, so closing it in either process closes it for
+/// both. Before opening, the fds are plain fds: `close(2)` the unused one.
 ///
 /// # Arguments
 /// - `capacity`: ring size in bytes, a power of two from 4096 up; 0 selects

@@ -295,6 +295,9 @@ pub unsafe extern "C" fn faasin_reader_is_ring(r: Option<&FaasinReader>) -> c_in
 /// # Returns
 /// 0, or -1 with errno.
 ///
+/// An end inherited across `fork` is shared: closing it in one process
+/// closes it for both (open ends after forking).
+///
 /// # Safety
 /// `r` is NULL or a live reader, not used again afterwards.
 #[no_mangle]

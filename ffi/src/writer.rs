@@ -305,6 +305,9 @@ pub unsafe extern "C" fn faasin_writer_is_ring(w: Option<&FaasinWriter>) -> c_in
 /// # Returns
 /// 0, or -1 with errno.
 ///
+/// An end inherited across `fork` is shared: closing it in one process
+/// closes it for both (open ends after forking).
+///
 /// # Safety
 /// `w` is NULL or a live writer, not used again afterwards.
 #[no_mangle]
