@@ -303,9 +303,10 @@ int faasin_reader_close(faasin_reader *r);
 /**
  * Opens the write end of a stream on `fd`: a FAASIN endpoint (from
  * `faasin_pipe` or a runner), or any other writable fd (pipe, file,
- * socket), which is then written with plain `write(2)`. On such a plain fd
- * a write to a pipe without reader raises `SIGPIPE` as `write(2)` does,
- * unless the process ignores it; on a FAASIN endpoint it never does.
+ * socket), which is then written with plain `write(2)`. On either kind, a
+ * write after the reader left fails with `EPIPE` and raises no `SIGPIPE`
+ * (on a plain fd, `SIGPIPE` is blocked on the thread during the write and
+ * the one it raised is taken back).
  *
  * # Arguments
  * - `fd`: an open fd; its ownership passes to the library in every case
@@ -350,7 +351,7 @@ faasin_writer *faasin_output(void);
  * The number of bytes written: `len` in blocking mode, possibly fewer in
  * non-blocking mode or when the reader left midway (the next call then
  * fails); 0 when `len` is 0; or -1 with errno: `EPIPE` (the reader closed
- * or died; no `SIGPIPE` on a FAASIN endpoint), `EAGAIN` (non-blocking and
+ * or died; never a `SIGPIPE`), `EAGAIN` (non-blocking and
  * full), `ETIMEDOUT`, `EINTR`, `EBADMSG`, `EINVAL`.
  *
  * # Safety

@@ -15,6 +15,78 @@ pub struct FaasinWriter {
     inner: Writer,
 }
 
+/// Runs a write on a plain fd (pipe, socket) with `SIGPIPE` blocked on this
+/// thread, and takes back the `SIGPIPE` it raised: a reader that left is the
+/// error `EPIPE`, never a signal, on every kind of fd. A ring end needs none
+/// of this (its doorbell is sent with `MSG_NOSIGNAL`).
+fn without_sigpipe<T>(
+    w: &mut Writer,
+    op: impl FnOnce(&mut Writer) -> io::Result<T>,
+) -> io::Result<T> {
+    if w.is_ring() {
+        return op(w);
+    }
+    let mask = SigpipeBlocked::new();
+    let result = op(w);
+    if matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EPIPE)) {
+        mask.take_raised();
+    }
+    result
+}
+
+/// `SIGPIPE` blocked on this thread until dropped (also on unwinding).
+struct SigpipeBlocked {
+    set: libc::sigset_t,
+    old: libc::sigset_t,
+    /// A `SIGPIPE` pending before we started belongs to someone else.
+    was_pending: bool,
+}
+
+impl SigpipeBlocked {
+    fn new() -> SigpipeBlocked {
+        // SAFETY: sigset_t is plain data; every set is initialised by
+        // sigemptyset (or filled by the kernel) before it is read, and these
+        // calls only touch this thread's signal state.
+        unsafe {
+            let mut this = SigpipeBlocked {
+                set: std::mem::zeroed(),
+                old: std::mem::zeroed(),
+                was_pending: false,
+            };
+            libc::sigemptyset(&mut this.set);
+            libc::sigaddset(&mut this.set, libc::SIGPIPE);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &this.set, &mut this.old);
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut pending);
+            libc::sigpending(&mut pending);
+            this.was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+            this
+        }
+    }
+
+    /// Accepts the `SIGPIPE` our write raised, so it is never delivered.
+    fn take_raised(&self) {
+        if self.was_pending {
+            return;
+        }
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `set` is initialised; a NULL siginfo is allowed.
+        while unsafe { libc::sigtimedwait(&self.set, std::ptr::null_mut(), &zero) } < 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
+}
+
+impl Drop for SigpipeBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `new` on the same thread.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+    }
+}
+
 fn writer<'a>(w: Option<&'a mut FaasinWriter>, what: &str) -> io::Result<&'a mut Writer> {
     w.map(|w| &mut w.inner)
         .ok_or_else(|| invalid(&format!("{what}: writer is NULL")))
@@ -22,9 +94,10 @@ fn writer<'a>(w: Option<&'a mut FaasinWriter>, what: &str) -> io::Result<&'a mut
 
 /// Opens the write end of a stream on `fd`: a FAASIN endpoint (from
 /// `faasin_pipe` or a runner), or any other writable fd (pipe, file,
-/// socket), which is then written with plain `write(2)`. On such a plain fd
-/// a write to a pipe without reader raises `SIGPIPE` as `write(2)` does,
-/// unless the process ignores it; on a FAASIN endpoint it never does.
+/// socket), which is then written with plain `write(2)`. On either kind, a
+/// write after the reader left fails with `EPIPE` and raises no `SIGPIPE`
+/// (on a plain fd, `SIGPIPE` is blocked on the thread during the write and
+/// the one it raised is taken back).
 ///
 /// # Arguments
 /// - `fd`: an open fd; its ownership passes to the library in every case
@@ -78,7 +151,7 @@ pub extern "C" fn faasin_output() -> Option<Box<FaasinWriter>> {
 /// The number of bytes written: `len` in blocking mode, possibly fewer in
 /// non-blocking mode or when the reader left midway (the next call then
 /// fails); 0 when `len` is 0; or -1 with errno: `EPIPE` (the reader closed
-/// or died; no `SIGPIPE` on a FAASIN endpoint), `EAGAIN` (non-blocking and
+/// or died; never a `SIGPIPE`), `EAGAIN` (non-blocking and
 /// full), `ETIMEDOUT`, `EINTR`, `EBADMSG`, `EINVAL`.
 ///
 /// # Safety
@@ -101,7 +174,7 @@ pub unsafe extern "C" fn faasin_write(
         let len = len.min(isize::MAX as usize);
         // SAFETY: the caller promises `len` readable bytes at `buf`.
         let buf = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) };
-        Ok(w.write(buf)? as libc::ssize_t)
+        Ok(without_sigpipe(w, |w| w.write(buf))? as libc::ssize_t)
     })
 }
 
@@ -158,7 +231,7 @@ pub unsafe extern "C" fn faasin_write_commit(
     n: libc::size_t,
 ) -> c_int {
     guard(|| {
-        writer(w, "faasin_write_commit")?.commit(n)?;
+        without_sigpipe(writer(w, "faasin_write_commit")?, |w| w.commit(n))?;
         Ok(0)
     })
 }
