@@ -75,13 +75,16 @@ step "examples/c: build and run producer -> consumer"
 make -s -C examples/c clean
 make -s -C examples/c
 records=100000
-out=$(timeout 60 examples/c/chain examples/c/producer $records -- examples/c/consumer)
+out=$(timeout 60 examples/c/chain examples/c/producer $records -- examples/c/passthrough -- examples/c/consumer)
 echo "$out"
 expected_sum=$(python3 -c "print(sum(i * 3 % 1000 for i in range($records)))")
 prod=$(grep '"records": [0-9]*, "bytes"' <<<"$out" | grep -v sum)
 cons=$(grep '"sum"' <<<"$out")
 prod_bytes=$(sed -n 's/.*"bytes": \([0-9]*\).*/\1/p' <<<"$prod")
 [[ $cons == "{\"records\": $records, \"bytes\": $prod_bytes, \"sum\": $expected_sum}" ]]
+grep -qx "{\"bytes\": $prod_bytes}" <<<"$out" # the middle stage saw every byte
+# The C example in ffi/README.md is examples/c/passthrough.c, so it is compiled and run.
+sed -n '/^```c$/,/^```$/p' ffi/README.md | sed '1d;$d' | cmp - examples/c/passthrough.c
 # The same functions through a plain file (the fallback): FAASOUT_FD / FAASIN_FD.
 FAASOUT_FD=5 examples/c/producer 1000 5>"$tmp/records.txt" >/dev/null
 [[ $(wc -l <"$tmp/records.txt") == 1000 ]]

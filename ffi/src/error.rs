@@ -35,6 +35,13 @@ impl Failure for libc::ssize_t {
     }
 }
 
+/// For the text functions, which must never return NULL: a static "".
+impl Failure for *const c_char {
+    fn failure() -> Self {
+        c"".as_ptr()
+    }
+}
+
 impl<T> Failure for Option<Box<T>> {
     fn failure() -> Self {
         None

@@ -98,9 +98,7 @@ fn own_fd(fd: c_int) -> io::Result<OwnedFd> {
 /// None: any value is accepted. Do not free the result.
 #[no_mangle]
 pub extern "C" fn faasin_strerror(err: c_int) -> *const c_char {
-    // A panic here is impossible in practice; if one happened it would
-    // abort rather than unwind, as `extern "C"` functions do.
-    error::strerror(err)
+    guard(|| Ok(error::strerror(err)))
 }
 
 /// The detailed text of the last error a faasin function set on this
@@ -114,5 +112,5 @@ pub extern "C" fn faasin_strerror(err: c_int) -> *const c_char {
 /// None. Do not free the result.
 #[no_mangle]
 pub extern "C" fn faasin_last_error() -> *const c_char {
-    error::last_error()
+    guard(|| Ok(error::last_error()))
 }
