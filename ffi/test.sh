@@ -39,6 +39,12 @@ if ! cmp -s include/faasin.h "$tmp/faasin.h"; then
     exit 1
 fi
 
+step "libfaasin.so exports exactly the functions the header declares"
+nm -D --defined-only "$lib/libfaasin.so" | awk '$2 == "T" { print $3 }' | sort >"$tmp/exported"
+grep -oE '\bfaasin_[a-z_]+\(' include/faasin.h | tr -d '(' | sort -u >"$tmp/declared"
+diff "$tmp/exported" "$tmp/declared"
+[[ $(wc -l <"$tmp/declared") -ge 25 ]]
+
 step "compile the C tests: static, dynamic, AddressSanitizer"
 cflags=(-std=c11 -g -Wall -Wextra -Werror -Iinclude -Iffi/tests/c)
 syslibs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)

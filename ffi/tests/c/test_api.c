@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -299,6 +300,29 @@ static void test_zero_copy(void) {
     faasin_writer_close(w);
 }
 
+static void on_alarm(int sig) { (void)sig; }
+
+/* A signal that arrives while a read waits interrupts it, as read(2) does
+ * for a handler installed without SA_RESTART. */
+static void test_eintr(void) {
+    faasin_reader *r;
+    faasin_writer *w;
+    open_pair(4096, &r, &w);
+    CHECK(faasin_reader_set_spin(r, 0) == 0);
+    struct sigaction sa = {.sa_handler = on_alarm}, old;
+    CHECK(sigemptyset(&sa.sa_mask) == 0 && sigaction(SIGALRM, &sa, &old) == 0);
+    struct itimerval t = {.it_value = {.tv_usec = 50 * 1000}};
+    CHECK(setitimer(ITIMER_REAL, &t, NULL) == 0);
+    char c;
+    CHECK_FAIL(faasin_read(r, &c, 1), EINTR);
+    CHECK(sigaction(SIGALRM, &old, NULL) == 0);
+    /* The reader still works afterwards. */
+    CHECK(faasin_write(w, "k", 1) == 1);
+    CHECK(faasin_read(r, &c, 1) == 1 && c == 'k');
+    faasin_reader_close(r);
+    faasin_writer_close(w);
+}
+
 static void test_timeouts(void) {
     faasin_reader *r;
     faasin_writer *w;
@@ -374,6 +398,14 @@ static void test_plain_fd_fallback(void) {
 }
 
 static void test_function_streams(void) {
+    /* A bad FAASIN_FD, then one naming a closed fd; a failure does not
+     * count as taking the stream. */
+    CHECK(setenv("FAASIN_FD", "three", 1) == 0);
+    CHECK_NULL(faasin_input(), EINVAL);
+    CHECK(setenv("FAASIN_FD", "987", 1) == 0);
+    CHECK_NULL(faasin_input(), ENOENT);
+    CHECK(strstr(faasin_last_error(), "987") != NULL);
+
     /* No env and fd 3/4 not endpoints: a clear error. */
     unsetenv("FAASIN_FD");
     unsetenv("FAASOUT_FD");
@@ -424,6 +456,7 @@ int main(void) {
         {"eagain_and_poll", test_eagain_and_poll},
         {"zero_copy", test_zero_copy},
         {"timeouts", test_timeouts},
+        {"eintr", test_eintr},
         {"plain_fd_fallback", test_plain_fd_fallback},
         {"function_streams", test_function_streams},
     };
