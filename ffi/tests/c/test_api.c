@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -300,6 +302,55 @@ static void test_zero_copy(void) {
     faasin_writer_close(w);
 }
 
+/* Plays a hostile writer: takes the writer's hello (and the ring's memfd)
+ * off the write end itself, maps the ring, and scribbles on write_pos. The
+ * reader must report EBADMSG, never crash or read out of bounds. */
+static void test_hostile_peer(void) {
+    int fds[2];
+    CHECK(faasin_pipe(4096, fds) == 0);
+    unsigned char hello[64];
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = hello, .iov_len = sizeof hello};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = sizeof control};
+    ssize_t n = recvmsg(fds[1], &msg, MSG_CMSG_CLOEXEC);
+    CHECK(n >= 24);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    CHECK(cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS);
+    int memfd;
+    memcpy(&memfd, CMSG_DATA(cm), sizeof memfd);
+    uint32_t header_size;
+    uint64_t capacity;
+    memcpy(&header_size, hello + 12, 4);
+    memcpy(&capacity, hello + 16, 8);
+    CHECK(capacity == 4096 && header_size >= 512);
+    unsigned char *ring = mmap(NULL, header_size + capacity, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    CHECK(ring != MAP_FAILED);
+    uint64_t *write_pos = (uint64_t *)(ring + 128); /* the writer's line */
+
+    faasin_reader *r = faasin_reader_open(fds[0]);
+    CHECK(r != NULL);
+    /* Honest bytes first: a hostile peer can only change what it sends. */
+    memcpy(ring + header_size, "hostile", 7);
+    __atomic_store_n(write_pos, 7, __ATOMIC_RELEASE);
+    char buf[16];
+    CHECK(faasin_read(r, buf, sizeof buf) == 7 && memcmp(buf, "hostile", 7) == 0);
+    /* More than a ring's worth ahead of the reader. */
+    __atomic_store_n(write_pos, 7 + capacity + 1, __ATOMIC_RELEASE);
+    CHECK_FAIL(faasin_read(r, buf, sizeof buf), EBADMSG);
+    CHECK(strstr(faasin_last_error(), "write_pos") != NULL);
+    const void *data;
+    CHECK_FAIL(faasin_read_borrow(r, &data), EBADMSG);
+    /* Behind the reader. */
+    __atomic_store_n(write_pos, 3, __ATOMIC_RELEASE);
+    CHECK_FAIL(faasin_read(r, buf, sizeof buf), EBADMSG);
+    CHECK_FAIL(faasin_reader_available(r), EBADMSG);
+    CHECK(faasin_reader_close(r) == 0);
+    munmap(ring, header_size + capacity);
+    close(memfd);
+    close(fds[1]);
+}
+
 static void on_alarm(int sig) { (void)sig; }
 
 /* A signal that arrives while a read waits interrupts it, as read(2) does
@@ -457,6 +508,7 @@ int main(void) {
         {"zero_copy", test_zero_copy},
         {"timeouts", test_timeouts},
         {"eintr", test_eintr},
+        {"hostile_peer", test_hostile_peer},
         {"plain_fd_fallback", test_plain_fd_fallback},
         {"function_streams", test_function_streams},
     };
