@@ -104,6 +104,9 @@ static void test_bad_fds_and_capacities(void) {
     CHECK_NULL(faasin_reader_open(fds[1]), EINVAL);
     CHECK(strstr(faasin_last_error(), "write end") != NULL);
     CHECK_NULL(faasin_writer_open(fds[0]), EINVAL);
+    /* The fds were taken anyway (closed), as documented. */
+    CHECK(fcntl(fds[0], F_GETFD) == -1 && errno == EBADF);
+    CHECK(fcntl(fds[1], F_GETFD) == -1 && errno == EBADF);
     /* The endpoints were not consumed: the dups still open correctly. */
     faasin_reader *r = faasin_reader_open(spare_r);
     faasin_writer *w = faasin_writer_open(spare_w);
