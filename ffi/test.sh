@@ -16,6 +16,7 @@ need() { # need COMMAND PACKAGE: apt-get the package if the command is missing
 need pkg-config pkg-config
 need make make
 need cc gcc
+need c++ g++
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -44,6 +45,11 @@ nm -D --defined-only "$lib/libfaasin.so" | awk '$2 == "T" { print $3 }' | sort >
 grep -oE '\bfaasin_[a-z_]+\(' include/faasin.h | tr -d '(' | sort -u >"$tmp/declared"
 diff "$tmp/exported" "$tmp/declared"
 [[ $(wc -l <"$tmp/declared") -ge 25 ]]
+
+step "the header compiles as C99 (pedantic) and links as C++"
+cc -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only -x c include/faasin.h
+printf '#include "faasin.h"\nint main() { return faasin_reader_close(faasin_input()); }\n' >"$tmp/cxx.cpp"
+c++ -std=c++11 -Wall -Wextra -Werror -Iinclude "$tmp/cxx.cpp" -o "$tmp/cxx" -L"$lib" -lfaasin
 
 step "compile the C tests: static, dynamic, AddressSanitizer"
 cflags=(-std=c11 -g -Wall -Wextra -Werror -Iinclude -Iffi/tests/c)
