@@ -39,6 +39,10 @@ struct RingReader {
     capacity: u64,
     /// The lifeline hung up: the writer is gone, whatever the header says.
     peer_gone: bool,
+    /// The process that opened this end. A forked copy that is dropped in
+    /// another process must not mark the stream closed, just as closing an
+    /// inherited pipe fd leaves the parent's copy open.
+    owner_pid: u32,
 }
 
 struct FdReader {
@@ -98,6 +102,7 @@ impl Reader {
                 cons,
                 capacity: hello.capacity,
                 peer_gone: false,
+                owner_pid: std::process::id(),
             }),
             opts,
             borrowed: 0,
@@ -321,7 +326,7 @@ impl BufRead for Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         if let Inner::Ring(r) = &self.inner {
-            if r.cons.close(r.map.header()) {
+            if r.owner_pid == std::process::id() && r.cons.close(r.map.header()) {
                 endpoint::ring(r.sock.as_fd());
             }
         }

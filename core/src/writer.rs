@@ -37,6 +37,10 @@ struct RingWriter {
     prod: Producer,
     capacity: u64,
     peer_gone: bool,
+    /// The process that opened this end. A forked copy that is dropped in
+    /// another process must not mark the stream closed, just as closing an
+    /// inherited pipe fd leaves the parent's copy open.
+    owner_pid: u32,
 }
 
 struct FdWriter {
@@ -98,6 +102,7 @@ impl Writer {
                 prod,
                 capacity: hello.capacity,
                 peer_gone: false,
+                owner_pid: std::process::id(),
             }),
             opts,
             reserved: 0,
@@ -398,7 +403,7 @@ impl Write for Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         if let Inner::Ring(r) = &self.inner {
-            if r.prod.close(r.map.header()) {
+            if r.owner_pid == std::process::id() && r.prod.close(r.map.header()) {
                 endpoint::ring(r.sock.as_fd());
             }
         }

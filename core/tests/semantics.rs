@@ -332,3 +332,27 @@ fn an_end_closed_before_it_was_opened_is_eof_or_broken_pipe_for_the_other() {
     let e = w.write_all(b"x").and_then(|_| w.flush()).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
 }
+
+#[test]
+fn a_forked_copy_dropped_in_the_child_leaves_the_stream_open() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    // SAFETY: the child only drops values and calls _exit, no locks taken.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        drop(w);
+        drop(r);
+        // SAFETY: terminate the forked child without running test harness code.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    w.write_all(b"still open").unwrap();
+    r.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 32];
+    assert_eq!(r.read(&mut buf).unwrap(), 10);
+    assert_eq!(r.read(&mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock, "no EOF: the parent's writer is open");
+    drop(w);
+    assert_eq!(r.read(&mut buf).unwrap(), 0);
+}
