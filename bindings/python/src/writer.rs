@@ -3,7 +3,7 @@
 use crate::buffer::{UserBuf, View, ViewState};
 use crate::errors::{buffer_err, closed_err, Fail};
 use crate::{open_fd, run_detached, SendPtr};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyBlockingIOError, PyValueError};
 use pyo3::prelude::*;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -112,14 +112,14 @@ impl RawWriter {
         self.capacity
     }
 
-    /// Writes the bytes of any buffer (no copy before the ring). Blocking
-    /// mode writes all of them; non-blocking mode writes what fits now and
-    /// returns the count (0 if nothing fits).
+    /// Writes all bytes of any buffer (no copy before the ring) and returns
+    /// their count. In non-blocking mode, if not all fit now, it writes what
+    /// fits and raises BlockingIOError with `characters_written` set.
     fn write(&self, py: Python<'_>, buf: &Bound<'_, PyAny>) -> PyResult<usize> {
         let ub = UserBuf::get(buf, false)?;
         let src = ub.as_slice();
         let mut done = 0usize;
-        self.run(py, |st| {
+        let n = self.run(py, |st| {
             let w = st.settle()?;
             while done < src.len() {
                 match w.write(&src[done..]) {
@@ -131,7 +131,19 @@ impl RawWriter {
             }
             Ok(done)
         })
-        .map_err(Fail::into_py)
+        .map_err(Fail::into_py)?;
+        if n < src.len() {
+            // BufferedWriter's convention: the count written rides on the error.
+            return Err(PyBlockingIOError::new_err((
+                libc::EAGAIN,
+                format!(
+                    "FAASIN ring full (non-blocking mode): wrote {n} of {} bytes",
+                    src.len()
+                ),
+                n,
+            )));
+        }
+        Ok(n)
     }
 
     /// Raises BrokenPipeError if the reader left; every write is already
