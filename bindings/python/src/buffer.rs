@@ -3,7 +3,7 @@
 //! the ring is never released under a live memoryview), and `UserBuf`, a
 //! caller's buffer held through the buffer protocol while the GIL is released.
 
-use pyo3::exceptions::PyBufferError;
+use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use std::os::raw::c_int;
@@ -146,7 +146,19 @@ impl UserBuf {
         // PyBUF_SIMPLE asks for a contiguous span of bytes (no strides).
         let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) };
         if rc != 0 {
-            return Err(PyErr::fetch(obj.py()));
+            let err = PyErr::fetch(obj.py());
+            if writable && err.is_instance_of::<PyBufferError>(obj.py()) {
+                // What io's own readinto raises for a read-only buffer.
+                let ty = obj
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                return Err(PyTypeError::new_err(format!(
+                    "readinto() needs a writable bytes-like object, not '{ty}' ({err})"
+                )));
+            }
+            return Err(err);
         }
         Ok(UserBuf { view })
     }
