@@ -4,7 +4,20 @@ from typing import final
 
 from typing_extensions import Buffer
 
-__all__: list[str]
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "InvalidStreamError",
+    "MAX_CAPACITY",
+    "MIN_CAPACITY",
+    "RawReader",
+    "RawWriter",
+    "View",
+    "input",
+    "is_endpoint",
+    "output",
+    "pipe",
+    "pipe_fds",
+]
 
 DEFAULT_CAPACITY: int
 MIN_CAPACITY: int
