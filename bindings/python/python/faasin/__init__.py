@@ -149,7 +149,7 @@ class _End(io.BufferedIOBase):
     _what = "end"
 
     @property
-    def closed(self) -> bool:  # type: ignore[override]
+    def closed(self) -> bool:
         raw = getattr(self, "_raw", None)
         return raw is None or raw.closed
 
@@ -324,7 +324,7 @@ class Writer(_End):
         self._check_open()
         return True
 
-    def write(self, b: Any) -> int:  # type: ignore[override]
+    def write(self, b: Any) -> int:
         return int(self._raw.write(b))
 
     def flush(self) -> None:

@@ -67,7 +67,7 @@ async def readinto(r: Reader, buf: Any) -> int:
 
 async def read_all(r: Reader) -> bytes:
     """Everything up to EOF."""
-    parts = []
+    parts: list[bytes] = []
     while True:
         data = await read(r)
         if not data:
