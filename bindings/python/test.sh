@@ -20,8 +20,9 @@ fi
 cargo build --release -q -p faasin --example peer
 
 # A fresh build and install of the package, as `pip install bindings/python`
-# does on a user's machine (maturin is the PEP 517 backend).
-"$PY" -m pip install -q --force-reinstall --no-deps ./bindings/python
+# does on a user's machine (maturin is the PEP 517 backend; installed above, so
+# no isolated build env: it would make cargo rebuild pyo3 every time).
+"$PY" -m pip install -q --force-reinstall --no-deps --no-build-isolation ./bindings/python
 
 # Type-check the pure-Python layer against the stub of the native module.
 (cd /tmp && "$PY" -m mypy --strict -p faasin)
