@@ -62,7 +62,9 @@ impl Fail {
 }
 
 pub(crate) fn closed_err(what: &str) -> Fail {
-    Fail::Py(PyValueError::new_err(format!("I/O operation on closed {what}")))
+    Fail::Py(PyValueError::new_err(format!(
+        "I/O operation on closed {what}"
+    )))
 }
 
 pub(crate) fn buffer_err(msg: String) -> Fail {

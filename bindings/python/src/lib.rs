@@ -106,7 +106,9 @@ fn pipe_fds(capacity: usize) -> PyResult<(RawFd, RawFd)> {
 /// The function's input stream (FAASIN_FD, fd 3, or FAASIN_SOCKET); once.
 #[pyfunction]
 fn input() -> PyResult<reader::RawReader> {
-    faasin::input().map(reader::RawReader::new).map_err(io_to_py)
+    faasin::input()
+        .map(reader::RawReader::new)
+        .map_err(io_to_py)
 }
 
 /// The function's output stream (FAASOUT_FD, fd 4, or FAASIN_SOCKET); once.
@@ -133,7 +135,10 @@ fn _faasin(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(input, m)?)?;
     m.add_function(wrap_pyfunction!(output, m)?)?;
     m.add_function(wrap_pyfunction!(is_endpoint, m)?)?;
-    m.add("InvalidStreamError", m.py().get_type::<InvalidStreamError>())?;
+    m.add(
+        "InvalidStreamError",
+        m.py().get_type::<InvalidStreamError>(),
+    )?;
     m.add("DEFAULT_CAPACITY", faasin::DEFAULT_CAPACITY)?;
     m.add("MIN_CAPACITY", faasin::MIN_CAPACITY)?;
     m.add("MAX_CAPACITY", faasin::MAX_CAPACITY)?;

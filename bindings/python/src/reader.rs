@@ -112,7 +112,9 @@ impl RawReader {
 
     fn fileno(&self) -> PyResult<i32> {
         if self.closed.load(Ordering::Relaxed) {
-            return Err(PyValueError::new_err("I/O operation on closed FAASIN reader"));
+            return Err(PyValueError::new_err(
+                "I/O operation on closed FAASIN reader",
+            ));
         }
         Ok(self.fd)
     }
@@ -136,7 +138,12 @@ impl RawReader {
     /// `one`) what one read gives. `None` if nothing is there in
     /// non-blocking mode.
     #[pyo3(signature = (buf, one = false))]
-    fn readinto(&self, py: Python<'_>, buf: &Bound<'_, PyAny>, one: bool) -> PyResult<Option<usize>> {
+    fn readinto(
+        &self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        one: bool,
+    ) -> PyResult<Option<usize>> {
         let mut ub = UserBuf::get(buf, true)?;
         let len = ub.len();
         // SAFETY: the only slice of this export, used until `ub` drops.
@@ -198,7 +205,11 @@ impl RawReader {
 
     /// Reads one line (up to and including b"\n"), at most `limit` bytes.
     #[pyo3(signature = (limit = None))]
-    fn readline<'py>(&self, py: Python<'py>, limit: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn readline<'py>(
+        &self,
+        py: Python<'py>,
+        limit: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let max = self::limit(limit);
         let mut line: Vec<u8> = Vec::new();
         let res = self.run(py, |st| {

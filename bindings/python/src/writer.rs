@@ -92,7 +92,9 @@ impl RawWriter {
 
     fn fileno(&self) -> PyResult<i32> {
         if self.closed.load(Ordering::Relaxed) {
-            return Err(PyValueError::new_err("I/O operation on closed FAASIN writer"));
+            return Err(PyValueError::new_err(
+                "I/O operation on closed FAASIN writer",
+            ));
         }
         Ok(self.fd)
     }
@@ -119,19 +121,20 @@ impl RawWriter {
         let ub = UserBuf::get(buf, false)?;
         let src = ub.as_slice();
         let mut done = 0usize;
-        let n = self.run(py, |st| {
-            let w = st.settle()?;
-            while done < src.len() {
-                match w.write(&src[done..]) {
-                    Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
-                    Ok(k) => done += k,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(e.into()),
+        let n = self
+            .run(py, |st| {
+                let w = st.settle()?;
+                while done < src.len() {
+                    match w.write(&src[done..]) {
+                        Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                        Ok(k) => done += k,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e.into()),
+                    }
                 }
-            }
-            Ok(done)
-        })
-        .map_err(Fail::into_py)?;
+                Ok(done)
+            })
+            .map_err(Fail::into_py)?;
         if n < src.len() {
             // BufferedWriter's convention: the count written rides on the error.
             return Err(PyBlockingIOError::new_err((
