@@ -378,3 +378,44 @@ def test_reader_killed_writer_gets_broken_pipe() -> None:
     assert not t.is_alive() and len(errs) == 1
     with pytest.raises(BrokenPipeError):
         w.write(b"again")
+
+
+def test_corrupted_ring_is_invalid_stream_error() -> None:
+    import mmap
+    import struct
+
+    rfd, wfd = faasin.pipe_fds(4096)
+    r = faasin.Reader.from_fd(rfd)
+    # Play a hostile writer: take the ring's memfd off the write endpoint and
+    # move write_pos (offset 128 of the header) far past read_pos + capacity.
+    sock = socket.socket(fileno=wfd)
+    _, anc, _, _ = sock.recvmsg(64, socket.CMSG_SPACE(4))
+    memfd = struct.unpack("i", anc[0][2][:4])[0]
+    with mmap.mmap(memfd, 4096) as header:
+        header[128:136] = struct.pack("<Q", 1 << 40)
+    os.close(memfd)
+    with pytest.raises(faasin.InvalidStreamError) as e:
+        r.read(1)
+    assert e.value.errno == errno.EBADMSG
+    assert isinstance(e.value, OSError)
+    sock.close()
+    r.close()
+
+
+def test_missing_stream_and_stream_is_taken_once() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAAS")}
+    p = subprocess.run([sys.executable, "-c", "import faasin; faasin.input"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 1
+    assert "OSError" in p.stderr and "FAASIN_FD" in p.stderr
+    rfd, wfd = faasin.pipe_fds()
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import faasin
+        a = faasin.input
+        assert faasin.input is a and a.is_ring
+        print("same")
+    """)], capture_output=True, text=True, pass_fds=[rfd],
+        env={**env, "FAASIN_FD": str(rfd)}, timeout=60)
+    os.close(rfd)
+    os.close(wfd)
+    assert p.returncode == 0 and p.stdout == "same\n", p.stderr
