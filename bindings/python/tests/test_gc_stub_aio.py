@@ -77,7 +77,8 @@ def test_aio_round_trip_over_add_reader() -> None:
         await task
         return got.digest()
 
-    assert asyncio.run(main()) == hashlib.sha256(data).digest()
+    # wait_for: a lost wake-up fails the test instead of hanging it.
+    assert asyncio.run(asyncio.wait_for(main(), 60)) == hashlib.sha256(data).digest()
 
 
 def test_aio_readinto_and_read_all() -> None:
@@ -91,5 +92,5 @@ def test_aio_readinto_and_read_all() -> None:
         rest = await faasin.aio.read_all(r)
         return n, bytes(buf[:n]) + rest
 
-    n, got = asyncio.run(main())
+    n, got = asyncio.run(asyncio.wait_for(main(), 60))
     assert 0 < n <= 10 and got == b"0123456789abc"
