@@ -1,0 +1,226 @@
+"""Python-to-Python throughput between two processes: FAASIN (readinto, and
+zero-copy borrow) against os.pipe(), socket.socketpair() and
+multiprocessing.Pipe(), side by side in one run.
+
+    python benches/python_throughput.py [--total-mib 512] [--reps 5]
+
+Each cell is the median over the repetitions of bytes / time, timed by the
+reading process from its first read call to EOF. The writer sends the same
+random chunk over and over; the reader receives into one reusable buffer
+(or, for borrow, looks at the ring in place). Numbers depend on the machine
+and its load: run it on an idle machine to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import socket
+import statistics
+import struct
+import time
+from typing import Callable
+
+import faasin
+
+Setup = Callable[[], tuple[Callable[[], None], Callable[[], None], Callable[[int, int], float]]]
+
+
+def run_pair(write: Callable[[int, int], None], read: Callable[[int], float],
+             close_in_writer: Callable[[], None], close_in_reader: Callable[[], None],
+             close_in_parent: Callable[[], None], chunk: int, total: int) -> float:
+    """Forks a writer and a reader; returns the reader's seconds."""
+    res_r, res_w = os.pipe()
+    wpid = os.fork()
+    if wpid == 0:
+        code = 0
+        try:
+            os.close(res_r)
+            os.close(res_w)
+            close_in_writer()
+            write(chunk, total)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    rpid = os.fork()
+    if rpid == 0:
+        code = 0
+        try:
+            os.close(res_r)
+            close_in_reader()
+            secs = read(chunk)
+            os.write(res_w, struct.pack("d", secs))
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.close(res_w)
+    close_in_parent()
+    data = os.read(res_r, 8)
+    os.close(res_r)
+    for pid in (wpid, rpid):
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise RuntimeError("a benchmark process failed")
+    if len(data) != 8:
+        raise RuntimeError("the reader reported nothing")
+    return float(struct.unpack("d", data)[0])
+
+
+def payload(chunk: int) -> bytes:
+    return os.urandom(chunk)
+
+
+def bench_faasin(mode: str, chunk: int, total: int) -> float:
+    rfd, wfd = faasin.pipe_fds(faasin.DEFAULT_CAPACITY)
+
+    def write(chunk: int, total: int) -> None:
+        w = faasin.Writer.from_fd(wfd)
+        data = payload(chunk)
+        for _ in range(total // chunk):
+            w.write(data)
+        w.close()
+
+    def read(chunk: int) -> float:
+        r = faasin.Reader.from_fd(rfd)
+        got = 0
+        t = time.perf_counter()
+        if mode == "borrow":
+            while True:
+                with r.borrow(chunk) as view:
+                    n = len(view)
+                if not n:
+                    break
+                got += n
+        else:
+            buf = bytearray(chunk)
+            while True:
+                n = r.readinto(buf)
+                if not n:
+                    break
+                got += n
+        secs = time.perf_counter() - t
+        assert got == total, (got, total)
+        return secs
+
+    return run_pair(write, read, lambda: os.close(rfd), lambda: os.close(wfd),
+                    lambda: (os.close(rfd), os.close(wfd)), chunk, total)
+
+
+def bench_os_pipe(chunk: int, total: int) -> float:
+    rfd, wfd = os.pipe()
+
+    def write(chunk: int, total: int) -> None:
+        f = open(wfd, "wb", buffering=0)
+        data = payload(chunk)
+        for _ in range(total // chunk):
+            f.write(data)  # FileIO.write may be partial on a pipe: loop
+        f.close()
+
+    def read(chunk: int) -> float:
+        f = open(rfd, "rb", buffering=0)
+        buf = bytearray(chunk)
+        got = 0
+        t = time.perf_counter()
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            got += n
+        secs = time.perf_counter() - t
+        assert got == total, (got, total)
+        return secs
+
+    return run_pair(write, read, lambda: os.close(rfd), lambda: os.close(wfd),
+                    lambda: (os.close(rfd), os.close(wfd)), chunk, total)
+
+
+def bench_socketpair(chunk: int, total: int) -> float:
+    a, b = socket.socketpair()
+
+    def write(chunk: int, total: int) -> None:
+        data = payload(chunk)
+        for _ in range(total // chunk):
+            a.sendall(data)
+        a.close()
+
+    def read(chunk: int) -> float:
+        buf = bytearray(chunk)
+        got = 0
+        t = time.perf_counter()
+        while True:
+            n = b.recv_into(buf)
+            if not n:
+                break
+            got += n
+        secs = time.perf_counter() - t
+        assert got == total, (got, total)
+        return secs
+
+    return run_pair(write, read, b.close, a.close, lambda: (a.close(), b.close()), chunk, total)
+
+
+def bench_mp_pipe(chunk: int, total: int) -> float:
+    rc, wc = multiprocessing.Pipe(duplex=False)
+
+    def write(chunk: int, total: int) -> None:
+        data = payload(chunk)
+        for _ in range(total // chunk):
+            wc.send_bytes(data)
+        wc.close()
+
+    def read(chunk: int) -> float:
+        buf = bytearray(chunk)
+        got = 0
+        t = time.perf_counter()
+        while True:
+            try:
+                n = rc.recv_bytes_into(buf)
+            except EOFError:
+                break
+            got += n
+        secs = time.perf_counter() - t
+        assert got == total, (got, total)
+        return secs
+
+    return run_pair(write, read, rc.close, wc.close, lambda: (rc.close(), wc.close()), chunk, total)
+
+
+METHODS: dict[str, Callable[[int, int], float]] = {
+    "faasin readinto": lambda c, t: bench_faasin("readinto", c, t),
+    "faasin borrow": lambda c, t: bench_faasin("borrow", c, t),
+    "os.pipe readinto": bench_os_pipe,
+    "socketpair recv_into": bench_socketpair,
+    "mp.Pipe recv_bytes_into": bench_mp_pipe,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--total-mib", type=int, default=512, help="bytes per repetition")
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    chunks = [64 << 10, 1 << 20]
+    total = args.total_mib << 20
+    print(f"{args.total_mib} MiB per run, median of {args.reps} runs, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    header = f"{'method':<26}" + "".join(f"{f'{c >> 10} KiB chunks':>18}" for c in chunks)
+    print(header)
+    print("-" * len(header))
+    results: dict[str, list[float]] = {}
+    for name, fn in METHODS.items():
+        row = []
+        for c in chunks:
+            secs = statistics.median(fn(c, total) for _ in range(args.reps))
+            row.append(total / secs / 1e9)
+        results[name] = row
+        print(f"{name:<26}" + "".join(f"{v:>13.2f} GB/s" for v in row), flush=True)
+    base = results["os.pipe readinto"]
+    print("-" * len(header))
+    for name in ("faasin readinto", "faasin borrow"):
+        print(f"{name + ' / os.pipe':<26}" +
+              "".join(f"{v / b:>17.1f}x" for v, b in zip(results[name], base)))
+
+
+if __name__ == "__main__":
+    main()

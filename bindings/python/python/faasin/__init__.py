@@ -1,0 +1,401 @@
+"""FAASIN: UNIX pipes for chained serverless functions.
+
+A function reads its input stream and writes its output stream much like
+``sys.stdin.buffer`` and ``sys.stdout.buffer``::
+
+    import faasin
+    data = faasin.input.read()
+    faasin.output.write(data.upper())
+
+``faasin.input`` / ``faasin.output`` are created on first use (env
+``FAASIN_FD`` / ``FAASOUT_FD``, else fd 3 / 4 when they are FAASIN endpoints,
+else the ``FAASIN_SOCKET`` handoff). ``faasin.pipe()`` makes a new stream in
+this process; ``faasin.pipe_fds()`` makes one as two raw fds for children.
+
+Errors: ``BrokenPipeError`` when writing after the reader left;
+``BlockingIOError`` in non-blocking mode (writes; reads return ``None``);
+``ValueError`` for bad arguments (a wrong capacity, opening the write end as
+a reader) and for I/O on a closed end; ``BufferError`` when a borrowed or
+reserved view is still in use; ``TimeoutError`` after ``set_timeout``;
+:class:`InvalidStreamError` (an ``OSError`` with errno ``EBADMSG``) for a
+malformed endpoint or a ring the peer corrupted; other ``OSError`` with the
+errno of the failing system call (``EBADF`` for an fd that is not open).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from types import TracebackType
+from typing import Any, Optional
+
+from . import _faasin
+from ._faasin import (
+    DEFAULT_CAPACITY,
+    MAX_CAPACITY,
+    MIN_CAPACITY,
+    InvalidStreamError,
+    is_endpoint,
+)
+
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "MAX_CAPACITY",
+    "MIN_CAPACITY",
+    "InvalidStreamError",
+    "Reader",
+    "Writer",
+    "input",
+    "output",
+    "is_endpoint",
+    "open_reader",
+    "open_writer",
+    "pipe",
+    "pipe_fds",
+]
+
+
+class Borrow:
+    """Context manager of :meth:`Reader.borrow`: a read-only memoryview over
+    the ring, consumed when the block ends (all of it, or what
+    :meth:`Reader.consume` said; nothing if the block raised and consume was
+    not called)."""
+
+    def __init__(self, reader: Reader, size: int) -> None:
+        self._reader = reader
+        self._size = size
+        self._view: Optional[_faasin.View] = None
+        self._mv: Optional[memoryview] = None
+        self.amount: Optional[int] = None
+
+    def __enter__(self) -> memoryview:
+        if self._reader._borrow is not None:
+            raise BufferError("this reader already has an open borrow()")
+        view = self._reader._raw.borrow(self._size if self._size >= 0 else None)
+        if view is None:
+            raise BlockingIOError(11, "no data to borrow yet (non-blocking mode)")
+        self._view = view
+        self._mv = memoryview(view)
+        self._reader._borrow = self
+        return self._mv
+
+    def __exit__(
+        self,
+        et: Optional[type[BaseException]],
+        ev: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self._reader._borrow = None
+        assert self._view is not None and self._mv is not None
+        if self.amount is not None:
+            n = self.amount
+        else:
+            n = len(self._view) if et is None else 0
+        try:
+            self._mv.release()
+        except BufferError:
+            pass  # something still holds the memoryview: end_borrow says so
+        self._mv = None
+        self._reader._raw.end_borrow(n)
+
+
+class Reservation:
+    """Context manager of :meth:`Writer.reserve`: a writable memoryview over
+    the ring, committed when the block ends (all of it, or what
+    :meth:`Writer.commit` said; nothing if the block raised and commit was
+    not called)."""
+
+    def __init__(self, writer: Writer, n: int, greedy: bool) -> None:
+        self._writer = writer
+        self._n = n
+        self._greedy = greedy
+        self._view: Optional[_faasin.View] = None
+        self._mv: Optional[memoryview] = None
+        self.amount: Optional[int] = None
+
+    def __enter__(self) -> memoryview:
+        if self._writer._reservation is not None:
+            raise BufferError("this writer already has an open reserve()")
+        view = self._writer._raw.reserve(self._n, self._greedy)
+        if view is None:
+            raise BlockingIOError(11, "not enough free space yet (non-blocking mode)")
+        self._view = view
+        self._mv = memoryview(view)
+        self._writer._reservation = self
+        return self._mv
+
+    def __exit__(
+        self,
+        et: Optional[type[BaseException]],
+        ev: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self._writer._reservation = None
+        assert self._view is not None and self._mv is not None
+        if self.amount is not None:
+            n = self.amount
+        else:
+            n = len(self._view) if et is None else 0
+        try:
+            self._mv.release()
+        except BufferError:
+            pass
+        self._mv = None
+        self._writer._raw.end_reserve(n)
+
+
+class _End(io.BufferedIOBase):
+    _raw: Any
+    _what = "end"
+
+    @property
+    def closed(self) -> bool:
+        raw = getattr(self, "_raw", None)
+        return raw is None or raw.closed
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on closed FAASIN {self._what}")
+
+    def fileno(self) -> int:
+        """The fd to poll for readiness (READABLE, for both ends)."""
+        return int(self._raw.fileno())
+
+    def isatty(self) -> bool:
+        self._check_open()
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def detach(self) -> io.RawIOBase:
+        raise io.UnsupportedOperation("a FAASIN end has no separate raw stream")
+
+    @property
+    def is_ring(self) -> bool:
+        """True for a FAASIN ring, False for the plain-fd fallback."""
+        return bool(self._raw.is_ring)
+
+    @property
+    def capacity(self) -> Optional[int]:
+        """The ring's capacity in bytes (None for the plain-fd fallback)."""
+        cap: Optional[int] = self._raw.capacity
+        return cap
+
+    @property
+    def blocking(self) -> bool:
+        return bool(self._raw.get_blocking())
+
+    def set_blocking(self, blocking: bool) -> None:
+        """Like os.set_blocking: False makes waits fail fast (reads return
+        None, writes raise BlockingIOError); readiness is then armed and the
+        fileno() polls readable when it is worth trying again."""
+        self._raw.set_blocking(bool(blocking))
+
+    def set_timeout(self, seconds: Optional[float]) -> None:
+        """Blocking waits longer than this raise TimeoutError (None: forever)."""
+        self._raw.set_timeout(None if seconds is None else float(seconds))
+
+    def set_spin(self, seconds: float) -> None:
+        """How long a waiting call spins before sleeping in the kernel."""
+        self._raw.set_spin(float(seconds))
+
+    def __del__(self) -> None:
+        raw = getattr(self, "_raw", None)
+        if raw is not None:
+            try:
+                raw.close(True)
+            except Exception:
+                pass
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return f"<faasin.{type(self).__name__} closed>"
+        kind = f"ring capacity={self.capacity}" if self.is_ring else "plain fd"
+        return f"<faasin.{type(self).__name__} fd={self._raw.fileno()} {kind}>"
+
+
+class Reader(_End):
+    """The read end of a stream: a binary file object (io.BufferedIOBase).
+
+    ``read(n)``/``readinto(b)`` fill up to ``n``/``len(b)`` bytes unless EOF
+    comes first; ``read1``/``readinto1`` return what one wait brings. In
+    non-blocking mode they return what is there, or None if nothing is.
+    ``borrow()`` lends the readable bytes without copying them.
+    """
+
+    _what = "reader"
+
+    def __init__(self, raw: _faasin.RawReader) -> None:
+        if not isinstance(raw, _faasin.RawReader):
+            raise TypeError("use faasin.pipe(), faasin.open_reader(fd) or faasin.input")
+        self._raw = raw
+        self._borrow: Optional[Borrow] = None
+
+    @classmethod
+    def from_fd(cls, fd: int) -> Reader:
+        """Opens the read end from an fd this takes over (a FAASIN endpoint,
+        or any readable fd, read with plain read(2))."""
+        return cls(_faasin.RawReader.from_fd(fd))
+
+    def readable(self) -> bool:
+        self._check_open()
+        return True
+
+    def writable(self) -> bool:
+        self._check_open()
+        return False
+
+    def read(self, size: Optional[int] = -1) -> Optional[bytes]:  # type: ignore[override]
+        return self._raw.read(None if size is None or size < 0 else size)  # type: ignore[no-any-return]
+
+    def read1(self, size: int = -1) -> Optional[bytes]:  # type: ignore[override]
+        return self._raw.read(None if size is None or size < 0 else size, True)  # type: ignore[no-any-return]
+
+    def readall(self) -> bytes:
+        data: Optional[bytes] = self._raw.read(None)
+        return b"" if data is None else data
+
+    def readinto(self, b: Any) -> Optional[int]:  # type: ignore[override]
+        return self._raw.readinto(b)  # type: ignore[no-any-return]
+
+    def readinto1(self, b: Any) -> Optional[int]:  # type: ignore[override]
+        return self._raw.readinto(b, True)  # type: ignore[no-any-return]
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        return self._raw.readline(None if size is None or size < 0 else size)  # type: ignore[no-any-return]
+
+    def peek(self, size: int = 0) -> bytes:
+        data: Optional[bytes] = self._raw.peek(size)
+        return b"" if data is None else data
+
+    def available(self) -> int:
+        """Bytes readable now without waiting."""
+        return int(self._raw.available())
+
+    def borrow(self, size: int = -1) -> Borrow:
+        """``with r.borrow() as view:``: a read-only memoryview over the
+        readable bytes in the ring (at most ``size``), waiting for at least
+        one byte; empty at EOF. Consumed at exit."""
+        return Borrow(self, size)
+
+    def consume(self, n: int) -> None:
+        """Inside ``with r.borrow()``: consume only ``n`` bytes at exit."""
+        b = self._borrow
+        if b is None or b._view is None:
+            raise ValueError("consume() is only valid inside `with reader.borrow()`")
+        if not 0 <= n <= len(b._view):
+            raise ValueError(f"cannot consume {n} bytes of a borrow of {len(b._view)}")
+        b.amount = n
+
+    def close(self) -> None:
+        """Closes the end; the writer then gets BrokenPipeError. Raises
+        BufferError while a borrowed memoryview is still alive."""
+        if not self.closed:
+            self._raw.close()
+
+
+class Writer(_End):
+    """The write end of a stream: a binary file object (io.BufferedIOBase).
+
+    ``write(b)`` takes any buffer-protocol object and copies it straight
+    into the ring; each write is visible to the reader when it returns.
+    ``reserve(n)`` lends ring space to fill in place.
+    """
+
+    _what = "writer"
+
+    def __init__(self, raw: _faasin.RawWriter) -> None:
+        if not isinstance(raw, _faasin.RawWriter):
+            raise TypeError("use faasin.pipe(), faasin.open_writer(fd) or faasin.output")
+        self._raw = raw
+        self._reservation: Optional[Reservation] = None
+
+    @classmethod
+    def from_fd(cls, fd: int) -> Writer:
+        """Opens the write end from an fd this takes over."""
+        return cls(_faasin.RawWriter.from_fd(fd))
+
+    def readable(self) -> bool:
+        self._check_open()
+        return False
+
+    def writable(self) -> bool:
+        self._check_open()
+        return True
+
+    def write(self, b: Any) -> int:
+        return int(self._raw.write(b))
+
+    def flush(self) -> None:
+        """Every write is already visible to the reader; this raises
+        BrokenPipeError if the reader has left."""
+        self._check_open()
+        self._raw.flush()
+
+    def reserve(self, n: int, greedy: bool = False) -> Reservation:
+        """``with w.reserve(n) as view:``: a writable memoryview of ``n``
+        bytes in the ring (all free space, at least ``n``, with ``greedy``),
+        waiting for space. Committed at exit."""
+        return Reservation(self, n, greedy)
+
+    def commit(self, n: int) -> None:
+        """Inside ``with w.reserve()``: commit only ``n`` bytes at exit."""
+        r = self._reservation
+        if r is None or r._view is None:
+            raise ValueError("commit() is only valid inside `with writer.reserve()`")
+        if not 0 <= n <= len(r._view):
+            raise ValueError(f"cannot commit {n} bytes of a reservation of {len(r._view)}")
+        r.amount = n
+
+    def close(self) -> None:
+        """Closes the end; the reader gets EOF after every written byte.
+        Raises BufferError while a reserved memoryview is still alive."""
+        if not self.closed:
+            self._raw.close()
+
+
+def pipe(capacity: int = DEFAULT_CAPACITY) -> tuple[Reader, Writer]:
+    """A new stream within this process: ``(reader, writer)``."""
+    r, w = _faasin.pipe(capacity)
+    return Reader(r), Writer(w)
+
+
+def pipe_fds(capacity: int = DEFAULT_CAPACITY) -> tuple[int, int]:
+    """A new stream as two raw endpoint fds ``(read_fd, write_fd)`` owned by
+    the caller, non-inheritable like os.pipe(): pass them to a child with
+    ``subprocess.Popen(..., pass_fds=[fd])`` and close your copies."""
+    return _faasin.pipe_fds(capacity)
+
+
+def open_reader(fd: int) -> Reader:
+    """``Reader.from_fd(fd)``."""
+    return Reader.from_fd(fd)
+
+
+def open_writer(fd: int) -> Writer:
+    """``Writer.from_fd(fd)``."""
+    return Writer.from_fd(fd)
+
+
+_streams_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    # The function's streams are opened on first use, so importing faasin
+    # never fails and a function that uses only one stream needs only one.
+    if name not in ("input", "output"):
+        raise AttributeError(f"module 'faasin' has no attribute {name!r}")
+    with _streams_lock:
+        g = globals()
+        if name not in g:
+            g[name] = Reader(_faasin.input()) if name == "input" else Writer(_faasin.output())
+        return g[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"input", "output"})
+
+
+input: Reader
+output: Writer
