@@ -6,3 +6,16 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -p faasin --no-deps --all-features -q
 cargo test -p faasin --all-features --release
+# Loom model of the index and wake-up protocol (ring.rs), bounded to three
+# preemptions (loom's usual bound; unbounded exploration does not finish in CI).
+LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    cargo test -p faasin --lib --release loom
+# The benchmarks build and run one iteration each (not a measurement).
+cargo bench -p faasin-benches --bench transports -- --test
+# Miri on what Miri can run: the ring protocol's unit tests, including two
+# threads streaming through a heap ring (memfd, mmap and SCM_RIGHTS are
+# beyond Miri, so the rest is covered natively above).
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+    rustup component add miri rust-src --toolchain nightly
+fi
+CARGO_TARGET_DIR=target/miri cargo +nightly miri test -p faasin --lib ring::
