@@ -2,10 +2,16 @@
 //! by SIGKILL, which can clean up nothing itself: the runner tells it every
 //! function's process group and container on its stdin, and says `done` at
 //! the end. If stdin ends without `done`, the runner died: the guard kills
-//! every group and removes every container.
+//! every group and removes every container, and then every process that
+//! still carries this run's `FAASIN_RUN` marker in its environment (a
+//! function spawned in the instant before the runner could name its group,
+//! or a descendant that left it).
 
 use std::io::{BufRead, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
+
+/// Env variable set in every function of a run: the run's id.
+pub const ENV_RUN: &str = "FAASIN_RUN";
 
 /// The runner's side: a line per thing to clean up.
 pub struct Guard {
@@ -16,10 +22,10 @@ pub struct Guard {
 impl Guard {
     /// Starts the guard; without one (it could not be started) the runner
     /// still works, only a SIGKILL of the runner may leave functions behind.
-    pub fn start(docker: &str) -> Guard {
+    pub fn start(docker: &str, run_id: &str) -> Guard {
         let child = std::env::current_exe().and_then(|exe| {
             let mut c = Command::new(exe);
-            c.args(["__guard", docker])
+            c.args(["__guard", docker, run_id])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
@@ -60,7 +66,7 @@ impl Guard {
 }
 
 /// The guard process itself.
-pub fn main(docker: &str) {
+pub fn main(docker: &str, run_id: &str) {
     let mut groups = Vec::new();
     let mut containers = Vec::new();
     for line in std::io::stdin().lock().lines() {
@@ -76,6 +82,16 @@ pub fn main(docker: &str) {
         // SAFETY: kill(2) on a process group the runner created.
         unsafe { libc::kill(-g, libc::SIGKILL) };
     }
+    // Processes forked while we look may escape one pass; three passes
+    // catch a function that was just being spawned.
+    let marker = format!("{ENV_RUN}={run_id}");
+    for _ in 0..3 {
+        for pid in marked_processes(&marker) {
+            // SAFETY: kill(2) on a process that carries this run's marker.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     if !containers.is_empty() {
         let _ = Command::new(docker)
             .args(["rm", "-f"])
@@ -85,4 +101,20 @@ pub fn main(docker: &str) {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// Pids whose environment contains `marker` exactly (as `NAME=value`).
+fn marked_processes(marker: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
 }

@@ -51,7 +51,7 @@ enum Cmd {
     Cat,
     /// Internal: the watchdog that cleans up after a runner killed by SIGKILL.
     #[command(name = "__guard", hide = true)]
-    Guard { docker: String },
+    Guard { docker: String, run_id: String },
 }
 
 #[derive(Args)]
@@ -202,8 +202,8 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run(a, false),
         Cmd::Pipe(a) => run(a, true),
         Cmd::Cat => cat(),
-        Cmd::Guard { docker } => {
-            guard::main(&docker);
+        Cmd::Guard { docker, run_id } => {
+            guard::main(&docker, &run_id);
             ExitCode::SUCCESS
         }
     }

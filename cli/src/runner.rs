@@ -212,8 +212,8 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
     };
 
     signals::install();
-    let mut guard = crate::guard::Guard::start(&opts.docker);
     let run_id = &handoff_server::random_token()[..8];
+    let mut guard = crate::guard::Guard::start(&opts.docker, run_id);
     let mut slots: Vec<Slot> = (0..n)
         .map(|_| Slot {
             pid: None,
@@ -284,6 +284,9 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             Stdio::null()
         });
         cmd.process_group(0);
+        // Marks every process of this run, descendants included, so the
+        // guard finds them even if the runner dies before naming the group.
+        cmd.env(crate::guard::ENV_RUN, run_id);
         die_with_runner(&mut cmd);
         if let Some((inp, out)) = &inherited {
             cmd.env(faasin::ENV_INPUT_FD, "3")
