@@ -616,9 +616,9 @@ fn write_results(rows: &[Row], settings: &str) -> io::Result<std::path::PathBuf>
             "seconds_per_round_trip"
         };
         let vals: Vec<String> = r.values.iter().map(|v| format!("{v:e}")).collect();
-        let _ = write!(
+        let _ = writeln!(
             json,
-            "    {{\"kind\": {}, \"transport\": {}, \"size\": {}, \"unit\": {}, \"values\": [{}], \"error\": {}}}{}\n",
+            "    {{\"kind\": {}, \"transport\": {}, \"size\": {}, \"unit\": {}, \"values\": [{}], \"error\": {}}}{}",
             json_str(r.kind),
             json_str(&r.transport),
             r.size,

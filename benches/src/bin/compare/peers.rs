@@ -61,6 +61,8 @@ fn copy_into(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
 }
 
 fn node() -> Result<Node, String> {
+    // Its default warning that no config file exists would clutter the table.
+    set_log_level(LogLevel::Error);
     NodeBuilder::new()
         .signal_handling_mode(SignalHandlingMode::Disabled)
         .create::<ipc::Service>()
