@@ -196,6 +196,8 @@ fn resp_command(args: &[&[u8]]) -> Vec<u8> {
 /// in `size`-byte writes), then the consumer GETs it (read in `size`-byte
 /// reads). Timed from the first byte of SET to the consumer's last byte.
 fn redis_set_get(size: usize, total: u64) -> Outcome {
+    // Checked before a child is started that would fail the same way.
+    redis_port()?;
     let key = format!("faasin-bench-{}", std::process::id());
     let mut peer = Peer::start(
         ROLE,
@@ -355,6 +357,7 @@ fn fd_rtt(make: fn() -> io::Result<(OwnedFd, OwnedFd)>, ring: bool, spin: bool, 
 /// Redis has no way to push a value to a waiting reader other than its
 /// blocking list pops: RPUSH the 64 bytes, the other side BLPOPs them.
 fn redis_rtt(n: u64) -> Outcome {
+    redis_port()?;
     let key = format!("faasin-rtt-{}", std::process::id());
     let mut peer = Peer::start(ROLE, "redis-rtt", &[], &[("KEY", key.clone())]).map_err(err)?;
     let conn = redis_connect()?;
