@@ -1,2 +1,330 @@
-//! Shared pieces of the FAASIN benchmarks: nothing to see, the benches are in
-//! `benches/` (criterion) and the report script in `report.py`.
+//! Shared plumbing of the FAASIN benchmarks: fd pairs for each transport, and
+//! a child process (this same binary re-executed) that gets the data fds at
+//! 3, 4, ... plus a control pipe pair for "move N bytes" orders and
+//! acknowledgements. The criterion bench is `benches/transports.rs`, the
+//! one-run side-by-side comparison is `src/bin/compare.rs`.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The FAASIN ring size used by every benchmark, and the window given to the
+/// peer shared-memory libraries.
+pub const RING: usize = 1 << 20;
+
+/// A plain pipe, both ends close-on-exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh fds from pipe2, owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A pipe enlarged to 1 MiB with `F_SETPIPE_SZ`, the same window as the ring.
+pub fn big_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = pipe()?;
+    // SAFETY: fcntl on our own pipe fd.
+    let got = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, RING as libc::c_int) };
+    if got < RING as libc::c_int {
+        return Err(io::Error::other(format!(
+            "F_SETPIPE_SZ to 1 MiB failed ({}); is fs.pipe-max-size smaller?",
+            io::Error::last_os_error()
+        )));
+    }
+    Ok((r, w))
+}
+
+/// A connected unix stream socket pair.
+pub fn unix_stream() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two fds.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh fds from socketpair.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A connected TCP pair on 127.0.0.1 (Nagle off on both ends, so that small
+/// round trips are not delayed).
+pub fn tcp_loopback() -> io::Result<(OwnedFd, OwnedFd)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let a = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (b, _) = listener.accept()?;
+    a.set_nodelay(true)?;
+    b.set_nodelay(true)?;
+    Ok((OwnedFd::from(a), OwnedFd::from(b)))
+}
+
+/// A FAASIN ring of [`RING`] bytes: (read end, write end).
+pub fn faasin_fds() -> io::Result<(OwnedFd, OwnedFd)> {
+    faasin::pipe_fds(RING)
+}
+
+/// A running child with its control pipes.
+pub struct Peer {
+    child: Child,
+    orders: std::fs::File,
+    acks: std::fs::File,
+}
+
+impl Peer {
+    /// Re-executes this binary with `role_var=role` and the extra `env`, the
+    /// `fds` placed at 3, 4, ... in order, then the order pipe's read end and
+    /// the ack pipe's write end (see [`ChildSide::take`]).
+    pub fn start(
+        role_var: &str,
+        role: &str,
+        fds: &[&OwnedFd],
+        env: &[(&str, String)],
+    ) -> io::Result<Peer> {
+        let (order_r, order_w) = pipe()?;
+        let (ack_r, ack_w) = pipe()?;
+        let mut all: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        all.push(order_r.as_raw_fd());
+        all.push(ack_w.as_raw_fd());
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.env(role_var, role)
+            .env("FAASIN_BENCH_NFDS", fds.len().to_string());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // SAFETY: only async-signal-safe fcntl/dup2 after fork. Sources are
+        // first moved above 100 so that no dup2 target clobbers a source; dup2
+        // clears close-on-exec on the targets, so exactly these survive exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut moved = [0 as libc::c_int; 32];
+                if all.len() > moved.len() {
+                    return Err(io::Error::from(io::ErrorKind::InvalidInput));
+                }
+                for (i, fd) in all.iter().enumerate() {
+                    let m = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 100 + i as libc::c_int);
+                    if m < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    moved[i] = m;
+                }
+                for (i, m) in moved[..all.len()].iter().enumerate() {
+                    if libc::dup2(*m, 3 + i as libc::c_int) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        Ok(Peer {
+            child,
+            orders: order_w.into(),
+            acks: ack_r.into(),
+        })
+    }
+
+    /// Tells the child to move `n` units (bytes or round trips).
+    pub fn order(&mut self, n: u64) -> io::Result<()> {
+        self.orders.write_all(&n.to_le_bytes())
+    }
+
+    /// Waits for the child's next acknowledgement; EOF means it died.
+    pub fn wait_ack(&mut self) -> io::Result<u8> {
+        let mut b = [0u8; 1];
+        self.acks
+            .read_exact(&mut b)
+            .map_err(|e| io::Error::new(e.kind(), format!("benchmark child gave no ack: {e}")))?;
+        Ok(b[0])
+    }
+
+    /// Asks the child to exit and reaps it; kills it if it takes more than
+    /// `grace` (so that libraries which clean up on exit get the chance).
+    pub fn finish(mut self, grace: Duration) {
+        let _ = self.orders.write_all(&u64::MAX.to_le_bytes());
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // Reached only when `finish` was not called (a panic): never leave
+        // a child behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The child's view: its data fds and the control pipes.
+pub struct ChildSide {
+    nfds: usize,
+    orders: std::fs::File,
+    /// Where the child acknowledges a finished order.
+    pub acks: std::fs::File,
+}
+
+impl ChildSide {
+    /// Takes the control pipes placed by [`Peer::start`].
+    pub fn new() -> ChildSide {
+        let nfds: usize = std::env::var("FAASIN_BENCH_NFDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .expect("FAASIN_BENCH_NFDS not set: not started by Peer::start");
+        ChildSide {
+            nfds,
+            // SAFETY: Peer::start placed the order pipe here; we own it now.
+            orders: unsafe { std::fs::File::from_raw_fd(3 + nfds as RawFd) },
+            // SAFETY: Peer::start placed the ack pipe here; we own it now.
+            acks: unsafe { std::fs::File::from_raw_fd(4 + nfds as RawFd) },
+        }
+    }
+
+    /// Takes data fd number `i` (0-based; at 3 + i).
+    pub fn take(&self, i: usize) -> OwnedFd {
+        assert!(i < self.nfds, "data fd {i} was not passed");
+        // SAFETY: Peer::start placed data fd i at 3 + i; each is taken once
+        // (callers take each index once).
+        unsafe { OwnedFd::from_raw_fd(3 + i as RawFd) }
+    }
+
+    /// The next order, or None when the parent asks us to exit.
+    pub fn next_order(&mut self) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.orders.read_exact(&mut b).ok()?;
+        Some(u64::from_le_bytes(b)).filter(|n| *n != u64::MAX)
+    }
+
+    /// Acknowledges with one byte.
+    pub fn ack(&mut self, b: u8) {
+        self.acks
+            .write_all(&[b])
+            .expect("parent closed the ack pipe");
+    }
+}
+
+impl Default for ChildSide {
+    fn default() -> Self {
+        ChildSide::new()
+    }
+}
+
+/// Reads every byte of `span` (a consumer that actually looks at the data),
+/// folded into `acc` so the compiler cannot skip it.
+pub fn fold_bytes(acc: u64, span: &[u8]) -> u64 {
+    let mut acc = acc;
+    let mut chunks = span.chunks_exact(8);
+    for c in &mut chunks {
+        acc ^= u64::from_ne_bytes(c.try_into().expect("8-byte chunk"));
+        acc = acc.rotate_left(1);
+    }
+    for b in chunks.remainder() {
+        acc ^= u64::from(*b);
+    }
+    acc
+}
+
+/// Two cache lines in a shared memfd for a bare ping-pong: the floor for a
+/// spinning round trip.
+pub struct Shm {
+    ptr: *mut u8,
+}
+
+impl Shm {
+    /// A new 4096-byte shared page and its fd (to pass to the peer).
+    pub fn create() -> io::Result<(Shm, OwnedFd)> {
+        // SAFETY: literal name, valid flags.
+        let fd = unsafe { libc::memfd_create(c"pingpong".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fresh fd from memfd_create.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: valid fd, plain size.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), 4096) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let shm = Shm::open(fd.try_clone()?)?;
+        Ok((shm, fd))
+    }
+
+    /// Maps the page behind `fd` (at least 4096 bytes).
+    pub fn open(fd: OwnedFd) -> io::Result<Shm> {
+        // SAFETY: a new shared mapping of a 4096-byte memfd; we never unmap
+        // it, so references handed out below live as long as the process.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Shm { ptr: p.cast() })
+    }
+
+    /// The counter the initiator bumps.
+    pub fn ping(&self) -> &AtomicU64 {
+        // SAFETY: offset 0 is inside the page-aligned 4096-byte mapping,
+        // which lives for the whole process; AtomicU64 tolerates sharing.
+        unsafe { &*self.ptr.cast::<AtomicU64>() }
+    }
+
+    /// The counter the responder bumps (its own cache line).
+    pub fn pong(&self) -> &AtomicU64 {
+        // SAFETY: offset 128 is inside the mapping and 8-aligned.
+        unsafe { &*self.ptr.add(128).cast::<AtomicU64>() }
+    }
+
+    /// Responder loop for `n` round trips.
+    pub fn respond(&self, n: u64) {
+        // Acquire: pairs with our own earlier Release stores (same process).
+        let base = self.pong().load(Ordering::Acquire);
+        for i in 1..=n {
+            // Acquire: pairs with the Release store of ping in `initiate`.
+            while self.ping().load(Ordering::Acquire) != base + i {
+                std::hint::spin_loop();
+            }
+            // Release: pairs with the Acquire load of pong in `initiate`.
+            self.pong().store(base + i, Ordering::Release);
+        }
+    }
+
+    /// Initiator loop for `n` round trips.
+    pub fn initiate(&self, n: u64) {
+        let base = self.ping().load(Ordering::Relaxed);
+        for i in 1..=n {
+            // Release: pairs with the Acquire load of ping in `respond`.
+            self.ping().store(base + i, Ordering::Release);
+            // Acquire: pairs with the Release store of pong in `respond`.
+            while self.pong().load(Ordering::Acquire) != base + i {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
