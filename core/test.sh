@@ -3,7 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --all-features -- -D warnings
+# The whole workspace with default features, then core with all of its own
+# (tokio). The benches' `peers` feature (iceoryx2, shmem-ipc: minutes of
+# compiling) is built by benches/compare.sh only.
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p faasin --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -p faasin --no-deps --all-features -q
 cargo test -p faasin --all-features --release
 # Loom model of the index and wake-up protocol (ring.rs), bounded to three
