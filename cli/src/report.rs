@@ -19,6 +19,10 @@ pub struct Report {
     /// Bytes the runner read from the last function's faasout.
     pub output_bytes: u64,
     pub refused_handoffs: u64,
+    /// Peak resident memory of the runner process itself.
+    pub runner_max_rss_bytes: Option<u64>,
+    /// Where whole outputs were stored (`redis` and `file` transports).
+    pub store: Option<serde_json::Value>,
     pub notes: Vec<String>,
     pub functions: Vec<FunctionReport>,
     pub edges: Vec<EdgeReport>,
@@ -47,9 +51,13 @@ pub struct FunctionReport {
     pub handoff_s: Option<f64>,
     /// When its first byte appeared on its faasout.
     pub first_byte_s: Option<f64>,
+    /// When the first byte of its input was there for it to read.
+    pub first_in_s: Option<f64>,
     pub end_s: Option<f64>,
     pub bytes_in: Option<u64>,
     pub bytes_out: Option<u64>,
+    /// Peak resident memory of its main process (from wait4).
+    pub max_rss_bytes: Option<u64>,
     pub notes: Vec<String>,
 }
 
@@ -78,6 +86,15 @@ pub fn status_text(code: Option<i32>, signal: Option<i32>) -> String {
         (None, Some(s)) => format!("killed by {}", crate::signals::name(s)),
         (None, None) => "unknown status".into(),
     }
+}
+
+/// Peak resident memory of this process.
+pub fn self_max_rss() -> Option<u64> {
+    // SAFETY: getrusage fills the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is always valid.
+    (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0)
+        .then(|| ru.ru_maxrss as u64 * 1024)
 }
 
 pub fn human_bytes(b: u64) -> String {
@@ -117,10 +134,11 @@ impl Report {
         s.push_str(&format!(
             "faasin: {} function(s) over {} in {:.3} s: {verdict}; input {}, output {}{rate}\n",
             self.functions.len(),
-            if self.transport == "faasin" {
-                "FAASIN rings"
-            } else {
-                "OS pipes"
+            match self.transport.as_str() {
+                "faasin" => "FAASIN rings",
+                "redis" => "Redis (store and forward)",
+                "file" => "files (store and forward)",
+                _ => "OS pipes",
             },
             self.elapsed_s,
             human_bytes(self.input_bytes),

@@ -352,7 +352,11 @@ fn a_forked_copy_dropped_in_the_child_leaves_the_stream_open() {
     r.set_nonblocking(true).unwrap();
     let mut buf = [0u8; 32];
     assert_eq!(r.read(&mut buf).unwrap(), 10);
-    assert_eq!(r.read(&mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock, "no EOF: the parent's writer is open");
+    assert_eq!(
+        r.read(&mut buf).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock,
+        "no EOF: the parent's writer is open"
+    );
     drop(w);
     assert_eq!(r.read(&mut buf).unwrap(), 0);
 }
