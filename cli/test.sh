@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The runner (cli/): lints, unit and integration tests with processes, then
-# the Docker tests (installs redis-server if missing, for the store
-# transports); installs docker.io if there is no dockerd, starts dockerd
+# The runner (cli/): installs redis-server if missing (the store transports'
+# tests run a real one), lints, unit and integration tests with processes,
+# then the Docker tests: installs docker.io if there is no dockerd, starts dockerd
 # if no daemon answers (and stops it again at the end), builds the local
 # image (cli/images/build.sh) and runs the container tests. Fails if Docker
 # cannot be had: the container tests are part of the suite, not optional.

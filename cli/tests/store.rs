@@ -51,7 +51,7 @@ fn peer_chain(transport: &str, mid: usize, size: usize) -> serde_json::Value {
         report.to_str().unwrap(),
         write.as_str(),
     ];
-    args.extend(std::iter::repeat_n("faasin cat", mid));
+    args.extend(std::iter::repeat("faasin cat").take(mid));
     args.push("peer read");
     let out = run(&args, b"");
     assert!(out.status.success(), "{}", stderr(&out));
