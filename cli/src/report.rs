@@ -56,7 +56,8 @@ pub struct FunctionReport {
     pub end_s: Option<f64>,
     pub bytes_in: Option<u64>,
     pub bytes_out: Option<u64>,
-    /// Peak resident memory of its main process (from wait4).
+    /// Peak resident memory of its main process (wait4's ru_maxrss; it
+    /// includes the runner's own few MiB it was forked from).
     pub max_rss_bytes: Option<u64>,
     pub notes: Vec<String>,
 }
@@ -88,13 +89,14 @@ pub fn status_text(code: Option<i32>, signal: Option<i32>) -> String {
     }
 }
 
-/// Peak resident memory of this process.
+/// Peak resident memory of this process (VmHWM: unlike getrusage's
+/// ru_maxrss, it does not carry over what the process that exec'ed the
+/// runner had).
 pub fn self_max_rss() -> Option<u64> {
-    // SAFETY: getrusage fills the zeroed struct we own.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; RUSAGE_SELF is always valid.
-    (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0)
-        .then(|| ru.ru_maxrss as u64 * 1024)
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = l.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 pub fn human_bytes(b: u64) -> String {
