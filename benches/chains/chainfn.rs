@@ -40,6 +40,7 @@ fn write(total: u64) -> std::io::Result<String> {
         c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
     }
     let mut out = faasin::output()?;
+    let ready = now();
     let mut left = total;
     let mut s = 0u64;
     while left > 0 {
@@ -53,7 +54,7 @@ fn write(total: u64) -> std::io::Result<String> {
     }
     out.flush()?;
     Ok(format!(
-        "{{\"bytes\": {total}, \"sum\": {s}, \"start_unix_s\": {start:.6}, \"end_unix_s\": {:.6}}}",
+        "{{\"bytes\": {total}, \"sum\": {s}, \"start_unix_s\": {start:.6}, \"ready_unix_s\": {ready:.6}, \"end_unix_s\": {:.6}}}",
         now()
     ))
 }
@@ -61,6 +62,7 @@ fn write(total: u64) -> std::io::Result<String> {
 fn read() -> std::io::Result<String> {
     let start = now();
     let mut inp = faasin::input()?;
+    let ready = now();
     let mut first = None;
     let (mut total, mut s) = (0u64, 0u64);
     loop {
@@ -78,7 +80,7 @@ fn read() -> std::io::Result<String> {
     }
     let first = first.map_or("null".to_string(), |t| format!("{t:.6}"));
     Ok(format!(
-        "{{\"bytes\": {total}, \"sum\": {s}, \"start_unix_s\": {start:.6}, \"first_byte_unix_s\": {first}, \"end_unix_s\": {:.6}}}",
+        "{{\"bytes\": {total}, \"sum\": {s}, \"start_unix_s\": {start:.6}, \"ready_unix_s\": {ready:.6}, \"first_byte_unix_s\": {first}, \"end_unix_s\": {:.6}}}",
         now()
     ))
 }

@@ -41,7 +41,8 @@ def main():
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend()
     load = " ".join(d.get("loadavg_end", []))
-    fig.suptitle(f"faasin run: one hop, {d['reps']} repetitions per point "
+    fig.suptitle(f"faasin run: one hop, {d.get('small_reps', d['reps'])} repetitions per point "
+                 f"under 64 MiB, {d['reps']} from 64 MiB "
                  f"(2 shared cores, load average {load})", fontsize=10)
     fig.tight_layout()
     fig.savefig(dst, dpi=110)

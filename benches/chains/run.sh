@@ -2,7 +2,8 @@
 # Function chains through `faasin run`: the same functions over FAASIN rings,
 # Redis (SET/GET, store and forward), files on tmpfs and plain pipes.
 # One command, from anywhere:  bash benches/chains/run.sh
-# Env: REPS (hop repetitions, default 7), CHAIN_REPS (default 11),
+# Env: REPS (hop repetitions from 64 MiB, default 7), SMALL_REPS (under
+#      64 MiB, default 15), CHAIN_REPS (10-function chain, default 11),
 #      SIZES (bytes, default "1024 1048576 16777216 268435456"),
 #      NO_PLOT=1 to skip the plot.
 # Raw reports, tables and summary: target/bench-results/chains/.
