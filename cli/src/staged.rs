@@ -275,6 +275,13 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
                 runner::dup_std(1).map_err(|e| SetupError(format!("cannot use stdout: {e}")))?,
             )),
         };
+    // The whole input comes first, as an event payload does, and before
+    // anything is started: a Ctrl-C while it is typed leaves nothing behind.
+    let mut data = Vec::new();
+    input
+        .read_to_end(&mut data)
+        .map_err(|e| SetupError(format!("reading the input failed: {e}")))?;
+    drop(input);
     let run_id = crate::handoff_server::random_token()[..8].to_string();
     let store = Store::open(opts, &run_id)?;
 
@@ -301,17 +308,12 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
     let mut ops: Vec<(usize, Option<f64>, Option<f64>)> =
         (0..=n).map(|e| (e, None, None)).collect();
 
-    // The chain's input is the first stored value, as an event payload is.
-    let mut data = Vec::new();
-    let input_ok = match input.read_to_end(&mut data) {
-        Ok(_) => {
-            let t = Instant::now();
-            let r = store.put(0, &data);
-            ops[0].1 = Some(t.elapsed().as_secs_f64());
-            r.map_err(|e| format!("storing the chain's input failed: {e}"))
-        }
-        Err(e) => Err(format!("reading the input failed: {e}")),
-    };
+    // The chain's input is the first stored value.
+    let t = Instant::now();
+    let input_ok = store
+        .put(0, &data)
+        .map_err(|e| format!("storing the chain's input failed: {e}"));
+    ops[0].1 = Some(t.elapsed().as_secs_f64());
     let input_bytes = data.len() as u64;
     drop(data);
     if let Err(e) = input_ok {
