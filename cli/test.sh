@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# The runner (cli/): lints, unit and integration tests with processes, then
-# the Docker tests: installs docker.io if there is no dockerd, starts dockerd
+# The runner (cli/): installs redis-server if missing (the store transports'
+# tests run a real one), lints, unit and integration tests with processes,
+# then the Docker tests: installs docker.io if there is no dockerd, starts dockerd
 # if no daemon answers (and stops it again at the end), builds the local
 # image (cli/images/build.sh) and runs the container tests. Fails if Docker
 # cannot be had: the container tests are part of the suite, not optional.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+
+# --transport redis (cli/tests/store.rs) needs a real redis-server.
+if ! command -v redis-server >/dev/null; then
+    echo "--- installing redis-server"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
+    apt-get install -y -q -o DPkg::Lock::Timeout=300 redis-server >/dev/null
+fi
 
 cargo fmt --all --check
 cargo clippy -p faasin-cli --all-targets -- -D warnings

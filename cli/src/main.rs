@@ -13,8 +13,10 @@ mod handoff_server;
 mod progress;
 mod pumps;
 mod report;
+mod resp;
 mod runner;
 mod signals;
+mod staged;
 
 use clap::{Args, Parser, Subcommand};
 use std::io::{BufRead, Write};
@@ -70,9 +72,19 @@ struct RunArgs {
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
-    /// `pipe` runs the same chain over plain OS pipes, for comparison.
+    /// `pipe` runs the same chain over plain OS pipes; `redis` and `file`
+    /// store each function's whole output (Redis SET / a file) and start the
+    /// next function only when it has ended, as today's platforms do.
     #[arg(long, value_enum, default_value = "faasin")]
     transport: runner::Transport,
+    /// With --transport redis: the Redis to use (HOST:PORT); by default the
+    /// runner starts its own redis-server on 127.0.0.1 and stops it after.
+    #[arg(long, value_name = "ADDR")]
+    redis: Option<String>,
+    /// With --transport file: the directory for the stored outputs
+    /// (default: /dev/shm, a tmpfs).
+    #[arg(long, value_name = "DIR")]
+    store_dir: Option<PathBuf>,
     /// Ring capacity per edge in bytes (a power of two, >= 4096).
     #[arg(long, default_value_t = faasin::DEFAULT_CAPACITY)]
     capacity: usize,
@@ -142,6 +154,8 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
         timeout,
         progress: !args.quiet && !pipe && runner::stderr_is_terminal(),
         docker: args.docker,
+        redis: args.redis,
+        store_dir: args.store_dir,
     };
     let report = match runner::run(&chain, &opts) {
         Ok(r) => r,

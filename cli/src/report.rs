@@ -19,6 +19,10 @@ pub struct Report {
     /// Bytes the runner read from the last function's faasout.
     pub output_bytes: u64,
     pub refused_handoffs: u64,
+    /// Peak resident memory of the runner process itself.
+    pub runner_max_rss_bytes: Option<u64>,
+    /// Where whole outputs were stored (`redis` and `file` transports).
+    pub store: Option<serde_json::Value>,
     pub notes: Vec<String>,
     pub functions: Vec<FunctionReport>,
     pub edges: Vec<EdgeReport>,
@@ -47,9 +51,14 @@ pub struct FunctionReport {
     pub handoff_s: Option<f64>,
     /// When its first byte appeared on its faasout.
     pub first_byte_s: Option<f64>,
+    /// When the first byte of its input was there for it to read.
+    pub first_in_s: Option<f64>,
     pub end_s: Option<f64>,
     pub bytes_in: Option<u64>,
     pub bytes_out: Option<u64>,
+    /// Peak resident memory of its main process (wait4's ru_maxrss; it
+    /// includes the runner's own few MiB it was forked from).
+    pub max_rss_bytes: Option<u64>,
     pub notes: Vec<String>,
 }
 
@@ -78,6 +87,16 @@ pub fn status_text(code: Option<i32>, signal: Option<i32>) -> String {
         (None, Some(s)) => format!("killed by {}", crate::signals::name(s)),
         (None, None) => "unknown status".into(),
     }
+}
+
+/// Peak resident memory of this process (VmHWM: unlike getrusage's
+/// ru_maxrss, it does not carry over what the process that exec'ed the
+/// runner had).
+pub fn self_max_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = l.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 pub fn human_bytes(b: u64) -> String {
@@ -117,10 +136,11 @@ impl Report {
         s.push_str(&format!(
             "faasin: {} function(s) over {} in {:.3} s: {verdict}; input {}, output {}{rate}\n",
             self.functions.len(),
-            if self.transport == "faasin" {
-                "FAASIN rings"
-            } else {
-                "OS pipes"
+            match self.transport.as_str() {
+                "faasin" => "FAASIN rings",
+                "redis" => "Redis (store and forward)",
+                "file" => "files (store and forward)",
+                _ => "OS pipes",
             },
             self.elapsed_s,
             human_bytes(self.input_bytes),

@@ -24,6 +24,22 @@ pub enum Transport {
     Faasin,
     /// Plain OS pipes, for comparison.
     Pipe,
+    /// Today's platforms: each function's whole output is SET into Redis,
+    /// and the next function starts when it has ended and gets it by GET.
+    Redis,
+    /// The same with files (on tmpfs by default) instead of Redis.
+    File,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Faasin => "faasin",
+            Transport::Pipe => "pipe",
+            Transport::Redis => "redis",
+            Transport::File => "file",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -37,13 +53,17 @@ pub struct Options {
     pub timeout: Option<Duration>,
     pub progress: bool,
     pub docker: String,
+    /// `--transport redis`: a Redis to use instead of starting one.
+    pub redis: Option<String>,
+    /// `--transport file`: where the files go (default: /dev/shm).
+    pub store_dir: Option<PathBuf>,
 }
 
 /// Between SIGTERM and SIGKILL.
-const KILL_AFTER: Duration = Duration::from_secs(2);
+pub(crate) const KILL_AFTER: Duration = Duration::from_secs(2);
 /// A return value longer than this is cut (the rest is read and dropped).
-const MAX_RETURN: usize = 16 << 20;
-const TICK: Duration = Duration::from_millis(20);
+pub(crate) const MAX_RETURN: usize = 16 << 20;
+pub(crate) const TICK: Duration = Duration::from_millis(20);
 
 /// A setup problem found before anything ran (exit status 2).
 #[derive(Debug)]
@@ -69,7 +89,7 @@ impl Edge {
                 let (r, w, p) = faasin::pipe_fds_probed(capacity)?;
                 (r, w, Some(p))
             }
-            Transport::Pipe => {
+            Transport::Pipe | Transport::Redis | Transport::File => {
                 let (r, w) = os_pipe()?;
                 // The same buffer as the ring, for a fair comparison; a
                 // refusal (over /proc/sys/fs/pipe-max-size) keeps the default.
@@ -107,7 +127,7 @@ impl Edge {
     }
 }
 
-fn os_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn os_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: fds is a valid array of two ints.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -126,6 +146,7 @@ struct Slot {
     status: Option<ExitStatus>,
     error: Option<String>,
     first_out: Option<Instant>,
+    max_rss: Option<u64>,
     handoff_at: Option<Instant>,
     ret: Option<JoinHandle<(Vec<u8>, bool)>>,
     killed: bool,
@@ -143,13 +164,16 @@ impl Slot {
 }
 
 enum Event {
-    Exit(usize, io::Result<ExitStatus>, Instant),
+    Exit(usize, io::Result<ExitStatus>, Instant, Option<u64>),
     Granted(usize, Instant),
 }
 
 /// Runs the chain; the report says how it went. Setup errors (a missing
 /// image, an unreadable input file) are returned before anything starts.
 pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
+    if matches!(opts.transport, Transport::Redis | Transport::File) {
+        return crate::staged::run(chain, opts);
+    }
     let n = chain.functions.len();
     let uses_docker = chain.functions.iter().any(|f| f.image.is_some());
     if uses_docker {
@@ -223,6 +247,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             status: None,
             error: None,
             first_out: None,
+            max_rss: None,
             handoff_at: None,
             ret: None,
             killed: false,
@@ -438,9 +463,16 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             start_s: secs(s.start),
             handoff_s: secs(s.handoff_at),
             first_byte_s: first_out,
+            first_in_s: match &edges[i].written {
+                Some(m) => m.first_byte_s(),
+                None => functions
+                    .last()
+                    .and_then(|p: &FunctionReport| p.first_byte_s),
+            },
             end_s: secs(s.end),
             bytes_in: edges[i].consumed(),
             bytes_out: edges[i + 1].written(),
+            max_rss_bytes: s.max_rss,
             notes: s.notes.clone(),
         });
     }
@@ -468,16 +500,14 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         ok: error.is_none(),
         error,
         interrupted_by: signals::received(),
-        transport: match opts.transport {
-            Transport::Faasin => "faasin",
-            Transport::Pipe => "pipe",
-        }
-        .into(),
+        transport: opts.transport.name().into(),
         started_unix_s: started_unix,
         elapsed_s: start.elapsed().as_secs_f64(),
         input_bytes: edges[0].written().unwrap_or(0),
         output_bytes: edges[n].consumed().unwrap_or(0),
         refused_handoffs: refused,
+        runner_max_rss_bytes: crate::report::self_max_rss(),
+        store: None,
         notes,
         functions,
         edges: edge_reports,
@@ -503,9 +533,10 @@ fn supervise(
     let mut next_draw = Instant::now();
     loop {
         match rx.recv_timeout(TICK) {
-            Ok(Event::Exit(i, status, at)) => {
+            Ok(Event::Exit(i, status, at, rss)) => {
                 let s = &mut slots[i];
                 s.end = Some(at);
+                s.max_rss = rss;
                 match status {
                     Ok(st) => s.status = Some(st),
                     Err(e) => s.error = Some(format!("waiting for it failed: {e}")),
@@ -683,9 +714,12 @@ fn start_child(
                 slot.ret = Some(std::thread::spawn(move || read_return(&mut out)));
             }
             let tx = tx.clone();
+            let pid = child.id() as i32;
             std::thread::spawn(move || {
-                let st = child.wait();
-                let _ = tx.send(Event::Exit(i, st, Instant::now()));
+                let (st, rss) = wait_rusage(pid);
+                // Reaped by wait4: `child` must not be waited for again.
+                drop(child);
+                let _ = tx.send(Event::Exit(i, st, Instant::now(), rss));
             });
         }
         Err(e) => {
@@ -699,7 +733,28 @@ fn start_child(
     }
 }
 
-fn read_return(src: &mut dyn Read) -> (Vec<u8>, bool) {
+/// Waits for a child and tells its exit status and peak resident memory.
+pub(crate) fn wait_rusage(pid: i32) -> (io::Result<ExitStatus>, Option<u64>) {
+    let mut status: libc::c_int = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: pid is our own unreaped child; both pointers are to locals.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            return (
+                Ok(ExitStatus::from_raw(status)),
+                Some(ru.ru_maxrss as u64 * 1024),
+            );
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return (Err(e), None);
+        }
+    }
+}
+
+pub(crate) fn read_return(src: &mut dyn Read) -> (Vec<u8>, bool) {
     let mut kept = Vec::new();
     let mut buf = [0u8; 64 * 1024];
     let mut truncated = false;
@@ -718,7 +773,7 @@ fn read_return(src: &mut dyn Read) -> (Vec<u8>, bool) {
     (kept, truncated)
 }
 
-fn build_command(
+pub(crate) fn build_command(
     f: &Function,
     container: Option<&str>,
     server: Option<&Server>,
@@ -788,7 +843,7 @@ fn build_command(
 /// A runner killed by SIGKILL cannot clean up: its direct children get
 /// SIGKILL from the kernel then (PR_SET_PDEATHSIG), so that at least they
 /// are not left running. Their own children and containers are not covered.
-fn die_with_runner(cmd: &mut std::process::Command) {
+pub(crate) fn die_with_runner(cmd: &mut std::process::Command) {
     // SAFETY: the closure runs between fork and exec and only calls prctl
     // and getppid, which are async-signal-safe; it allocates nothing.
     unsafe {
@@ -805,7 +860,7 @@ fn die_with_runner(cmd: &mut std::process::Command) {
 }
 
 /// Puts the function's ends at fds 3 (input) and 4 (output) in the child.
-fn place_ends(cmd: &mut std::process::Command, input: RawFd, output: RawFd) {
+pub(crate) fn place_ends(cmd: &mut std::process::Command, input: RawFd, output: RawFd) {
     // SAFETY: the closure runs between fork and exec and only calls fcntl
     // and dup2, which are async-signal-safe; it allocates nothing.
     unsafe {
@@ -822,7 +877,7 @@ fn place_ends(cmd: &mut std::process::Command, input: RawFd, output: RawFd) {
     }
 }
 
-fn dup_std(fd: RawFd) -> io::Result<OwnedFd> {
+pub(crate) fn dup_std(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: 0 and 1 are open for the life of the process (or dup fails).
     let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     b.try_clone_to_owned()

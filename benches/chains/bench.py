@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Function chains through `faasin run`, the same functions under each
+transport (benches/chains/run.sh builds and calls this).
+
+(a) one hop A -> B (`chainfn write SIZE` -> `chainfn read`) for each payload
+    size: end-to-end time (the runner's `elapsed_s`: from its start until the
+    chain's output is out) and the time until B has its first byte (B's own
+    wall clock, minus the runner's start);
+(b) a chain of 10 tiny functions passing 100 bytes (`chainfn write 100`,
+    8 x `faasin cat`, `chainfn read`): end-to-end time.
+
+Every repetition runs every transport, in an order rotated per repetition so
+that drift on this shared machine hits all alike. Raw reports go to OUT/.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+OUT = os.environ.get("OUT", "target/bench-results/chains")
+REPS = int(os.environ.get("REPS", "7"))
+SMALL_REPS = int(os.environ.get("SMALL_REPS", "15"))
+CHAIN_REPS = int(os.environ.get("CHAIN_REPS", "11"))
+SIZES = [int(s) for s in os.environ.get(
+    "SIZES", f"{1 << 10} {1 << 20} {16 << 20} {256 << 20}").split()]
+HOP_TRANSPORTS = ["faasin", "redis", "file", "pipe"]
+CHAIN_TRANSPORTS = ["faasin", "redis", "pipe", "file"]
+
+
+def human(n):
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= div:
+            return f"{n / div:g} {unit}"
+    return f"{n} B"
+
+
+def run_chain(transport, commands, tag):
+    report = os.path.join(OUT, "reports", f"{tag}.json")
+    cmd = ["faasin", "run", "-q", "--transport", transport,
+           "--report", report, "--timeout", "120"] + commands
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, timeout=180)
+    r = json.load(open(report)) if os.path.exists(report) else None
+    if p.returncode != 0 or r is None or not r["ok"]:
+        return {"ok": False, "error": (r or {}).get("error") or p.stderr.strip(),
+                "report": report}
+    return {"ok": True, "r": r, "report": report}
+
+
+def hop_row(res, size):
+    if not res["ok"]:
+        return res
+    r = res["r"]
+    a, b = r["functions"]
+    ra, rb = a["return_value"], b["return_value"]
+    if ra["bytes"] != size or rb["bytes"] != size or ra["sum"] != rb["sum"]:
+        return {"ok": False, "error": f"check failed: wrote {ra}, read {rb}",
+                "report": res["report"]}
+    first = rb["first_byte_unix_s"]
+    store = r.get("store") or {}
+    return {
+        "ok": True,
+        "e2e_s": r["elapsed_s"],
+        "first_byte_s": first - r["started_unix_s"] if first else None,
+        "rss_a": a["max_rss_bytes"], "rss_b": b["max_rss_bytes"],
+        "rss_runner": r["runner_max_rss_bytes"],
+        "rss_redis": store.get("server_max_rss_bytes"),
+        "report": res["report"],
+    }
+
+
+def stats(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def ms(x):
+    return f"{x * 1e3:.1f}" if x < 10 else f"{x:.2f} s"
+
+
+def fmt(st):
+    if st is None:
+        return "failed"
+    return f"{ms(st['median'])} ({ms(st['min'])}-{ms(st['max'])})"
+
+
+def main():
+    os.makedirs(os.path.join(OUT, "reports"), exist_ok=True)
+    runs = {"hop": [], "chain10": []}
+    t0 = time.time()
+
+    # (a) one hop. Payloads under 64 MiB are quick and noisier (process
+    # starts on a shared machine): they get SMALL_REPS repetitions.
+    def reps_of(size):
+        return REPS if size >= 64 << 20 else SMALL_REPS
+
+    for rep in range(max(REPS, SMALL_REPS)):
+        for size in [s for s in SIZES if rep < reps_of(s)]:
+            k = (rep + SIZES.index(size)) % len(HOP_TRANSPORTS)
+            for t in HOP_TRANSPORTS[k:] + HOP_TRANSPORTS[:k]:
+                res = run_chain(t, [f"chainfn write {size}", "chainfn read"],
+                                f"hop-{size}-{t}-{rep}")
+                row = hop_row(res, size)
+                row.update({"transport": t, "size": size, "rep": rep})
+                runs["hop"].append(row)
+                if not row["ok"]:
+                    print(f"  {t} {human(size)} rep {rep}: FAILED: {row['error']}",
+                          file=sys.stderr)
+        print(f"hop repetition {rep + 1}/{max(REPS, SMALL_REPS)} done ({time.time() - t0:.0f} s)",
+              file=sys.stderr)
+
+    # (b) ten tiny functions.
+    chain = ["chainfn write 100"] + ["faasin cat"] * 8 + ["chainfn read"]
+    for rep in range(CHAIN_REPS):
+        k = rep % len(CHAIN_TRANSPORTS)
+        for t in CHAIN_TRANSPORTS[k:] + CHAIN_TRANSPORTS[:k]:
+            res = run_chain(t, chain, f"chain10-{t}-{rep}")
+            row = {"transport": t, "rep": rep, "ok": res["ok"], "report": res["report"]}
+            if res["ok"]:
+                fs = res["r"]["functions"]
+                a, z = fs[0]["return_value"], fs[-1]["return_value"]
+                if a["sum"] != z["sum"] or z["bytes"] != 100:
+                    row.update(ok=False, error=f"check failed: {a} vs {z}")
+                else:
+                    row["e2e_s"] = res["r"]["elapsed_s"]
+                    row["first_byte_s"] = z["first_byte_unix_s"] - res["r"]["started_unix_s"]
+            else:
+                row["error"] = res["error"]
+            runs["chain10"].append(row)
+    print(f"10-function chain done ({time.time() - t0:.0f} s)", file=sys.stderr)
+
+    # Summaries and tables.
+    summary = {"hop": {}, "chain10": {}}
+    lines = []
+    lines.append(f"### (a) One hop A -> B: `chainfn write SIZE` -> `chainfn read` "
+                 f"({SMALL_REPS} repetitions under 64 MiB, {REPS} from 64 MiB; "
+                 f"median (min-max); ms unless marked s)\n")
+    lines.append("| payload | transport | end-to-end | vs FAASIN | B's first byte | vs FAASIN | failed runs |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for size in SIZES:
+        summary["hop"][str(size)] = {}
+        for t in HOP_TRANSPORTS:
+            rows = [r for r in runs["hop"] if r["size"] == size and r["transport"] == t]
+            good = [r for r in rows if r["ok"]]
+            s = {
+                "e2e_s": stats([r["e2e_s"] for r in good]),
+                "first_byte_s": stats([r["first_byte_s"] for r in good]),
+                "failed": len(rows) - len(good),
+                "errors": sorted({r["error"] for r in rows if not r["ok"]}),
+                "max_rss": {k: max((r[k] or 0 for r in good), default=None)
+                            for k in ("rss_a", "rss_b", "rss_runner", "rss_redis")},
+            }
+            summary["hop"][str(size)][t] = s
+        base = summary["hop"][str(size)]["faasin"]
+        for t in HOP_TRANSPORTS:
+            s = summary["hop"][str(size)][t]
+
+            def ratio(key):
+                if s[key] is None or base[key] is None:
+                    return "-"
+                return f"{s[key]['median'] / base[key]['median']:.1f}x"
+            lines.append(f"| {human(size)} | {t} | {fmt(s['e2e_s'])} | {ratio('e2e_s')} | "
+                         f"{fmt(s['first_byte_s'])} | {ratio('first_byte_s')} | {s['failed']} |")
+
+    big = str(max(SIZES))
+    lines.append(f"\n### Peak resident memory at {human(int(big))} (max over repetitions, MiB)\n")
+    lines.append("| transport | A (writer) | B (reader) | runner | redis-server |")
+    lines.append("|---|---|---|---|---|")
+    for t in HOP_TRANSPORTS:
+        m = summary["hop"][big][t]["max_rss"]
+
+        def mib(v):
+            return "-" if not v else f"{v / (1 << 20):.1f}"
+        lines.append(f"| {t} | {mib(m['rss_a'])} | {mib(m['rss_b'])} | "
+                     f"{mib(m['rss_runner'])} | {mib(m['rss_redis'])} |")
+
+    lines.append(f"\n### (b) 10 functions passing 100 bytes: `chainfn write 100`, "
+                 f"8 x `faasin cat`, `chainfn read` ({CHAIN_REPS} repetitions)\n")
+    lines.append("| transport | end-to-end | vs FAASIN | last function's first byte | failed runs |")
+    lines.append("|---|---|---|---|---|")
+    for t in CHAIN_TRANSPORTS:
+        rows = [r for r in runs["chain10"] if r["transport"] == t]
+        good = [r for r in rows if r["ok"]]
+        summary["chain10"][t] = {
+            "e2e_s": stats([r["e2e_s"] for r in good]),
+            "first_byte_s": stats([r["first_byte_s"] for r in good]),
+            "failed": len(rows) - len(good),
+        }
+    base = summary["chain10"]["faasin"]["e2e_s"]
+    for t in CHAIN_TRANSPORTS:
+        s = summary["chain10"][t]
+        rat = f"{s['e2e_s']['median'] / base['median']:.1f}x" if s["e2e_s"] and base else "-"
+        lines.append(f"| {t} | {fmt(s['e2e_s'])} | {rat} | {fmt(s['first_byte_s'])} | {s['failed']} |")
+
+    load = open("/proc/loadavg").read().split()[:3]
+    lines.append(f"\nLoad average at the end: {' '.join(load)}; bench time {time.time() - t0:.0f} s")
+    table = "\n".join(lines)
+    print(table)
+    with open(os.path.join(OUT, "tables.md"), "w") as f:
+        f.write(table + "\n")
+    with open(os.path.join(OUT, "runs.json"), "w") as f:
+        json.dump(runs, f, indent=1)
+    with open(os.path.join(OUT, "summary.json"), "w") as f:
+        json.dump({"sizes": SIZES, "reps": REPS, "small_reps": SMALL_REPS, "chain_reps": CHAIN_REPS,
+                   "loadavg_end": load, "summary": summary}, f, indent=1)
+    failed = sum(1 for r in runs["hop"] + runs["chain10"] if not r["ok"])
+    if failed:
+        print(f"{failed} run(s) failed; see above", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

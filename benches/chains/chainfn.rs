@@ -1,0 +1,114 @@
+//! `chainfn`: the functions of the chain benchmarks. It knows nothing of
+//! transports: it reads `faasin::input()` and writes `faasin::output()`,
+//! which are a FAASIN ring, a pipe or a file depending on how the runner
+//! started it.
+//!
+//! - `chainfn write BYTES`: writes BYTES pseudo-random bytes; prints
+//!   `{"bytes": N, "sum": S, ...}`.
+//! - `chainfn read`: reads to EOF; prints the same plus the wall-clock time
+//!   (Unix seconds) it started and got its first byte, so that "time until B
+//!   has its first byte" is exact on every transport.
+//!
+//! The check is a wrapping sum of the bytes: cheap (it must not hide the
+//! transport's cost), and it catches a lost, added or changed byte. The
+//! runner's own tests check order with SHA-256 (core's `peer`).
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn sum(b: &[u8]) -> u64 {
+    b.iter().fold(0u64, |s, &x| s.wrapping_add(x as u64))
+}
+
+fn write(total: u64) -> std::io::Result<String> {
+    let start = now();
+    // One MiB of xorshift bytes, written over and over.
+    let mut block = vec![0u8; 1 << 20];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for c in block.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+    }
+    let mut out = faasin::output()?;
+    let ready = now();
+    let mut left = total;
+    let mut s = 0u64;
+    while left > 0 {
+        let n = left.min(64 * 1024) as usize;
+        let off = ((total - left) % block.len() as u64) as usize;
+        let n = n.min(block.len() - off);
+        let part = &block[off..off + n];
+        out.write_all(part)?;
+        s = s.wrapping_add(sum(part));
+        left -= n as u64;
+    }
+    out.flush()?;
+    Ok(format!(
+        "{{\"bytes\": {total}, \"sum\": {s}, \"start_unix_s\": {start:.6}, \"ready_unix_s\": {ready:.6}, \"end_unix_s\": {:.6}}}",
+        now()
+    ))
+}
+
+fn read() -> std::io::Result<String> {
+    let start = now();
+    let mut inp = faasin::input()?;
+    let ready = now();
+    let mut first = None;
+    let (mut total, mut s) = (0u64, 0u64);
+    loop {
+        let n = {
+            let buf = inp.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            first.get_or_insert_with(now);
+            s = s.wrapping_add(sum(buf));
+            buf.len()
+        };
+        inp.consume(n);
+        total += n as u64;
+    }
+    let first = first.map_or("null".to_string(), |t| format!("{t:.6}"));
+    Ok(format!(
+        "{{\"bytes\": {total}, \"sum\": {s}, \"start_unix_s\": {start:.6}, \"ready_unix_s\": {ready:.6}, \"first_byte_unix_s\": {first}, \"end_unix_s\": {:.6}}}",
+        now()
+    ))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let r = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["write", n] => match n.parse() {
+            Ok(n) => write(n),
+            Err(_) => {
+                eprintln!("chainfn: write BYTES: {n:?} is not a byte count");
+                return ExitCode::from(2);
+            }
+        },
+        ["read"] => read(),
+        _ => {
+            eprintln!("usage: chainfn write BYTES | chainfn read");
+            return ExitCode::from(2);
+        }
+    };
+    match r {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chainfn: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
