@@ -312,6 +312,26 @@ pub(crate) fn drain(sock: BorrowedFd<'_>) -> io::Result<bool> {
     }
 }
 
+/// Blocks for one doorbell. Returns true if the peer hung up instead.
+/// `EINTR` is returned as `Interrupted`.
+pub(crate) fn recv_doorbell(sock: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut buf = [0u8; 64];
+    // SAFETY: buf is valid for 64 bytes; attached fds, if a hostile peer
+    // sends any, are closed by the kernel since we pass no control buffer.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n > 0 {
+        return Ok(false);
+    }
+    if n == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::ConnectionReset => Ok(true),
+        _ => Err(e),
+    }
+}
+
 /// Sleeps until the socket is readable (doorbell or hang-up). `EINTR` is
 /// returned as `Interrupted` so that callers (Python's Ctrl-C) can act on it.
 pub(crate) fn wait_readable(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {

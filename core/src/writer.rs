@@ -295,7 +295,12 @@ impl RingWriter {
         }
         let deadline = opts.timeout.map(|t| Instant::now() + t);
         loop {
-            if endpoint::drain(self.sock.as_fd())? {
+            // Stale doorbells are drained where they would make a later
+            // poll return at once (non-blocking readiness, timed waits); a
+            // plain blocking wait just consumes them one by one below, each
+            // costing one more look at the ring instead of a syscall now.
+            let polls = opts.nonblocking || deadline.is_some();
+            if polls && !self.peer_gone && endpoint::drain(self.sock.as_fd())? {
                 self.peer_gone = true;
             }
             self.prod.arm(h);
@@ -331,7 +336,18 @@ impl RingWriter {
                     }
                 },
             };
-            endpoint::wait_readable(self.sock.as_fd(), left)?;
+            match left {
+                // One syscall per sleep: the doorbell byte, a hang-up (0) or
+                // EINTR (returned as Interrupted) ends it.
+                None => {
+                    if endpoint::recv_doorbell(self.sock.as_fd())? {
+                        self.peer_gone = true;
+                    }
+                }
+                Some(left) => {
+                    endpoint::wait_readable(self.sock.as_fd(), Some(left))?;
+                }
+            }
         }
     }
 
