@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Runs one pipeline's chain files through `faasin run` under several transports
+and prints a table of medians.
+
+For every round, each transport runs the real chain and then the "move-only"
+chain (the same functions and byte volumes with the computation taken out),
+in an order rotated each round so that drift on this shared machine hits all
+transports alike. Each real run's output is checked by --verify (not timed).
+
+Times come from the runner's JSON report (--report): elapsed_s, and per
+function start_s / first_byte_s / end_s. "first output" is when the function
+named by --first-of made its first output available to the next function:
+its own return value may carry `first_frame_out_unix` / `first_out_unix`
+(wall clock, so it works for pipes too, where the runner sees nothing between
+two functions); else the report's first_byte_s. A function downstream that
+starts later (store-and-forward transports) gets it no earlier than its start.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ALL_TRANSPORTS = ("faasin", "pipe", "redis", "file")
+
+
+def runner_transports(faasin: str) -> list[str]:
+    """The transports this runner offers: faasin and pipe always; redis and
+    file when `faasin run --help` mentions redis."""
+    out = subprocess.run([faasin, "run", "--help"], capture_output=True, text=True, timeout=30)
+    text = (out.stdout + out.stderr).lower()
+    found = ["faasin", "pipe"]
+    # Both store-and-forward transports arrive together in the runner.
+    if "redis" in text:
+        found += ["redis", "file"]
+    return found
+
+
+def run_chain(faasin, chain, transport, input_file, out_path, report_path, timeout, extra):
+    argv = [faasin, "run", "-q", "-f", str(chain), "--transport", transport, "--report", str(report_path),
+            "-o", str(out_path), "--timeout", str(timeout)]
+    argv += ["-i", str(input_file)] if input_file else ["-i", "/dev/null"]
+    argv += extra
+    env = dict(os.environ, RUN_OUT=str(out_path))
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout + 30)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"bench: {chain.name} over {transport} failed (exit {proc.returncode}): {' '.join(argv)}")
+    return json.loads(report_path.read_text())
+
+
+def first_output(report, name):
+    fns = report["functions"]
+    idx = next((i for i, f in enumerate(fns) if f["name"] == name), None)
+    if idx is None:
+        raise SystemExit(f"bench: no function named {name!r} in the chain")
+    f = fns[idx]
+    t = None
+    rv = f.get("return_value")
+    if isinstance(rv, dict):
+        for key in ("first_frame_out_unix", "first_out_unix"):
+            if rv.get(key) is not None:
+                t = rv[key] - report["started_unix_s"]
+    if t is None:
+        t = f.get("first_byte_s")
+    if t is None:
+        return None
+    if idx + 1 < len(fns) and fns[idx + 1].get("start_s") is not None:
+        t = max(t, fns[idx + 1]["start_s"])
+    return t
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=2):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--title", required=True)
+    ap.add_argument("--chain", required=True, type=Path, help="the real chain file")
+    ap.add_argument("--move-chain", type=Path, help="the same chain with the computation taken out")
+    ap.add_argument("--input", type=Path)
+    ap.add_argument("--first-of", required=True, help="function whose first output is timed")
+    ap.add_argument("--verify", help="shell command run after each real run; env RUN_OUT is its output path")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--timeout", type=int, default=300)
+    ap.add_argument("--faasin", default="faasin")
+    ap.add_argument("--json", type=Path, help="also write every report here")
+    ap.add_argument("transports", nargs="*")
+    args = ap.parse_args()
+
+    offered = runner_transports(args.faasin)
+    wanted = args.transports or offered
+    for t in wanted:
+        if t not in ALL_TRANSPORTS:
+            raise SystemExit(f"bench: unknown transport {t!r} (known: {', '.join(ALL_TRANSPORTS)})")
+        if t not in offered:
+            raise SystemExit(f"bench: this faasin runner has no --transport {t} (it offers {', '.join(offered)})")
+    extra = os.environ.get("PIPELINE_RUNNER_ARGS", "").split()
+
+    results = {t: {"real": [], "move": []} for t in wanted}
+    with tempfile.TemporaryDirectory(prefix="faasin-pipeline-") as tmp:
+        tmp = Path(tmp)
+        for r in range(args.runs):
+            order = wanted[r % len(wanted):] + wanted[: r % len(wanted)]
+            for t in order:
+                for kind, chain in (("real", args.chain), ("move", args.move_chain)):
+                    if chain is None:
+                        continue
+                    out = tmp / f"{kind}-{t}-{r}.out"
+                    rep = run_chain(args.faasin, chain, t, args.input, out, tmp / f"{kind}-{t}-{r}.json",
+                                    args.timeout, extra)
+                    if kind == "real" and args.verify:
+                        v = subprocess.run(args.verify, shell=True, env=dict(os.environ, RUN_OUT=str(out)),
+                                           capture_output=True, text=True, timeout=120)
+                        if v.returncode != 0:
+                            sys.stderr.write(v.stdout + v.stderr)
+                            raise SystemExit(f"bench: output of {t} run {r + 1} failed verification")
+                        rep["verify"] = v.stdout.strip()
+                    results[t][kind].append(rep)
+                    print(f"  round {r + 1}/{args.runs} {t:6} {kind:4} {rep['elapsed_s']:.3f} s", file=sys.stderr)
+                    for p in tmp.glob(f"{kind}-{t}-{r}.out*"):
+                        p.unlink()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+    names = [f["name"] for f in results[wanted[0]]["real"][0]["functions"]]
+    print(f"\n### {args.title}\n")
+    print(f"median of {args.runs} run(s) per row, transports alternated; times in seconds\n")
+    head = ["transport", "end-to-end", "(min-max)", "move-only chain", "move share",
+            f"first output of {args.first_of}"] + [f"{n} busy" for n in names] + ["verified"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for t in wanted:
+        real = results[t]["real"]
+        e2e = [x["elapsed_s"] for x in real]
+        move = med([x["elapsed_s"] for x in results[t]["move"]])
+        m = med(e2e)
+        share = f"{100 * move / m:.0f}%" if move is not None and m else "-"
+        row = [t, fmt(m), f"{fmt(min(e2e))}-{fmt(max(e2e))}", fmt(move), share,
+               fmt(med([first_output(x, args.first_of) for x in real]), 3)]
+        for i in range(len(names)):
+            row.append(fmt(med([(f["end_s"] - f["start_s"]) if f.get("end_s") is not None else None
+                                for f in (x["functions"][i] for x in real)])))
+        row.append(real[-1].get("verify", "-") or "ok")
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
