@@ -40,12 +40,12 @@ def runner_transports(faasin: str) -> list[str]:
     return found
 
 
-def run_chain(faasin, chain, transport, input_file, out_path, report_path, timeout, extra):
+def run_chain(faasin, chain, transport, input_file, out_path, report_path, timeout, extra, env_over=None):
     argv = [faasin, "run", "-q", "-f", str(chain), "--transport", transport, "--report", str(report_path),
             "-o", str(out_path), "--timeout", str(timeout)]
     argv += ["-i", str(input_file)] if input_file else ["-i", "/dev/null"]
     argv += extra
-    env = dict(os.environ, RUN_OUT=str(out_path))
+    env = dict(os.environ, RUN_OUT=str(out_path), **(env_over or {}))
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout + 30)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
@@ -89,6 +89,8 @@ def main():
     ap.add_argument("--chain", required=True, type=Path, help="the real chain file")
     ap.add_argument("--move-chain", type=Path, help="the same chain with the computation taken out")
     ap.add_argument("--input", type=Path)
+    ap.add_argument("--idle-env", action="append", default=[], metavar="VAR=VALUE",
+                    help="the move-only chain with no data (input /dev/null and these variables): start-up alone")
     ap.add_argument("--first-of", required=True, help="function whose first output is timed")
     ap.add_argument("--verify", help="shell command run after each real run; env RUN_OUT is its output path")
     ap.add_argument("--runs", type=int, default=3)
@@ -107,18 +109,20 @@ def main():
             raise SystemExit(f"bench: this faasin runner has no --transport {t} (it offers {', '.join(offered)})")
     extra = os.environ.get("PIPELINE_RUNNER_ARGS", "").split()
 
-    results = {t: {"real": [], "move": []} for t in wanted}
+    idle_env = dict(kv.split("=", 1) for kv in args.idle_env)
+    results = {t: {"real": [], "move": [], "idle": []} for t in wanted}
     with tempfile.TemporaryDirectory(prefix="faasin-pipeline-") as tmp:
         tmp = Path(tmp)
         for r in range(args.runs):
             order = wanted[r % len(wanted):] + wanted[: r % len(wanted)]
             for t in order:
-                for kind, chain in (("real", args.chain), ("move", args.move_chain)):
+                for kind, chain in (("real", args.chain), ("move", args.move_chain), ("idle", args.move_chain)):
                     if chain is None:
                         continue
                     out = tmp / f"{kind}-{t}-{r}.out"
-                    rep = run_chain(args.faasin, chain, t, args.input, out, tmp / f"{kind}-{t}-{r}.json",
-                                    args.timeout, extra)
+                    idle = kind == "idle"
+                    rep = run_chain(args.faasin, chain, t, None if idle else args.input, out,
+                                    tmp / f"{kind}-{t}-{r}.json", args.timeout, extra, idle_env if idle else None)
                     if kind == "real" and args.verify:
                         v = subprocess.run(args.verify, shell=True, env=dict(os.environ, RUN_OUT=str(out)),
                                            capture_output=True, text=True, timeout=120)
@@ -136,7 +140,7 @@ def main():
     names = [f["name"] for f in results[wanted[0]]["real"][0]["functions"]]
     print(f"\n### {args.title}\n")
     print(f"median of {args.runs} run(s) per row, transports alternated; times in seconds\n")
-    head = ["transport", "end-to-end", "(min-max)", "move-only chain", "move share",
+    head = ["transport", "end-to-end", "(min-max)", "idle chain", "move-only chain", "moving data", "share",
             f"first output of {args.first_of}"] + [f"{n} busy" for n in names] + ["verified"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -144,9 +148,11 @@ def main():
         real = results[t]["real"]
         e2e = [x["elapsed_s"] for x in real]
         move = med([x["elapsed_s"] for x in results[t]["move"]])
+        idle = med([x["elapsed_s"] for x in results[t]["idle"]])
+        moving = move - idle if move is not None and idle is not None else None
         m = med(e2e)
-        share = f"{100 * move / m:.0f}%" if move is not None and m else "-"
-        row = [t, fmt(m), f"{fmt(min(e2e))}-{fmt(max(e2e))}", fmt(move), share,
+        share = f"{100 * moving / m:.0f}%" if moving is not None and m else "-"
+        row = [t, fmt(m), f"{fmt(min(e2e))}-{fmt(max(e2e))}", fmt(idle), fmt(move), fmt(moving), share,
                fmt(med([first_output(x, args.first_of) for x in real]), 3)]
         for i in range(len(names)):
             row.append(fmt(med([(f["end_s"] - f["start_s"]) if f.get("end_s") is not None else None
