@@ -2,18 +2,21 @@
 """Runs one pipeline's chain files through `faasin run` under several transports
 and prints a table of medians.
 
-For every round, each transport runs the real chain and then the "move-only"
-chain (the same functions and byte volumes with the computation taken out),
-in an order rotated each round so that drift on this shared machine hits all
-transports alike. Each real run's output is checked by --verify (not timed).
+Per round and transport, three chains run: the real one; the "move-only" one
+(the same processes, runtimes and byte volumes with the computation taken
+out); and the "idle" one (the move-only chain with no data: start-up alone).
+The transport order is rotated each round so that drift on this shared
+machine hits all transports alike. Each real run's output is checked by
+--verify (not timed).
+
+"moving data" = median(move-only) - median(idle): an estimate of what moving
+the bytes costs, start-up excluded; "share" is that over the real chain's
+median end-to-end time. Streaming transports overlap movement with
+computation, so this is what movement costs in CPU and elapsed time when
+nothing else runs, not what it adds to the real chain's critical path.
 
 Times come from the runner's JSON report (--report): elapsed_s, and per
-function start_s / first_byte_s / end_s. "first output" is when the function
-named by --first-of made its first output available to the next function:
-its own return value may carry `first_frame_out_unix` / `first_out_unix`
-(wall clock, so it works for pipes too, where the runner sees nothing between
-two functions); else the report's first_byte_s. A function downstream that
-starts later (store-and-forward transports) gets it no earlier than its start.
+function start_s / end_s ("busy" = end - start), first_byte_s, first_in_s.
 """
 
 import argparse
@@ -53,25 +56,31 @@ def run_chain(faasin, chain, transport, input_file, out_path, report_path, timeo
     return json.loads(report_path.read_text())
 
 
-def first_output(report, name):
+def first_into(report, name):
+    """When the function `name` had its first input byte available, in seconds
+    since the runner started: the report's first_in_s for it when the runner
+    records one (runners with the store transports do); else the upstream
+    function's own clock (`first_frame_out_unix` / `first_out_unix` in its
+    return value: it works for pipes too, where the runner sees nothing between
+    two functions) or first_byte_s, but never before `name` started."""
     fns = report["functions"]
     idx = next((i for i, f in enumerate(fns) if f["name"] == name), None)
-    if idx is None:
-        raise SystemExit(f"bench: no function named {name!r} in the chain")
-    f = fns[idx]
+    if idx is None or idx == 0:
+        raise SystemExit(f"bench: no function named {name!r} after the first in the chain")
+    f, up = fns[idx], fns[idx - 1]
+    if f.get("first_in_s") is not None:
+        return f["first_in_s"]
     t = None
-    rv = f.get("return_value")
+    rv = up.get("return_value")
     if isinstance(rv, dict):
         for key in ("first_frame_out_unix", "first_out_unix"):
             if rv.get(key) is not None:
                 t = rv[key] - report["started_unix_s"]
     if t is None:
-        t = f.get("first_byte_s")
+        t = up.get("first_byte_s")
     if t is None:
         return None
-    if idx + 1 < len(fns) and fns[idx + 1].get("start_s") is not None:
-        t = max(t, fns[idx + 1]["start_s"])
-    return t
+    return max(t, f["start_s"]) if f.get("start_s") is not None else t
 
 
 def med(xs):
@@ -91,7 +100,7 @@ def main():
     ap.add_argument("--input", type=Path)
     ap.add_argument("--idle-env", action="append", default=[], metavar="VAR=VALUE",
                     help="the move-only chain with no data (input /dev/null and these variables): start-up alone")
-    ap.add_argument("--first-of", required=True, help="function whose first output is timed")
+    ap.add_argument("--first-into", required=True, help="function whose first input byte is timed")
     ap.add_argument("--verify", help="shell command run after each real run; env RUN_OUT is its output path")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--timeout", type=int, default=300)
@@ -141,7 +150,7 @@ def main():
     print(f"\n### {args.title}\n")
     print(f"median of {args.runs} run(s) per row, transports alternated; times in seconds\n")
     head = ["transport", "end-to-end", "(min-max)", "idle chain", "move-only chain", "moving data", "share",
-            f"first output of {args.first_of}"] + [f"{n} busy" for n in names] + ["verified"]
+            f"first data into {args.first_into}"] + [f"{n} busy" for n in names] + ["verified"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for t in wanted:
@@ -153,7 +162,7 @@ def main():
         m = med(e2e)
         share = f"{100 * moving / m:.0f}%" if moving is not None and m else "-"
         row = [t, fmt(m), f"{fmt(min(e2e))}-{fmt(max(e2e))}", fmt(idle), fmt(move), fmt(moving), share,
-               fmt(med([first_output(x, args.first_of) for x in real]), 3)]
+               fmt(med([first_into(x, args.first_into) for x in real]), 3)]
         for i in range(len(names)):
             row.append(fmt(med([(f["end_s"] - f["start_s"]) if f.get("end_s") is not None else None
                                 for f in (x["functions"][i] for x in real)])))

@@ -41,7 +41,7 @@ python3 "$here/verify.py" "$csv" /dev/null >/dev/null 2>&1 || true
 json_args=()
 [[ -n ${RESULTS_JSON:-} ]] && json_args=(--json "$RESULTS_JSON")
 python3 "$here/../bench.py" --title "ETL: parse (Java) -> aggregate (Python numpy) -> format (Node), $lines CSV lines" \
-    --chain "$here/chain.toml" --move-chain "$here/chain-move.toml" --input "$csv" --first-of parse \
+    --chain "$here/chain.toml" --move-chain "$here/chain-move.toml" --input "$csv" --first-into aggregate \
     --verify "python3 '$here/verify.py' '$csv' \"\$RUN_OUT\"" \
     --runs "${RUNS:-3}" --faasin "$faasin" "${json_args[@]}" "$@"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

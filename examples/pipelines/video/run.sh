@@ -55,7 +55,7 @@ echo "video: $VIDEO_IN ($frames frames ${W}x${H} @ $FPS fps, $VCODEC), raw rgb24
 json_args=()
 [[ -n ${RESULTS_JSON:-} ]] && json_args=(--json "$RESULTS_JSON")
 python3 "$here/../bench.py" --title "video: decode (ffmpeg) -> $MODE (Python numpy) -> encode (ffmpeg $VCODEC), $frames frames ${W}x${H}" \
-    --chain "$here/chain.toml" --move-chain "$here/chain-move.toml" --idle-env RAW_IN=/dev/null --first-of transform \
+    --chain "$here/chain.toml" --move-chain "$here/chain-move.toml" --idle-env RAW_IN=/dev/null --first-into encode \
     --verify "bash '$here/verify.sh' \"\$RUN_OUT.mp4\" $frames" \
     --runs "${RUNS:-3}" --faasin "$faasin" "${json_args[@]}" "$@"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
