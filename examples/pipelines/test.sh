@@ -25,12 +25,12 @@ tmp=$(mktemp -d /tmp/faasin-pipelines-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "=== video pipeline (2 s, 60 frames)"
-SECONDS_OF_VIDEO=2 RUNS=1 WORK_DIR=$tmp/video timeout 300 bash "$here/video/run.sh" faasin
+SECONDS_OF_VIDEO=2 RUNS=1 PIPELINE_TIMEOUT=60 WORK_DIR=$tmp/video timeout 300 bash "$here/video/run.sh" faasin
 # The motion-detection path of the transform, too.
-SECONDS_OF_VIDEO=2 RUNS=1 MODE=motion WORK_DIR=$tmp/video timeout 300 bash "$here/video/run.sh" faasin
+SECONDS_OF_VIDEO=2 RUNS=1 MODE=motion PIPELINE_TIMEOUT=60 WORK_DIR=$tmp/video timeout 300 bash "$here/video/run.sh" faasin
 
 echo "=== ETL pipeline (20000 lines)"
-LINES=20000 RUNS=1 WORK_DIR=$tmp/etl timeout 300 bash "$here/etl/run.sh" faasin
+LINES=20000 RUNS=1 PIPELINE_TIMEOUT=60 WORK_DIR=$tmp/etl timeout 300 bash "$here/etl/run.sh" faasin
 
 echo "=== the checkers reject wrong output"
 video=$(ls "$tmp"/video/*.mp4 | head -1)

@@ -5,7 +5,8 @@
 # Usage: examples/pipelines/etl/run.sh [transport...]   (default: all the runner offers)
 # Env:   LINES (2000000), RUNS (3), FAASIN (default target/release/faasin),
 #        FAASIN_JAR (default bindings/java/target/faasin-0.1.0.jar),
-#        WORK_DIR (keep the CSV there between runs), RESULTS_JSON, PIPELINE_RUNNER_ARGS.
+#        WORK_DIR (keep the CSV there between runs), RESULTS_JSON, PIPELINE_TIMEOUT (300),
+#        PIPELINE_RUNNER_ARGS.
 # Needs the bindings built: bindings/java (the jar), bindings/node (faasin.node),
 # bindings/python installed (import faasin), numpy.
 set -euo pipefail
@@ -43,5 +44,5 @@ json_args=()
 python3 "$here/../bench.py" --title "ETL: parse (Java) -> aggregate (Python numpy) -> format (Node), $lines CSV lines" \
     --chain "$here/chain.toml" --move-chain "$here/chain-move.toml" --input "$csv" --first-into aggregate \
     --verify "python3 '$here/verify.py' '$csv' \"\$RUN_OUT\"" \
-    --runs "${RUNS:-3}" --faasin "$faasin" "${json_args[@]}" "$@"
+    --runs "${RUNS:-3}" --timeout "${PIPELINE_TIMEOUT:-300}" --faasin "$faasin" "${json_args[@]}" "$@"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

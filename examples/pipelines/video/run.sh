@@ -5,7 +5,8 @@
 # Usage: examples/pipelines/video/run.sh [transport...]   (default: all the runner offers)
 # Env:   SECONDS_OF_VIDEO (10), SIZE (640x360), FPS (30), MODE (gray|motion),
 #        RUNS (3), FAASIN (the runner; default target/release/faasin),
-#        RESULTS_JSON (write every report there), PIPELINE_RUNNER_ARGS.
+#        RESULTS_JSON (write every report there), PIPELINE_TIMEOUT (per chain, 300 s),
+#        PIPELINE_RUNNER_ARGS (more runner options, e.g. --redis HOST:PORT).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -57,5 +58,5 @@ json_args=()
 python3 "$here/../bench.py" --title "video: decode (ffmpeg) -> $MODE (Python numpy) -> encode (ffmpeg $VCODEC), $frames frames ${W}x${H}" \
     --chain "$here/chain.toml" --move-chain "$here/chain-move.toml" --idle-env RAW_IN=/dev/null --first-into encode \
     --verify "bash '$here/verify.sh' \"\$RUN_OUT.mp4\" $frames" \
-    --runs "${RUNS:-3}" --faasin "$faasin" "${json_args[@]}" "$@"
+    --runs "${RUNS:-3}" --timeout "${PIPELINE_TIMEOUT:-300}" --faasin "$faasin" "${json_args[@]}" "$@"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
