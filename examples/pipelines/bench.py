@@ -95,7 +95,7 @@ def fmt(x, digits=2):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--title", required=True)
-    ap.add_argument("--chain", required=True, type=Path, help="the real chain file")
+    ap.add_argument("--chain", type=Path, help="the real chain file")
     ap.add_argument("--move-chain", type=Path, help="the same chain with the computation taken out")
     ap.add_argument("--input", type=Path)
     ap.add_argument("--idle-env", action="append", default=[], metavar="VAR=VALUE",
@@ -106,8 +106,15 @@ def main():
     ap.add_argument("--timeout", type=int, default=300)
     ap.add_argument("--faasin", default="faasin")
     ap.add_argument("--json", type=Path, help="also write every report here")
+    ap.add_argument("--from-json", type=Path, help="print the table of a saved --json file; run nothing")
     ap.add_argument("transports", nargs="*")
     args = ap.parse_args()
+    if args.from_json:
+        results = json.loads(args.from_json.read_text())
+        print_table(args.title, args.first_into, results)
+        return
+    if args.chain is None:
+        ap.error("--chain is required")
 
     offered = runner_transports(args.faasin)
     wanted = args.transports or offered
@@ -130,6 +137,7 @@ def main():
                         continue
                     out = tmp / f"{kind}-{t}-{r}.out"
                     idle = kind == "idle"
+                    load = Path("/proc/loadavg").read_text().split()[0]
                     rep = run_chain(args.faasin, chain, t, None if idle else args.input, out,
                                     tmp / f"{kind}-{t}-{r}.json", args.timeout, extra, idle_env if idle else None)
                     if kind == "real" and args.verify:
@@ -139,18 +147,27 @@ def main():
                             sys.stderr.write(v.stdout + v.stderr)
                             raise SystemExit(f"bench: output of {t} run {r + 1} failed verification")
                         rep["verify"] = v.stdout.strip()
+                    rep["loadavg_1min_before"] = float(load)
                     results[t][kind].append(rep)
                     print(f"  round {r + 1}/{args.runs} {t:6} {kind:4} {rep['elapsed_s']:.3f} s", file=sys.stderr)
                     for p in tmp.glob(f"{kind}-{t}-{r}.out*"):
                         p.unlink()
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+    print_table(args.title, args.first_into, results)
 
+
+def print_table(title, first_into_name, results):
+    wanted = list(results)
+    runs = len(results[wanted[0]]["real"])
     names = [f["name"] for f in results[wanted[0]]["real"][0]["functions"]]
-    print(f"\n### {args.title}\n")
-    print(f"median of {args.runs} run(s) per row, transports alternated; times in seconds\n")
-    head = ["transport", "end-to-end", "(min-max)", "idle chain", "move-only chain", "moving data", "share",
-            f"first data into {args.first_into}"] + [f"{n} busy" for n in names] + ["verified"]
+    loads = [x["loadavg_1min_before"] for t in wanted for x in results[t]["real"] if "loadavg_1min_before" in x]
+    print(f"\n### {title}\n")
+    print(f"median of {runs} run(s) per row, transports alternated; times in seconds", end="")
+    print(f"; 1-min load average before the runs: {min(loads):.1f} to {max(loads):.1f}\n" if loads else "\n")
+    base = results.get("faasin", {}).get("real")
+    head = ["transport", "end-to-end", "(min-max)", "vs faasin", "idle chain", "move-only chain", "moving data", "share",
+            f"first data into {first_into_name}"] + [f"{n} busy" for n in names] + ["verified"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for t in wanted:
@@ -161,8 +178,10 @@ def main():
         moving = move - idle if move is not None and idle is not None else None
         m = med(e2e)
         share = f"{100 * moving / m:.0f}%" if moving is not None and m else "-"
-        row = [t, fmt(m), f"{fmt(min(e2e))}-{fmt(max(e2e))}", fmt(idle), fmt(move), fmt(moving), share,
-               fmt(med([first_into(x, args.first_into) for x in real]), 3)]
+        # Per-round ratios: this machine's load drifts, and a round's runs are close in time.
+        ratio = med([x["elapsed_s"] / b["elapsed_s"] for x, b in zip(real, base)]) if base else None
+        row = [t, fmt(m), f"{fmt(min(e2e))}-{fmt(max(e2e))}", "-" if ratio is None else f"{ratio:.2f}x", fmt(idle), fmt(move), fmt(moving), share,
+               fmt(med([first_into(x, first_into_name) for x in real]), 3)]
         for i in range(len(names)):
             row.append(fmt(med([(f["end_s"] - f["start_s"]) if f.get("end_s") is not None else None
                                 for f in (x["functions"][i] for x in real)])))
