@@ -20,6 +20,7 @@ function start_s / end_s ("busy" = end - start), first_byte_s, first_in_s.
 """
 
 import argparse
+import gzip
 import json
 import os
 import statistics
@@ -110,7 +111,8 @@ def main():
     ap.add_argument("transports", nargs="*")
     args = ap.parse_args()
     if args.from_json:
-        results = json.loads(args.from_json.read_text())
+        raw = args.from_json.read_bytes()
+        results = json.loads(gzip.decompress(raw) if args.from_json.suffix == ".gz" else raw)
         print_table(args.title, args.first_into, results)
         return
     if args.chain is None:
