@@ -27,7 +27,7 @@ import numpy as np
 import faasin
 
 
-def read_frame(src, buf: memoryview) -> bool:
+def read_frame(src, buf: np.ndarray) -> bool:
     """Fills buf with one whole frame; False at a clean EOF between frames."""
     got = 0
     while got < len(buf):
@@ -53,7 +53,7 @@ def main() -> None:
     src, dst = faasin.input, faasin.output
     h, w = args.height, args.width
     frame = np.empty((h, w, 3), dtype=np.uint8)
-    view = memoryview(frame).cast("B")
+    view = frame.reshape(-1)  # a flat uint8 view of the same memory
     luma = np.empty((h, w), dtype=np.uint16)
     out = np.empty((h, w), dtype=np.uint8)
     prev = None
