@@ -33,7 +33,8 @@ echo "=== ETL pipeline (20000 lines)"
 LINES=20000 RUNS=1 PIPELINE_TIMEOUT=60 WORK_DIR=$tmp/etl timeout 300 bash "$here/etl/run.sh" faasin
 
 echo "=== the checkers reject wrong output"
-video=$(ls "$tmp"/video/*.mp4 | head -1)
+# The generated 60-frame test video must fail a check for 61 frames.
+video=$tmp/video/testsrc-640x360-30-2.mp4
 if bash "$here/video/verify.sh" "$video" 61 2>/dev/null; then
     echo "video/verify.sh accepted a wrong frame count" >&2
     exit 1
