@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 components=(core/test.sh)
-for c in ffi/test.sh bindings/python/test.sh bindings/node/test.sh bindings/java/test.sh cli/test.sh; do
+for c in ffi/test.sh bindings/python/test.sh bindings/node/test.sh bindings/java/test.sh cli/test.sh examples/pipelines/test.sh; do
     [[ -f $c ]] && components+=("$c")
 done
 
