@@ -359,7 +359,7 @@ mod tests {
         let (a, b) = seqpacket_pair().unwrap();
         let memfd = crate::mapping::create_memfd(4096).unwrap();
         let h = Hello {
-            version: 1,
+            version: crate::header::VERSION,
             role: Role::Reader,
             capacity: 4096,
             header_size: 4096,

@@ -10,8 +10,11 @@ use crate::sync::{AtomicU32, AtomicU64};
 
 /// "FAASRING" in little-endian bytes.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FAASRING");
-/// Version of the ring layout and of the hello message; both sides must agree.
-pub(crate) const VERSION: u32 = 1;
+/// Version of the ring layout and of the hello message; both sides must
+/// agree. 2: the wait words moved to one line per side (`ToReaderLine`,
+/// `ToWriterLine`) with RMW-only updates; a version-1 end, whose wake-up
+/// flags sit elsewhere, would lose wake-ups against it, so it is refused.
+pub(crate) const VERSION: u32 = 2;
 
 /// One 128-byte line: two adjacent 64-byte cache lines, so that neither false
 /// sharing nor the adjacent-line prefetcher couples two groups.

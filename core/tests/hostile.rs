@@ -42,12 +42,12 @@ impl Craft {
     fn good(role: u32) -> Craft {
         Craft {
             hello_magic: u32::from_le_bytes(*b"FSIN"),
-            hello_version: 1,
+            hello_version: 2,
             hello_role: role,
             hello_header: PAGE as u32,
             hello_capacity: CAP as u64,
             magic: u64::from_le_bytes(*b"FAASRING"),
-            version: 1,
+            version: 2,
             capacity: CAP as u64,
             header_size: PAGE as u32,
             file_size: PAGE + CAP,
@@ -223,13 +223,17 @@ fn each_malformed_open_is_refused_with_a_clear_error() {
         ("hello magic", |c| c.hello_magic = 0),
         ("hello role", |c| c.hello_role = 9),
         ("hello version", |c| c.hello_version = 99),
+        ("an end of protocol version 1", |c| {
+            c.hello_version = 1;
+            c.version = 1
+        }),
         ("hello capacity not a power of two", |c| {
             c.hello_capacity = 5000
         }),
         ("hello capacity huge", |c| c.hello_capacity = u64::MAX),
         ("hello header size", |c| c.hello_header = 64),
         ("header magic", |c| c.magic = 1),
-        ("header version", |c| c.version = 2),
+        ("header version", |c| c.version = 3),
         ("header capacity", |c| c.capacity = 8192),
         ("header size field", |c| c.header_size = 0),
         ("file too small", |c| c.file_size = PAGE + CAP / 2),
@@ -347,7 +351,7 @@ proptest! {
 
     #[test]
     fn open_survives_random_hello_and_header(
-        hello_version in prop_oneof![Just(1u32), any::<u32>()],
+        hello_version in prop_oneof![Just(2u32), any::<u32>()],
         hello_role in 0u32..4,
         hello_header in prop_oneof![Just(PAGE as u32), any::<u32>()],
         hello_capacity in prop_oneof![Just(CAP as u64), any::<u64>(), (0u32..40).prop_map(|s| 1u64 << s)],
@@ -361,7 +365,7 @@ proptest! {
         };
         let (fd, _peer) = craft(&c);
         let ok = Reader::from_fd(fd);
-        let honest = hello_version == 1 && hello_role == 1 && hello_header == PAGE as u32
+        let honest = hello_version == 2 && hello_role == 1 && hello_header == PAGE as u32
             && hello_capacity == CAP as u64 && magic == Craft::good(1).magic
             && capacity == CAP as u64 && file_size == PAGE + CAP;
         match ok {
