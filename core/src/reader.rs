@@ -238,18 +238,26 @@ impl RingReader {
     fn wait_data(&mut self, opts: &Options) -> io::Result<u64> {
         let h = self.map.header();
         if !opts.nonblocking && !opts.spin.is_zero() && !self.peer_gone {
-            let start = Instant::now();
+            // One `pause` between looks at the writer's line: a batch of
+            // them costs microseconds on some CPUs (about 65 cycles each on
+            // recent AMD), which would set the round-trip latency.
+            // The clock is read only once the first 64 looks failed: a
+            // streaming peer is usually found before that.
+            let mut start = None;
+            let mut looks = 0u32;
             loop {
-                for _ in 0..32 {
-                    std::hint::spin_loop();
-                }
                 let a = self.cons.refresh(h)?;
                 if a > 0 {
                     return Ok(a);
                 }
-                if self.cons.peer_closed(h) || start.elapsed() >= opts.spin {
+                looks = looks.wrapping_add(1);
+                if looks % 64 == 0
+                    && (self.cons.peer_closed(h)
+                        || start.get_or_insert_with(Instant::now).elapsed() >= opts.spin)
+                {
                     break;
                 }
+                std::hint::spin_loop();
             }
         }
         let deadline = opts.timeout.map(|t| Instant::now() + t);

@@ -276,21 +276,26 @@ impl RingWriter {
         let min = min.max(1);
         let h = self.map.header();
         if !opts.nonblocking && !opts.spin.is_zero() {
-            let start = Instant::now();
+            // One `pause` between looks, as in `Reader::wait_data`.
+            // The clock is read only once the first 64 looks failed: a
+            // streaming peer is usually found before that.
+            let mut start = None;
+            let mut looks = 0u32;
             loop {
-                for _ in 0..32 {
-                    std::hint::spin_loop();
-                }
                 let f = self.prod.refresh(h)?;
                 if f >= min {
                     return Ok(f);
                 }
-                if self.prod.peer_closed(h) {
-                    return Err(broken_pipe());
+                looks = looks.wrapping_add(1);
+                if looks % 64 == 0 {
+                    if self.prod.peer_closed(h) {
+                        return Err(broken_pipe());
+                    }
+                    if start.get_or_insert_with(Instant::now).elapsed() >= opts.spin {
+                        break;
+                    }
                 }
-                if start.elapsed() >= opts.spin {
-                    break;
-                }
+                std::hint::spin_loop();
             }
         }
         let deadline = opts.timeout.map(|t| Instant::now() + t);
