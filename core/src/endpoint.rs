@@ -3,6 +3,7 @@
 //! `SCM_RIGHTS`); afterwards it carries one-byte doorbells, and its hang-up
 //! is the lifeline that tells us the peer is gone.
 
+use crate::mapping::Mapping;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -266,6 +267,27 @@ pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello,
         ));
     }
     Ok((hello, fds.pop().unwrap()))
+}
+
+/// Takes the hello off a fresh endpoint and maps the ring it carries, after
+/// checking the protocol version; everything else is checked by
+/// [`Mapping::open`].
+pub(crate) fn open_ring(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello, Mapping)> {
+    let (hello, memfd) = recv_hello(sock, role)?;
+    if hello.version != crate::header::VERSION {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "FAASIN protocol version {} (this library speaks {})",
+                hello.version,
+                crate::header::VERSION
+            ),
+        ));
+    }
+    let capacity = usize::try_from(hello.capacity)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "ring capacity overflows usize"))?;
+    let map = Mapping::open(&memfd, capacity, hello.header_size as usize)?;
+    Ok((hello, map))
 }
 
 /// Rings the peer's doorbell. A full socket buffer means doorbells are

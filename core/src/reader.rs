@@ -74,21 +74,7 @@ impl Reader {
                 borrowed: 0,
             });
         }
-        let (hello, memfd) = endpoint::recv_hello(fd.as_fd(), Role::Reader)?;
-        if hello.version != crate::header::VERSION {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "FAASIN protocol version {} (this library speaks {})",
-                    hello.version,
-                    crate::header::VERSION
-                ),
-            ));
-        }
-        let capacity = usize::try_from(hello.capacity).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidData, "ring capacity overflows usize")
-        })?;
-        let map = Mapping::open(&memfd, capacity, hello.header_size as usize)?;
+        let (hello, map) = endpoint::open_ring(fd.as_fd(), Role::Reader)?;
         // Resume where the ring stands, so an endpoint can be opened after
         // data was written. Validated like every later load.
         let h = map.header();

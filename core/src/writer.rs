@@ -68,21 +68,7 @@ impl Writer {
                 reserved: 0,
             });
         }
-        let (hello, memfd) = endpoint::recv_hello(fd.as_fd(), Role::Writer)?;
-        if hello.version != crate::header::VERSION {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "FAASIN protocol version {} (this library speaks {})",
-                    hello.version,
-                    crate::header::VERSION
-                ),
-            ));
-        }
-        let capacity = usize::try_from(hello.capacity).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidData, "ring capacity overflows usize")
-        })?;
-        let map = Mapping::open(&memfd, capacity, hello.header_size as usize)?;
+        let (hello, map) = endpoint::open_ring(fd.as_fd(), Role::Writer)?;
         let h = map.header();
         let start = h.writer.write_pos.load(crate::sync::Ordering::Acquire);
         // Resume where the ring stands: read_pos must be at most write_pos
