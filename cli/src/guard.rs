@@ -17,6 +17,7 @@ pub const ENV_RUN: &str = "FAASIN_RUN";
 pub struct Guard {
     child: Option<Child>,
     stdin: Option<ChildStdin>,
+    run_id: String,
 }
 
 impl Guard {
@@ -35,7 +36,17 @@ impl Guard {
         });
         let mut child = child.ok();
         let stdin = child.as_mut().and_then(|c| c.stdin.take());
-        Guard { child, stdin }
+        Guard {
+            child,
+            stdin,
+            run_id: run_id.to_string(),
+        }
+    }
+
+    /// Marks `cmd` as a process of this run (env `FAASIN_RUN`), so the guard
+    /// finds it and its descendants even before the runner names its group.
+    pub fn mark(&self, cmd: &mut Command) {
+        cmd.env(ENV_RUN, &self.run_id);
     }
 
     fn say(&mut self, line: &str) {

@@ -311,7 +311,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         cmd.process_group(0);
         // Marks every process of this run, descendants included, so the
         // guard finds them even if the runner dies before naming the group.
-        cmd.env(crate::guard::ENV_RUN, run_id);
+        guard.mark(&mut cmd);
         die_with_runner(&mut cmd);
         if let Some((inp, out)) = &inherited {
             cmd.env(faasin::ENV_INPUT_FD, "3")

@@ -291,7 +291,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     signals::install();
-    let mut guard = crate::guard::Guard::start(&opts.docker);
+    let mut guard = crate::guard::Guard::start(&opts.docker, &run_id);
     if let Store::Redis {
         server: Some(s), ..
     } = &store
@@ -499,6 +499,7 @@ fn run_stage(
     let mut cmd = runner::build_command(f, None, None, None, &opts.docker);
     cmd.stderr(Stdio::inherit());
     cmd.process_group(0);
+    guard.mark(&mut cmd);
     runner::die_with_runner(&mut cmd);
     if f.stdio {
         cmd.stdin(Stdio::from(OwnedFd::from(
