@@ -392,15 +392,30 @@ impl Write for Writer {
         }
     }
 
-    /// Every write is already visible to the reader; this checks that the
-    /// reader is still there (`BrokenPipe` if it closed or died).
+    /// Every write is already visible to the reader when it returns; flush
+    /// reports loss: `BrokenPipe` if the reader closed or died leaving
+    /// committed bytes unread. With nothing pending it succeeds even after
+    /// the reader left, as flushing an unbuffered pipe does (so closing an
+    /// `ObjectOutputStream` or a `BufWriter` after the reader finished works).
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.inner {
             Inner::Ring(r) => {
                 if !r.peer_gone && endpoint::drain(r.sock.as_fd())? {
                     r.peer_gone = true;
                 }
-                r.check_open()
+                if r.peer_gone || r.prod.peer_closed(r.map.header()) {
+                    let free = r.prod.refresh(r.map.header())?;
+                    if free < r.capacity {
+                        return Err(io::Error::new(
+                            io::ErrorKind::BrokenPipe,
+                            format!(
+                                "broken pipe: the FAASIN reader left {} committed bytes unread",
+                                r.capacity - free
+                            ),
+                        ));
+                    }
+                }
+                Ok(())
             }
             Inner::Fd(_) => Ok(()),
         }

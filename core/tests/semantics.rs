@@ -82,7 +82,28 @@ fn write_after_reader_closed_is_broken_pipe() {
     drop(r);
     let e = w.write(b"x").unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
-    assert_eq!(w.flush().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    // Nothing is pending, so nothing was lost: flush succeeds, as on a pipe.
+    w.flush().unwrap();
+}
+
+#[test]
+fn flush_reports_bytes_the_reader_left_unread() {
+    let (r, mut w) = pipe(CAP).unwrap();
+    w.write_all(b"never read").unwrap();
+    drop(r);
+    let e = w.flush().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+    assert!(e.to_string().contains("10 committed bytes unread"), "{e}");
+}
+
+#[test]
+fn flush_after_the_reader_read_everything_and_left_succeeds() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    w.write_all(b"all of it").unwrap();
+    let mut s = [0u8; 9];
+    r.read_exact(&mut s).unwrap();
+    drop(r);
+    w.flush().unwrap();
 }
 
 #[test]

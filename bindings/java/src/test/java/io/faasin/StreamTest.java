@@ -171,6 +171,7 @@ class StreamTest {
     void writeAfterReaderClosedIsBrokenPipe() throws Exception {
         try (FaasinPipe p = Faasin.pipe(4096)) {
             FaasinOutputStream w = p.writer();
+            w.write(new byte[3]); // left unread: flush must report the loss
             p.reader().close();
             FaasinBrokenPipeException e = assertThrows(FaasinBrokenPipeException.class, () -> w.write(new byte[10]));
             assertTrue(e.getMessage().startsWith("Broken pipe"), e.getMessage());
