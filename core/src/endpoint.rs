@@ -7,7 +7,7 @@ use crate::mapping::Mapping;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) const HELLO_MAGIC: u32 = u32::from_le_bytes(*b"FSIN");
 pub(crate) const HELLO_LEN: usize = 24;
@@ -331,6 +331,30 @@ pub(crate) fn drain(sock: BorrowedFd<'_>) -> io::Result<bool> {
                 _ => Err(e),
             };
         }
+    }
+}
+
+/// The sleep phase of a wait, shared by both ends: without a deadline, one
+/// blocking `recv` of a doorbell (one syscall per wake-up); with one, a
+/// `poll` bounded by what is left of it, then `TimedOut` once it has passed.
+/// Returns true if the peer hung up.
+pub(crate) fn sleep(
+    sock: BorrowedFd<'_>,
+    deadline: Option<Instant>,
+    what: &str,
+) -> io::Result<bool> {
+    let Some(deadline) = deadline else {
+        return recv_doorbell(sock);
+    };
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(left) if !left.is_zero() => {
+            wait_readable(sock, Some(left))?;
+            Ok(false)
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("FAASIN {what} timed out"),
+        )),
     }
 }
 

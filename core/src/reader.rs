@@ -56,9 +56,11 @@ impl Reader {
     /// Opens the read end from an fd: a FAASIN endpoint (whose hello is
     /// taken off it here), or any other fd, used with plain `read(2)`.
     ///
-    /// Errors: `InvalidInput` if the fd is the write end of a FAASIN stream
-    /// (the fd is then left usable), `InvalidData` if the endpoint or its ring
-    /// is malformed.
+    /// Errors: `InvalidInput` if the fd is the write end of a FAASIN stream,
+    /// `InvalidData` if the endpoint or its ring is malformed. The fd is
+    /// closed on error, but a wrong-role refusal takes nothing off the socket:
+    /// a duplicate of the fd (made before the call) still opens as the other
+    /// end (the Python and Node bindings open through such a duplicate).
     pub fn from_fd(fd: OwnedFd) -> io::Result<Reader> {
         let opts = Options::from_env();
         if !endpoint::is_seqpacket_unix(fd.as_fd()) {
@@ -270,29 +272,13 @@ impl RingReader {
             if opts.nonblocking {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            let left = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => {
-                        self.cons.disarm(h);
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "FAASIN read timed out",
-                        ));
-                    }
-                },
-            };
-            match left {
-                // One syscall per sleep: the doorbell byte, a hang-up (0) or
-                // EINTR (returned as Interrupted) ends it.
-                None => {
-                    if endpoint::recv_doorbell(self.sock.as_fd())? {
-                        self.peer_gone = true;
-                    }
-                }
-                Some(left) => {
-                    endpoint::wait_readable(self.sock.as_fd(), Some(left))?;
+            // After a timeout or EINTR nobody waits here any more: disarm,
+            // so the peer does not ring for nobody.
+            match endpoint::sleep(self.sock.as_fd(), deadline, "read") {
+                Ok(hung_up) => self.peer_gone |= hung_up,
+                Err(e) => {
+                    self.cons.disarm(h);
+                    return Err(e);
                 }
             }
         }

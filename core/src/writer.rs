@@ -314,29 +314,13 @@ impl RingWriter {
             if opts.nonblocking {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            let left = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => {
-                        self.prod.disarm(h);
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "FAASIN write timed out",
-                        ));
-                    }
-                },
-            };
-            match left {
-                // One syscall per sleep: the doorbell byte, a hang-up (0) or
-                // EINTR (returned as Interrupted) ends it.
-                None => {
-                    if endpoint::recv_doorbell(self.sock.as_fd())? {
-                        self.peer_gone = true;
-                    }
-                }
-                Some(left) => {
-                    endpoint::wait_readable(self.sock.as_fd(), Some(left))?;
+            // After a timeout or EINTR nobody waits here any more: disarm,
+            // so the peer does not ring for nobody.
+            match endpoint::sleep(self.sock.as_fd(), deadline, "write") {
+                Ok(hung_up) => self.peer_gone |= hung_up,
+                Err(e) => {
+                    self.prod.disarm(h);
+                    return Err(e);
                 }
             }
         }
