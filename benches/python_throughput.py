@@ -7,7 +7,9 @@ multiprocessing.Pipe(), side by side in one run.
 Each cell is the median over the repetitions of bytes / time, timed by the
 reading process from its first read call to EOF. The writer sends the same
 random chunk over and over; the reader receives into one reusable buffer
-(or, for borrow, looks at the ring in place). Numbers depend on the machine
+(or, for borrow, takes a view of the ring in place and releases it without
+reading the bytes: that row is the transport's cost alone, while readinto
+also copies every byte out). Numbers depend on the machine
 and its load: run it on an idle machine to compare.
 """
 
