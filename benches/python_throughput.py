@@ -206,22 +206,28 @@ def main() -> None:
     total = args.total_mib << 20
     print(f"{args.total_mib} MiB per run, median of {args.reps} runs, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    header = f"{'method':<26}" + "".join(f"{f'{c >> 10} KiB chunks':>18}" for c in chunks)
+    header = f"{'method':<26}" + "".join(f"{f'{c >> 10} KiB: median (range)':>28}" for c in chunks)
     print(header)
     print("-" * len(header))
+    # Rounds alternate the methods, so that the machine's drift (its cores
+    # move between near and far states) hits every row alike.
+    secs: dict[tuple[str, int], list[float]] = {(n, c): [] for n in METHODS for c in chunks}
+    for _ in range(args.reps):
+        for name, fn in METHODS.items():
+            for c in chunks:
+                secs[(name, c)].append(fn(c, total))
     results: dict[str, list[float]] = {}
-    for name, fn in METHODS.items():
-        row = []
-        for c in chunks:
-            secs = statistics.median(fn(c, total) for _ in range(args.reps))
-            row.append(total / secs / 1e9)
+    for name in METHODS:
+        row = [total / statistics.median(secs[(name, c)]) / 1e9 for c in chunks]
+        spread = [f"{total / max(secs[(name, c)]) / 1e9:.1f}-{total / min(secs[(name, c)]) / 1e9:.1f}"
+                  for c in chunks]
         results[name] = row
-        print(f"{name:<26}" + "".join(f"{v:>13.2f} GB/s" for v in row), flush=True)
+        print(f"{name:<26}" + "".join(f"{v:>12.2f} GB/s {s:>10}" for v, s in zip(row, spread)))
     base = results["os.pipe readinto"]
     print("-" * len(header))
     for name in ("faasin readinto", "faasin borrow"):
         print(f"{name + ' / os.pipe':<26}" +
-              "".join(f"{v / b:>17.1f}x" for v, b in zip(results[name], base)))
+              "".join(f"{v / b:>27.1f}x" for v, b in zip(results[name], base)))
 
 
 if __name__ == "__main__":
