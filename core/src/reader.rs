@@ -201,7 +201,7 @@ impl Reader {
                 if avail == 0 {
                     avail = r.wait_data(&opts)?;
                 }
-                let off = (r.cons.position() % r.capacity) as usize;
+                let off = r.cons.offset();
                 // SAFETY: off < capacity and avail <= capacity, so the span
                 // lies within the 2 * capacity mirrored data mapping.
                 let ptr = unsafe { r.map.data().add(off) };

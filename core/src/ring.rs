@@ -90,6 +90,7 @@ pub(crate) struct Producer {
 
 impl Producer {
     pub(crate) fn new(capacity: u64, write_pos: u64, read_pos: u64) -> Self {
+        debug_assert!(capacity.is_power_of_two());
         debug_assert!(read_pos <= write_pos && write_pos - read_pos <= capacity);
         Producer {
             capacity,
@@ -98,8 +99,11 @@ impl Producer {
         }
     }
 
-    pub(crate) fn position(&self) -> u64 {
-        self.write_pos
+    /// Where the next byte goes in the data area (capacity is a power of
+    /// two, checked when the ring was created or opened: a mask, not a
+    /// division, on the per-message path).
+    pub(crate) fn offset(&self) -> usize {
+        (self.write_pos & (self.capacity - 1)) as usize
     }
 
     /// Free bytes according to the last reader position seen (no shared access).
@@ -182,6 +186,7 @@ pub(crate) struct Consumer {
 
 impl Consumer {
     pub(crate) fn new(capacity: u64, start: u64) -> Self {
+        debug_assert!(capacity.is_power_of_two());
         Consumer {
             capacity,
             read_pos: start,
@@ -189,8 +194,10 @@ impl Consumer {
         }
     }
 
-    pub(crate) fn position(&self) -> u64 {
-        self.read_pos
+    /// Where the next unread byte is in the data area (see
+    /// `Producer::offset`).
+    pub(crate) fn offset(&self) -> usize {
+        (self.read_pos & (self.capacity - 1)) as usize
     }
 
     /// Readable bytes according to the last writer position seen.
@@ -329,7 +336,7 @@ mod tests {
                     std::thread::yield_now();
                     continue;
                 }
-                let slot = &dw.0[(p.position() % CAP) as usize];
+                let slot = &dw.0[p.offset()];
                 // SAFETY: the slot is free (we refreshed read_pos with Acquire).
                 unsafe { *slot.get() = (i % 251) as u8 };
                 p.commit(&hw, 1);
@@ -343,7 +350,7 @@ mod tests {
                 std::thread::yield_now();
                 continue;
             }
-            let slot = &data.0[(c.position() % CAP) as usize];
+            let slot = &data.0[c.offset()];
             // SAFETY: the byte was committed (we loaded write_pos with Acquire).
             let b = unsafe { *slot.get() };
             assert_eq!(b, (i % 251) as u8);

@@ -173,7 +173,7 @@ impl Writer {
                 if free < min as u64 {
                     free = r.wait_space(min as u64, &opts)?;
                 }
-                let off = (r.prod.position() % r.capacity) as usize;
+                let off = r.prod.offset();
                 // SAFETY: off < capacity, free <= capacity: inside the
                 // mirrored 2 * capacity data mapping.
                 (unsafe { r.map.data().add(off) }, free as usize)
@@ -347,7 +347,7 @@ impl RingWriter {
                 }
             }
             let n = (free as usize).min(buf.len() - done);
-            let off = (self.prod.position() % self.capacity) as usize;
+            let off = self.prod.offset();
             // SAFETY: [off, off + n) lies in the mirrored data mapping (off <
             // capacity, n <= free <= capacity); the span is free, so the
             // reader does not read it; `buf[done..done + n]` is in bounds.

@@ -8,7 +8,8 @@
 //!
 //! Settings (environment): `COMPARE_REPS` (5), `COMPARE_TOTAL_MIB` (256),
 //! `COMPARE_REDIS_MIB` (64), `COMPARE_RTT_N` (2000), `COMPARE_RTT_SPIN_N`
-//! (300), `COMPARE_VERBOSE` (progress per measurement), `REDIS_PORT` (Redis
+//! (300), `COMPARE_ROWS` (only rows whose name contains one of these
+//! comma-separated words), `COMPARE_VERBOSE` (progress per measurement), `REDIS_PORT` (Redis
 //! rows are skipped, and say so, without it). Run it with `benches/compare.sh`.
 
 use faasin::{Reader, Writer};
@@ -696,6 +697,13 @@ fn main() {
         });
     }
 
+    // COMPARE_ROWS=a,b keeps only the rows whose name contains a or b (e.g.
+    // "spinning" for the spinning round trips alone), for a quick, longer
+    // side-by-side look at a few of them.
+    if let Ok(keep) = std::env::var("COMPARE_ROWS") {
+        let keep: Vec<&str> = keep.split(',').map(str::trim).collect();
+        rows.retain(|r| keep.iter().any(|k| r.transport.contains(k)));
+    }
     let verbose = std::env::var_os("COMPARE_VERBOSE").is_some();
     let started = Instant::now();
     for rep in 0..reps {
