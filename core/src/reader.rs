@@ -1,5 +1,6 @@
 //! The read end.
 
+use crate::copy;
 use crate::endpoint::{self, Role};
 use crate::mapping::Mapping;
 use crate::options::Options;
@@ -295,7 +296,7 @@ impl Read for Reader {
         // SAFETY: `ptr` is valid for `avail` readable bytes (see `fill`); the
         // writer does not touch them until we release them; `buf` is a
         // distinct, exclusively borrowed buffer.
-        unsafe { std::ptr::copy_nonoverlapping(ptr, buf.as_mut_ptr(), n) };
+        unsafe { copy::copy(ptr, buf.as_mut_ptr(), n) };
         self.borrowed = n;
         self.release(n)?;
         Ok(n)

@@ -1,5 +1,6 @@
 //! The write end.
 
+use crate::copy;
 use crate::endpoint::{self, Role};
 use crate::mapping::Mapping;
 use crate::options::Options;
@@ -351,9 +352,7 @@ impl RingWriter {
             // SAFETY: [off, off + n) lies in the mirrored data mapping (off <
             // capacity, n <= free <= capacity); the span is free, so the
             // reader does not read it; `buf[done..done + n]` is in bounds.
-            unsafe {
-                std::ptr::copy_nonoverlapping(buf.as_ptr().add(done), self.map.data().add(off), n);
-            }
+            unsafe { copy::copy(buf.as_ptr().add(done), self.map.data().add(off), n) };
             if self.prod.commit(self.map.header(), n as u64) {
                 endpoint::ring(self.sock.as_fd());
             }
