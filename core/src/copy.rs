@@ -31,6 +31,22 @@ pub(crate) unsafe fn copy(src: *const u8, dst: *mut u8, n: usize) {
     unsafe { std::ptr::copy_nonoverlapping(src, dst, n) };
 }
 
+/// `dst.copy_from_slice(src)`, but around glibc's slow `rep movsb` case
+/// described in this module: for bindings that copy ring bytes into their
+/// runtime's buffers (or back) themselves.
+///
+/// # Panics
+/// If the two slices differ in length, as `copy_from_slice` does.
+pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    assert_eq!(
+        dst.len(),
+        src.len(),
+        "copy_bytes: destination and source lengths differ"
+    );
+    // SAFETY: both slices hold len bytes; a `&mut` cannot overlap a `&`.
+    unsafe { copy(src.as_ptr(), dst.as_mut_ptr(), src.len()) };
+}
+
 /// Whether `dst` lies 1 to 63 bytes after `src` modulo 4096.
 fn in_slow_window(src: *const u8, dst: *mut u8) -> bool {
     let d = (dst as usize).wrapping_sub(src as usize) & 4095;

@@ -42,6 +42,7 @@ mod sysfd;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;
 
+pub use copy::copy_bytes;
 pub use function_env::{
     input, output, DEFAULT_INPUT_FD, DEFAULT_OUTPUT_FD, ENV_INPUT_FD, ENV_OUTPUT_FD,
 };
