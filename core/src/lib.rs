@@ -47,7 +47,7 @@ pub use function_env::{
     input, output, DEFAULT_INPUT_FD, DEFAULT_OUTPUT_FD, ENV_INPUT_FD, ENV_OUTPUT_FD,
 };
 pub use mapping::{MAX_CAPACITY, MIN_CAPACITY};
-pub use options::DEFAULT_SPIN;
+pub use options::{DEFAULT_SPIN, MIN_ADAPTIVE_SPIN};
 pub use probe::Probe;
 pub use reader::Reader;
 pub use region::Keepalive;

@@ -3,7 +3,7 @@
 use crate::copy;
 use crate::endpoint::{self, Role};
 use crate::mapping::Mapping;
-use crate::options::Options;
+use crate::options::{Options, SpinBudget};
 use crate::region::{HeapBuf, Keepalive, Region};
 use crate::ring::Consumer;
 use crate::sysfd;
@@ -44,6 +44,8 @@ struct RingReader {
     /// another process must not mark the stream closed, just as closing an
     /// inherited pipe fd leaves the parent's copy open.
     owner_pid: u32,
+    /// How long the next wait spins (adapts; see `DEFAULT_SPIN`).
+    spin: SpinBudget,
 }
 
 struct FdReader {
@@ -92,6 +94,7 @@ impl Reader {
                 capacity: hello.capacity,
                 peer_gone: false,
                 owner_pid: std::process::id(),
+                spin: SpinBudget::new(),
             }),
             opts,
             borrowed: 0,
@@ -132,8 +135,13 @@ impl Reader {
 
     /// How long a waiting read spins before it sleeps in the kernel
     /// (default [`crate::DEFAULT_SPIN`], or `FAASIN_SPIN_US`).
+    /// This is the most a wait spins: the budget adapts below it (see
+    /// [`crate::DEFAULT_SPIN`]); setting it starts the budget afresh.
     pub fn set_spin(&mut self, spin: Duration) {
         self.opts.spin = spin;
+        if let Inner::Ring(r) = &mut self.inner {
+            r.spin = SpinBudget::new();
+        }
     }
 
     /// A blocking read that waits longer than `timeout` fails with
@@ -234,17 +242,22 @@ impl RingReader {
             // streaming peer is usually found before that.
             let mut start = None;
             let mut looks = 0u32;
+            let budget = self.spin.get(opts.spin);
             loop {
                 let a = self.cons.refresh(h)?;
                 if a > 0 {
+                    self.spin.served(opts.spin);
                     return Ok(a);
                 }
                 looks = looks.wrapping_add(1);
-                if looks % 64 == 0
-                    && (self.cons.peer_closed(h)
-                        || start.get_or_insert_with(Instant::now).elapsed() >= opts.spin)
-                {
-                    break;
+                if looks % 64 == 0 {
+                    if self.cons.peer_closed(h) {
+                        break;
+                    }
+                    if start.get_or_insert_with(Instant::now).elapsed() >= budget {
+                        self.spin.missed(opts.spin);
+                        break;
+                    }
                 }
                 std::hint::spin_loop();
             }

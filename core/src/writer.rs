@@ -3,7 +3,7 @@
 use crate::copy;
 use crate::endpoint::{self, Role};
 use crate::mapping::Mapping;
-use crate::options::Options;
+use crate::options::{Options, SpinBudget};
 use crate::region::{HeapBuf, Keepalive, Region};
 use crate::ring::Producer;
 use crate::sysfd;
@@ -42,6 +42,8 @@ struct RingWriter {
     /// another process must not mark the stream closed, just as closing an
     /// inherited pipe fd leaves the parent's copy open.
     owner_pid: u32,
+    /// How long the next wait spins (adapts; see `DEFAULT_SPIN`).
+    spin: SpinBudget,
 }
 
 struct FdWriter {
@@ -90,6 +92,7 @@ impl Writer {
                 capacity: hello.capacity,
                 peer_gone: false,
                 owner_pid: std::process::id(),
+                spin: SpinBudget::new(),
             }),
             opts,
             reserved: 0,
@@ -127,6 +130,9 @@ impl Writer {
     /// See [`crate::Reader::set_spin`].
     pub fn set_spin(&mut self, spin: Duration) {
         self.opts.spin = spin;
+        if let Inner::Ring(r) = &mut self.inner {
+            r.spin = SpinBudget::new();
+        }
     }
 
     /// See [`crate::Reader::set_timeout`].
@@ -268,9 +274,11 @@ impl RingWriter {
             // streaming peer is usually found before that.
             let mut start = None;
             let mut looks = 0u32;
+            let budget = self.spin.get(opts.spin);
             loop {
                 let f = self.prod.refresh(h)?;
                 if f >= min {
+                    self.spin.served(opts.spin);
                     return Ok(f);
                 }
                 looks = looks.wrapping_add(1);
@@ -278,7 +286,8 @@ impl RingWriter {
                     if self.prod.peer_closed(h) {
                         return Err(broken_pipe());
                     }
-                    if start.get_or_insert_with(Instant::now).elapsed() >= opts.spin {
+                    if start.get_or_insert_with(Instant::now).elapsed() >= budget {
+                        self.spin.missed(opts.spin);
                         break;
                     }
                 }

@@ -381,3 +381,42 @@ fn a_forked_copy_dropped_in_the_child_leaves_the_stream_open() {
     drop(w);
     assert_eq!(r.read(&mut buf).unwrap(), 0);
 }
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer for clock_gettime.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[test]
+fn a_reader_waiting_for_a_slow_writer_stops_spinning() {
+    // One byte every 2 ms: every wait outlasts the 50 us spin. A fixed spin
+    // would burn 100 x 50 us = 5 ms of the reader's CPU; the adaptive
+    // budget halves down to MIN_ADAPTIVE_SPIN after a few misses.
+    let (mut r, mut w) = faasin::pipe(faasin::DEFAULT_CAPACITY).unwrap();
+    r.set_spin(Duration::from_micros(50));
+    const N: usize = 100;
+    let writer = std::thread::spawn(move || {
+        for i in 0..N {
+            std::thread::sleep(Duration::from_millis(2));
+            w.write_all(&[i as u8]).unwrap();
+        }
+    });
+    let before = thread_cpu_time();
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).unwrap();
+    let spent = thread_cpu_time() - before;
+    writer.join().unwrap();
+    assert_eq!(got, (0..N).map(|i| i as u8).collect::<Vec<_>>());
+    let fixed_spin = Duration::from_micros(50) * N as u32;
+    assert!(
+        spent < fixed_spin / 2,
+        "the reader used {spent:?} of CPU for {N} slow bytes (a fixed spin: {fixed_spin:?})"
+    );
+}
