@@ -89,7 +89,7 @@ fn child(role: &str) {
             while let Some(mut n) = side.next_order() {
                 while n > 0 {
                     let span = r.fill_buf().unwrap();
-                    let k = span.len().min(n as usize);
+                    let k = span.len().min(n as usize).min(fb::ZERO_COPY_STEP);
                     assert!(k > 0, "early EOF");
                     // Read every byte, as a consumer of the data would.
                     fold = fb::fold_bytes(fold, &span[..k]);
@@ -161,7 +161,7 @@ fn throughput(c: &mut Criterion) {
                             let mut left = size;
                             while left > 0 {
                                 let mut grant = w.reserve(1).unwrap();
-                                let k = grant.len().min(left);
+                                let k = grant.len().min(left).min(fb::ZERO_COPY_STEP);
                                 grant[..k].fill(i as u8);
                                 grant.commit(k).unwrap();
                                 left -= k;

@@ -15,6 +15,14 @@ use std::time::{Duration, Instant};
 /// peer shared-memory libraries.
 pub const RING: usize = 1 << 20;
 
+/// The zero-copy rows publish and give back at most this much at a time:
+/// a producer filling a 1 MiB grant in place commits as it goes, and a
+/// consumer gives back what it has read, so that the two overlap, as
+/// core's copy path does inside `write`/`read` (`ring::copy_step`, 64 KiB
+/// for a 1 MiB ring). Without it a 1 MiB write into a 1 MiB ring and its
+/// read would take turns.
+pub const ZERO_COPY_STEP: usize = 64 * 1024;
+
 /// A plain pipe, both ends close-on-exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];

@@ -46,6 +46,8 @@ struct RingReader {
     owner_pid: u32,
     /// How long the next wait spins (adapts; see `DEFAULT_SPIN`).
     spin: SpinBudget,
+    /// See `ring::copy_step`.
+    step: usize,
 }
 
 struct FdReader {
@@ -92,6 +94,7 @@ impl Reader {
                 map: Arc::new(map),
                 cons,
                 capacity: hello.capacity,
+                step: crate::ring::copy_step(hello.capacity),
                 peer_gone: false,
                 owner_pid: std::process::id(),
                 spin: SpinBudget::new(),
@@ -306,12 +309,22 @@ impl Read for Reader {
         }
         let (ptr, avail) = self.fill()?;
         let n = avail.min(buf.len());
-        // SAFETY: `ptr` is valid for `avail` readable bytes (see `fill`); the
-        // writer does not touch them until we release them; `buf` is a
-        // distinct, exclusively borrowed buffer.
-        unsafe { copy::copy(ptr, buf.as_mut_ptr(), n) };
+        // Given back step by step, so the writer refills behind us.
+        let step = match &self.inner {
+            Inner::Ring(r) => r.step,
+            Inner::Fd(_) => n,
+        };
         self.borrowed = n;
-        self.release(n)?;
+        let mut done = 0;
+        while done < n {
+            let k = (n - done).min(step);
+            // SAFETY: `ptr` is valid for `avail` >= n readable bytes (see
+            // `fill`); the writer does not touch them until we release them;
+            // `buf` is a distinct, exclusively borrowed buffer of >= n bytes.
+            unsafe { copy::copy(ptr.add(done), buf.as_mut_ptr().add(done), k) };
+            self.release(k)?;
+            done += k;
+        }
         Ok(n)
     }
 }

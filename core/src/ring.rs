@@ -172,6 +172,16 @@ impl Producer {
     }
 }
 
+/// The most one copy moves before it is published (write) or given back
+/// (read). A 1 MiB write into an empty 1 MiB ring would otherwise reach the
+/// reader only when all of it is copied, and the reader would give the space
+/// back only when it has copied all of it out: the two copies would take
+/// turns instead of overlapping (measured: 1 MiB writes between two
+/// processes went from 7.4 to 13-17 GiB/s with 64 KiB steps).
+pub(crate) fn copy_step(capacity: u64) -> usize {
+    (capacity as usize / 4).clamp(4096, 64 * 1024)
+}
+
 /// The reader's private view of the ring.
 #[derive(Debug)]
 pub(crate) struct Consumer {

@@ -44,6 +44,8 @@ struct RingWriter {
     owner_pid: u32,
     /// How long the next wait spins (adapts; see `DEFAULT_SPIN`).
     spin: SpinBudget,
+    /// See `ring::copy_step`.
+    step: usize,
 }
 
 struct FdWriter {
@@ -90,6 +92,7 @@ impl Writer {
                 map: Arc::new(map),
                 prod,
                 capacity: hello.capacity,
+                step: crate::ring::copy_step(hello.capacity),
                 peer_gone: false,
                 owner_pid: std::process::id(),
                 spin: SpinBudget::new(),
@@ -356,7 +359,7 @@ impl RingWriter {
                     Err(e) => return Err(e),
                 }
             }
-            let n = (free as usize).min(buf.len() - done);
+            let n = (free as usize).min(buf.len() - done).min(self.step);
             let off = self.prod.offset();
             // SAFETY: [off, off + n) lies in the mirrored data mapping (off <
             // capacity, n <= free <= capacity); the span is free, so the

@@ -130,7 +130,7 @@ fn fd_stream(
                 let mut todo = size;
                 while todo > 0 {
                     let mut grant = w.reserve(1).map_err(err)?;
-                    let k = grant.len().min(todo);
+                    let k = grant.len().min(todo).min(fb::ZERO_COPY_STEP);
                     grant[..k].fill(i);
                     grant.commit(k).map_err(err)?;
                     todo -= k;
@@ -454,7 +454,7 @@ fn child(role: &str) {
             while let Some(mut n) = side.next_order() {
                 while n > 0 {
                     let span = r.fill_buf().expect("fill_buf");
-                    let k = span.len().min(n as usize);
+                    let k = span.len().min(n as usize).min(fb::ZERO_COPY_STEP);
                     assert!(k > 0, "early EOF");
                     fold = fb::fold_bytes(fold, &span[..k]);
                     r.consume(k);
