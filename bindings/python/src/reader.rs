@@ -76,6 +76,39 @@ impl RawReader {
         }
     }
 
+    /// `read(max)` straight into a new `bytes` of `max` bytes: one copy out
+    /// of the ring, with the GIL released, as `FileIO.read(n)` reads into
+    /// its result. Short only at EOF or, non-blocking, when the ring ran
+    /// dry; then the bytes read are copied into a right-sized object.
+    fn read_direct<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let mut got: Option<Result<usize, Fail>> = None;
+        let full = PyBytes::new_with(py, max, |dst| {
+            let mut done = 0usize;
+            got = Some(self.run(py, |st| {
+                let r = st.settle()?;
+                while done < max {
+                    match r.read(&mut dst[done..]) {
+                        Ok(0) => break,
+                        Ok(k) => done += k,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock && done > 0 => break,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(done)
+            }));
+            Ok(())
+        })?;
+        match none_if_would_block(got.expect("new_with runs its closure"))? {
+            None => Ok(None),
+            Some(done) if done == max => Ok(Some(full)),
+            Some(done) => to_bytes(py, &full.as_bytes()[..done]).map(Some),
+        }
+    }
+
     fn run<R: Send>(
         &self,
         py: Python<'_>,
@@ -93,6 +126,11 @@ fn none_if_would_block<R>(r: Result<R, Fail>) -> PyResult<Option<R>> {
         Err(e) => Err(e.into_py()),
     }
 }
+
+/// `read(n)` up to this size allocates its result up front and reads into
+/// it (`FileIO.read(n)` does the same); larger ones grow a buffer as bytes
+/// come, so that `read(huge)` on a short stream does not allocate `huge`.
+const DIRECT_READ_MAX: usize = 64 << 20;
 
 /// `extend_from_slice` through `faasin::copy_bytes`: a large Vec sits at
 /// page + 16 (glibc's mmap-ed blocks), where a plain memcpy from a
@@ -197,6 +235,9 @@ impl RawReader {
         one: bool,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let max = limit(n);
+        if !one && max > 0 && max <= DIRECT_READ_MAX {
+            return self.read_direct(py, max);
+        }
         let mut out: Vec<u8> = Vec::new();
         let res = self.run(py, |st| {
             let r = st.settle()?;

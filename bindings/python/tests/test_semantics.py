@@ -190,6 +190,25 @@ def test_pipe_fds_are_not_inheritable() -> None:
         os.close(wfd)
 
 
+def test_read_n_is_short_only_at_eof_or_when_a_nonblocking_ring_runs_dry() -> None:
+    r, w = faasin.pipe(4096)
+    w.write(b"hello")
+    w.close()
+    assert r.read(100) == b"hello"
+    assert r.read(100) == b""
+    r, w = faasin.pipe(4096)
+    w.write(b"xyz")
+    w.close()
+    assert r.read(100 << 20) == b"xyz"  # a huge n allocates nothing huge
+    r, w = faasin.pipe(4096)
+    r.set_blocking(False)
+    w.write(b"abc")
+    assert r.read(1000) == b"abc"
+    assert r.read(1000) is None
+    w.write(b"d" * 4096)
+    assert r.read(1000) == b"d" * 1000
+
+
 def test_nonblocking_read_and_write() -> None:
     r, w = faasin.pipe(4096)
     r.set_blocking(False)
