@@ -309,22 +309,25 @@ impl Read for Reader {
         }
         let (ptr, avail) = self.fill()?;
         let n = avail.min(buf.len());
-        // Given back step by step, so the writer refills behind us.
-        let step = match &self.inner {
-            Inner::Ring(r) => r.step,
-            Inner::Fd(_) => n,
-        };
-        self.borrowed = n;
+        // Given back step by step, so that a spinning writer refills behind
+        // us; only the last step may wake a sleeping one (a wake-up per step
+        // would cost more than the overlap gains).
         let mut done = 0;
-        while done < n {
-            let k = (n - done).min(step);
-            // SAFETY: `ptr` is valid for `avail` >= n readable bytes (see
-            // `fill`); the writer does not touch them until we release them;
-            // `buf` is a distinct, exclusively borrowed buffer of >= n bytes.
-            unsafe { copy::copy(ptr.add(done), buf.as_mut_ptr().add(done), k) };
-            self.release(k)?;
-            done += k;
+        if let Inner::Ring(r) = &mut self.inner {
+            while n - done > r.step {
+                let k = r.step;
+                // SAFETY: `ptr` is valid for `avail` >= n readable bytes (see
+                // `fill`); the writer does not touch them until we release
+                // them; `buf` is a distinct, exclusive buffer of >= n bytes.
+                unsafe { copy::copy(ptr.add(done), buf.as_mut_ptr().add(done), k) };
+                r.cons.release_quietly(r.map.header(), k as u64);
+                done += k;
+            }
         }
+        // SAFETY: as above, for the rest of the n bytes.
+        unsafe { copy::copy(ptr.add(done), buf.as_mut_ptr().add(done), n - done) };
+        self.borrowed = n - done;
+        self.release(n - done)?;
         Ok(n)
     }
 }

@@ -238,6 +238,20 @@ impl Consumer {
         Ok(self.available_cached())
     }
 
+    /// Gives `n` bytes back to a writer that is not sleeping, without looking
+    /// whether it is: a spinning writer sees the space at once, a sleeping
+    /// one is woken by the next `release`, which the caller must make soon
+    /// (`Reader::read` ends every copy with one).
+    pub(crate) fn release_quietly(&mut self, h: &Header, n: u64) {
+        debug_assert!(
+            n <= self.available_cached(),
+            "release beyond readable bytes"
+        );
+        self.read_pos += n;
+        // SYNC POINT. Release: as in `release`.
+        h.reader.read_pos.store(self.read_pos, Ordering::Release);
+    }
+
     /// Gives `n` bytes back to the writer. Returns true when the writer sleeps
     /// and must be woken.
     pub(crate) fn release(&mut self, h: &Header, n: u64) -> bool {
