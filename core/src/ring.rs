@@ -134,6 +134,16 @@ impl Producer {
         Ok(self.free_cached())
     }
 
+    /// Publishes `n` more bytes to a reader that is not sleeping, without
+    /// looking whether it is; the caller must `commit` (which wakes) before
+    /// it waits or returns. See `Consumer::release_quietly`.
+    pub(crate) fn commit_quietly(&mut self, h: &Header, n: u64) {
+        debug_assert!(n <= self.free_cached(), "commit beyond free space");
+        self.write_pos += n;
+        // SYNC POINT. Release: as in `commit`.
+        h.writer.write_pos.store(self.write_pos, Ordering::Release);
+    }
+
     /// Publishes `n` more bytes. Returns true when the reader sleeps and must
     /// be woken (the flag is cleared here, so one commit wakes it once).
     pub(crate) fn commit(&mut self, h: &Header, n: u64) -> bool {

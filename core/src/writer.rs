@@ -365,7 +365,14 @@ impl RingWriter {
             // capacity, n <= free <= capacity); the span is free, so the
             // reader does not read it; `buf[done..done + n]` is in bounds.
             unsafe { copy::copy(buf.as_ptr().add(done), self.map.data().add(off), n) };
-            if self.prod.commit(self.map.header(), n as u64) {
+            // A step with more to come right away only moves write_pos: a
+            // spinning reader follows it, and a sleeping one is woken once,
+            // by the last step of the call or the step that fills the ring
+            // (after which we may wait), never left asleep behind data.
+            let more = done + n < buf.len() && free > n as u64;
+            if more {
+                self.prod.commit_quietly(self.map.header(), n as u64);
+            } else if self.prod.commit(self.map.header(), n as u64) {
                 endpoint::ring(self.sock.as_fd());
             }
             done += n;

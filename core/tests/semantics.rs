@@ -420,3 +420,40 @@ fn a_reader_waiting_for_a_slow_writer_stops_spinning() {
         "the reader used {spent:?} of CPU for {N} slow bytes (a fixed spin: {fixed_spin:?})"
     );
 }
+
+#[test]
+fn one_large_write_and_read_stream_through_a_small_ring_without_spinning() {
+    // Writes and reads larger than the ring go in steps, of which only some
+    // may wake the peer; with no spinning at all, both ends sleep between
+    // steps, so a step that left the peer asleep behind data would hang.
+    let (mut r, mut w) = faasin::pipe(64 * 1024).unwrap();
+    r.set_spin(Duration::ZERO);
+    w.set_spin(Duration::ZERO);
+    // A lost wake-up shows as a wait that only its timeout ends.
+    r.set_timeout(Some(Duration::from_secs(5)));
+    w.set_timeout(Some(Duration::from_secs(5)));
+    let start = Instant::now();
+    let data: Vec<u8> = (0..4u32 << 20).map(|i| (i * 31 + i / 7) as u8).collect();
+    let expect = data.clone();
+    let writer = thread::spawn(move || {
+        for part in data.chunks(1 << 20) {
+            w.write_all(part).unwrap();
+        }
+    });
+    let mut got = Vec::with_capacity(expect.len());
+    let mut buf = vec![0u8; 3 << 20];
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    writer.join().unwrap();
+    assert!(got == expect, "the bytes differ");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "took {:?}: an end slept behind data until its timeout",
+        start.elapsed()
+    );
+}
