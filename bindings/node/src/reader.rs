@@ -7,9 +7,6 @@ use napi_derive::napi;
 use std::io::{self, BufRead};
 use std::os::fd::AsRawFd;
 
-/// Bytes copied between two releases in `read`.
-const COPY_SLICE: usize = 64 * 1024;
-
 /// A FAASIN read end in non-blocking mode. Every call returns at once;
 /// `arm` asks for a callback once something can be read.
 #[napi]
@@ -49,17 +46,8 @@ impl NativeReader {
         };
         let n = src.len().min(max);
         let mut buf = env.create_buffer(n)?;
-        // Copy in slices and hand each back at once: a writer waiting for
-        // space refills the ring while the rest is still being copied,
-        // instead of idling until a whole megabyte has been read.
-        let mut done = 0;
-        while done < n {
-            let k = (n - done).min(COPY_SLICE);
-            let src = end.fill_buf().map_err(|e| throw(&env, e))?;
-            buf[done..done + k].copy_from_slice(&src[..k]);
-            end.consume(k);
-            done += k;
-        }
+        buf.copy_from_slice(&src[..n]);
+        end.consume(n);
         Ok(Some(buf.into_raw()))
     }
 
