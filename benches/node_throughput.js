@@ -11,9 +11,10 @@
 // MiB/s of REPS runs per transport and chunk size, and its ratio to the unix
 // socket. Every row sends the same bytes in the same chunk size from a child
 // Node process; the consumer receives every byte (counted, checked against
-// the total). Stream rows get each byte in a Buffer of their own (copied);
-// the peek/release row borrows the ring's bytes and does not copy or touch
-// them. Time runs from the first byte received to the last, so process
+// the total). Stream rows get each byte in a new Buffer of their own; the
+// peek + copy out row copies every byte into one Buffer it reuses (the cost
+// of the copy without a fresh allocation per chunk); the peek/release row
+// borrows the ring's bytes and neither copies nor touches them. Time runs from the first byte received to the last, so process
 // start-up is not counted.
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -65,7 +66,10 @@ function exited(proc) {
   );
 }
 
-async function runFaasin(chunk, total, zeroCopy) {
+// mode: 'stream' (for await over the Readable: a new Buffer per chunk),
+// 'peek' (borrow + release, bytes untouched), 'peek-copy' (borrow, copy
+// every byte into one Buffer the consumer reuses, release).
+async function runFaasin(chunk, total, mode) {
   const [r, w] = faasin.pipeFds(faasin.DEFAULT_CAPACITY);
   const proc = spawn(process.execPath, [__filename, '--child', 'faasin', String(chunk), String(total)], {
     stdio: ['ignore', 'ignore', 'inherit', w],
@@ -74,7 +78,8 @@ async function runFaasin(chunk, total, zeroCopy) {
   fs.closeSync(w);
   const reader = faasin.openReader(r);
   const t = timed(total);
-  if (zeroCopy) {
+  if (mode !== 'stream') {
+    const scratch = mode === 'peek-copy' ? Buffer.alloc(reader.capacity) : null;
     for (;;) {
       const view = reader.peek();
       if (view === null) {
@@ -83,6 +88,7 @@ async function runFaasin(chunk, total, zeroCopy) {
       }
       if (view.length === 0) break;
       t.add(view.length);
+      if (scratch !== null) view.copy(scratch);
       reader.release(view.length);
     }
     reader.destroy();
@@ -128,8 +134,9 @@ async function main() {
   const total = totalMiB * 1024 * 1024;
   const only = process.env.BENCH_ONLY;
   const transports = [
-    ['faasin (stream)', (c, n) => runFaasin(c, n, false)],
-    ['faasin (peek/release)', (c, n) => runFaasin(c, n, true)],
+    ['faasin (stream)', (c, n) => runFaasin(c, n, 'stream')],
+    ['faasin (peek + copy out)', (c, n) => runFaasin(c, n, 'peek-copy')],
+    ['faasin (peek/release)', (c, n) => runFaasin(c, n, 'peek')],
     ['net unix socket', (c, n) => runUnix(c, n)],
     ['child stdio pipe', (c, n) => runStdio(c, n)],
   ].filter(([name]) => !only || name === 'net unix socket' || name.startsWith(only));
@@ -149,10 +156,17 @@ async function main() {
     }
     const mibps = Object.fromEntries(transports.map(([name]) => [name, totalMiB / median(secs[name])]));
     for (const [name] of transports) {
-      rows.push([name, `${chunk / 1024} KiB`, mibps[name].toFixed(0), (mibps[name] / mibps['net unix socket']).toFixed(2)]);
+      const runs = secs[name].map((x) => totalMiB / x);
+      rows.push([
+        name,
+        `${chunk / 1024} KiB`,
+        mibps[name].toFixed(0),
+        (mibps[name] / mibps['net unix socket']).toFixed(2),
+        `${Math.min(...runs).toFixed(0)}-${Math.max(...runs).toFixed(0)}`,
+      ]);
     }
   }
-  const head = ['transport', 'chunk', 'MiB/s', 'x unix socket'];
+  const head = ['transport', 'chunk', 'MiB/s', 'x unix socket', 'min-max MiB/s'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
   console.log(line(head));
