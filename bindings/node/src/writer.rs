@@ -7,9 +7,6 @@ use napi_derive::napi;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 
-/// Bytes copied per commit in `write`.
-const COMMIT_SLICE: usize = 64 * 1024;
-
 /// A FAASIN write end in non-blocking mode. Every call returns at once;
 /// `arm` asks for a callback once there is space (or the reader left).
 #[napi]
@@ -44,33 +41,11 @@ impl NativeWriter {
             return Ok(Some(0.0));
         }
         let end = self.end(&env)?;
-        // Commit in slices: a reader waiting for data starts copying out
-        // the first slice while the rest of a large chunk is copied in,
-        // instead of waiting for the whole chunk. A commit is a store and a
-        // flag swap; it rings the doorbell only if the reader sleeps. A
-        // plain fd gets the whole chunk in one write(2).
-        let slice = if end.is_ring() {
-            COMMIT_SLICE
-        } else {
-            data.len()
-        };
-        let mut done = 0;
-        for piece in data.chunks(slice) {
-            match end.write(piece) {
-                Ok(n) => {
-                    done += n;
-                    if n < piece.len() {
-                        break;
-                    }
-                }
-                // Nothing more fits (or the reader left): report what was
-                // written; the next call gets the would-block or the error.
-                Err(_) if done > 0 => break,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) => return Err(throw(&env, e)),
-            }
+        match end.write(data) {
+            Ok(n) => Ok(Some(n as f64)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(throw(&env, e)),
         }
-        Ok(Some(done as f64))
     }
 
     /// The zero-copy grant: a Buffer over at least `min` free bytes of the

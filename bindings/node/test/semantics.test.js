@@ -250,9 +250,9 @@ test('writing 8 MiB in one write() call through a 4 KiB ring', async () => {
   assert.deepStrictEqual(got, sent);
 });
 
-test('one native write larger than its commit slice fills the ring in order, then would-block', () => {
-  // The native write commits in 64 KiB slices; it must keep going while
-  // space lasts and report exactly what it wrote.
+test('one native write larger than the ring fills it in order, then would-block', () => {
+  // A partial write must report exactly what it wrote: the stream goes on
+  // from that offset.
   const { reader, writer } = faasin.pipe({ capacity: 256 * 1024 });
   const data = Buffer.alloc(1 << 20);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 16)) & 0xff;
