@@ -3,18 +3,26 @@
 // Transports side by side: faasin (stream reads, and zero-copy peek/release),
 // a `net` unix-socket connection, and the child's stdout pipe.
 //
-//   node benches/node_throughput.js [TOTAL_MIB=256] [REPS=3]
+//   node benches/node_throughput.js [TOTAL_MIB=256] [REPS=5]
 //   BENCH_ONLY=faasin ... runs only the faasin rows (plus the unix-socket baseline)
+//   FAASIN_NODE_MODULE=DIR ... uses the binding in DIR (to compare builds)
 //
 // Needs the addon built (bash bindings/node/build.sh). Prints the median
-// MiB/s of REPS runs per transport and chunk size. Time runs from the first
-// byte received to the last, so process start-up is not counted.
+// MiB/s of REPS runs per transport and chunk size, and its ratio to the unix
+// socket. Every row sends the same bytes in the same chunk size from a child
+// Node process; the consumer receives every byte (counted, checked against
+// the total). Stream rows get each byte in a new Buffer of their own; the
+// peek + copy out row copies every byte into one Buffer it reuses (the cost
+// of the copy without a fresh allocation per chunk); the peek/release row
+// borrows the ring's bytes and neither copies nor touches them. Time runs from the first byte received to the last, so process
+// start-up is not counted.
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const faasin = require(path.join(__dirname, '..', 'bindings', 'node'));
+// FAASIN_NODE_MODULE=dir loads another copy of the binding (A/B runs).
+const faasin = require(process.env.FAASIN_NODE_MODULE || path.join(__dirname, '..', 'bindings', 'node'));
 
 const CHUNKS = [64 * 1024, 1024 * 1024];
 
@@ -58,7 +66,10 @@ function exited(proc) {
   );
 }
 
-async function runFaasin(chunk, total, zeroCopy) {
+// mode: 'stream' (for await over the Readable: a new Buffer per chunk),
+// 'peek' (borrow + release, bytes untouched), 'peek-copy' (borrow, copy
+// every byte into one Buffer the consumer reuses, release).
+async function runFaasin(chunk, total, mode) {
   const [r, w] = faasin.pipeFds(faasin.DEFAULT_CAPACITY);
   const proc = spawn(process.execPath, [__filename, '--child', 'faasin', String(chunk), String(total)], {
     stdio: ['ignore', 'ignore', 'inherit', w],
@@ -67,7 +78,8 @@ async function runFaasin(chunk, total, zeroCopy) {
   fs.closeSync(w);
   const reader = faasin.openReader(r);
   const t = timed(total);
-  if (zeroCopy) {
+  if (mode !== 'stream') {
+    const scratch = mode === 'peek-copy' ? Buffer.alloc(reader.capacity) : null;
     for (;;) {
       const view = reader.peek();
       if (view === null) {
@@ -76,6 +88,7 @@ async function runFaasin(chunk, total, zeroCopy) {
       }
       if (view.length === 0) break;
       t.add(view.length);
+      if (scratch !== null) view.copy(scratch);
       reader.release(view.length);
     }
     reader.destroy();
@@ -117,29 +130,43 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   const totalMiB = Number(process.argv[2] ?? 256);
-  const reps = Number(process.argv[3] ?? 3);
+  const reps = Number(process.argv[3] ?? 5);
   const total = totalMiB * 1024 * 1024;
   const only = process.env.BENCH_ONLY;
   const transports = [
-    ['faasin (stream)', (c) => runFaasin(c, total, false)],
-    ['faasin (peek/release)', (c) => runFaasin(c, total, true)],
-    ['net unix socket', (c) => runUnix(c, total)],
-    ['child stdio pipe', (c) => runStdio(c, total)],
+    ['faasin (stream)', (c, n) => runFaasin(c, n, 'stream')],
+    ['faasin (peek + copy out)', (c, n) => runFaasin(c, n, 'peek-copy')],
+    ['faasin (peek/release)', (c, n) => runFaasin(c, n, 'peek')],
+    ['net unix socket', (c, n) => runUnix(c, n)],
+    ['child stdio pipe', (c, n) => runStdio(c, n)],
   ].filter(([name]) => !only || name === 'net unix socket' || name.startsWith(only));
-  console.log(`Node ${process.version}, ${totalMiB} MiB per run, median of ${reps}, ${os.cpus().length} CPUs`);
+  console.log(
+    `Node ${process.version}, ${totalMiB} MiB per run, median of ${reps} (transports alternate), ${os.cpus().length} CPUs`,
+  );
   const rows = [];
   for (const chunk of CHUNKS) {
-    const mibps = {};
-    for (const [name, run] of transports) {
-      const secs = [];
-      for (let i = 0; i < reps; i++) secs.push(await run(chunk));
-      mibps[name] = totalMiB / median(secs);
+    // One untimed pass per transport first: JIT, page cache and allocator
+    // warm-up would otherwise all land on whichever row runs first.
+    for (const [, run] of transports) await run(chunk, Math.min(total, 16 * 1024 * 1024));
+    const secs = Object.fromEntries(transports.map(([name]) => [name, []]));
+    // Rounds alternate the transports, so a burst of load on this shared
+    // machine hits every row alike instead of one row's whole series.
+    for (let i = 0; i < reps; i++) {
+      for (const [name, run] of transports) secs[name].push(await run(chunk, total));
     }
+    const mibps = Object.fromEntries(transports.map(([name]) => [name, totalMiB / median(secs[name])]));
     for (const [name] of transports) {
-      rows.push([name, `${chunk / 1024} KiB`, mibps[name].toFixed(0), (mibps[name] / mibps['net unix socket']).toFixed(2)]);
+      const runs = secs[name].map((x) => totalMiB / x);
+      rows.push([
+        name,
+        `${chunk / 1024} KiB`,
+        mibps[name].toFixed(0),
+        (mibps[name] / mibps['net unix socket']).toFixed(2),
+        `${Math.min(...runs).toFixed(0)}-${Math.max(...runs).toFixed(0)}`,
+      ]);
     }
   }
-  const head = ['transport', 'chunk', 'MiB/s', 'x unix socket'];
+  const head = ['transport', 'chunk', 'MiB/s', 'x unix socket', 'min-max MiB/s'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
   console.log(line(head));

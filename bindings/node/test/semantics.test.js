@@ -250,6 +250,23 @@ test('writing 8 MiB in one write() call through a 4 KiB ring', async () => {
   assert.deepStrictEqual(got, sent);
 });
 
+test('one native write larger than the ring fills it in order, then would-block', () => {
+  // A partial write must report exactly what it wrote: the stream goes on
+  // from that offset.
+  const { reader, writer } = faasin.pipe({ capacity: 256 * 1024 });
+  const data = Buffer.alloc(1 << 20);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 16)) & 0xff;
+  assert.strictEqual(writer._native.write(data), 256 * 1024);
+  assert.strictEqual(writer._native.write(data.subarray(256 * 1024)), null);
+  const view = reader.peek();
+  assert.strictEqual(view.length, 256 * 1024);
+  assert.ok(view.equals(data.subarray(0, 256 * 1024)));
+  reader.release(100 * 1024 + 3);
+  assert.strictEqual(writer._native.write(data.subarray(256 * 1024)), 100 * 1024 + 3);
+  reader.destroy();
+  writer.destroy();
+});
+
 test('a plain socket works as the output (fallback to write(2), polled for POLLOUT)', async () => {
   const { spawn } = require('node:child_process');
   const child = spawn(process.execPath, [`${FIXTURES}/writer.js`, String(8 << 20), '--chunk', '65536'], {
