@@ -71,7 +71,7 @@ pub extern "system" fn Java_io_faasin_Native_readerFromFd(
 }
 
 /// Copies up to `len` readable bytes out of the reader, one piece (at most
-/// `PIECE` bytes) at a time: `put(done, src, n)` copies `n` bytes from
+/// `PIECE` bytes) at a time: `put(env, done, src, n)` copies `n` bytes from
 /// `src` to the destination at offset `done`. Only the first piece may
 /// wait; later ones take what is there. Returns the count, 0 at EOF, or
 /// `RETRY`. An error after some bytes is left for the next call.

@@ -60,7 +60,7 @@ pub extern "system" fn Java_io_faasin_Native_writerFromFd(
 }
 
 /// Copies `len` bytes into the writer, one piece (at most `PIECE` bytes)
-/// at a time, as far as they fit within one wait slice: `take(done, dst, n)`
+/// at a time, as far as they fit within one wait slice: `take(env, done, dst, n)`
 /// copies `n` bytes from the source at offset `done` to `dst`. Returns the
 /// count written, or `RETRY` if nothing could be written yet. An error
 /// after a partial write is reported by the next call, as with write(2).
