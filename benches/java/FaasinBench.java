@@ -26,7 +26,8 @@ import java.util.concurrent.CompletableFuture;
  * SocketChannel (and, within one JVM, a java.nio Pipe), with 64 KiB and
  * 1 MiB writes and reads on both sides. Each table row is the median MiB/s of
  * REPS timed runs (with the range, and the ratio to the socket's median); the
- * transports take turns within every round, after two untimed warm-up rounds:
+ * transports take turns within every round, after untimed warm-up rounds
+ * (JVM to JVM: until the JIT of every JVM has gone quiet):
  * <ol>
  * <li>JVM to JVM: this JVM writes, a child JVM (this file, {@code --sink})
  *     reads; a run ends when the child acknowledges its last byte. The FAASIN
@@ -94,8 +95,8 @@ public class FaasinBench {
      * One child JVM per transport, all started before timing; then rounds in
      * which every transport moves one segment of total bytes in turn (the
      * first transport rotates from round to round), so a slow patch on this
-     * shared machine hits all of them alike. The first WARMUP rounds are not
-     * timed (JIT in both JVMs).
+     * shared machine hits all of them alike. Untimed rounds come first, until
+     * one passes with (almost) no JIT compiling in any of the JVMs.
      */
     static void crossJvm(long total, int reps) throws Exception {
         System.out.printf(Locale.ROOT, "JVM to JVM (writer here, reader in a child JVM), %d MiB per run, "
@@ -104,18 +105,30 @@ public class FaasinBench {
         for (int chunk : new int[] {64 << 10, 1 << 20}) {
             Sink[] sinks = new Sink[CROSS_KINDS.length];
             List<List<Double>> rates = new ArrayList<>();
+            String warmNote = "";
             try {
                 for (int i = 0; i < sinks.length; i++) {
                     sinks[i] = new Sink(CROSS_KINDS[i], chunk, total);
                     rates.add(new ArrayList<>());
                 }
-                for (int r = 0; r < WARMUP + reps; r++) {
+                // Untimed rounds until neither JVM is compiling any more:
+                // both run javac first (source-file mode), and its JIT work
+                // would take a core from the transports for seconds.
+                long jit = Long.MAX_VALUE;
+                int warm = 0;
+                for (; warm < MAX_WARMUP && (warm < WARMUP || jit >= QUIET_JIT_MS); warm++) {
+                    long before = jitMillis(sinks);
+                    for (Sink s : sinks) {
+                        s.segment();
+                    }
+                    jit = jitMillis(sinks) - before;
+                }
+                warmNote = String.format(Locale.ROOT, "(%s: %d untimed warm-up rounds, the last with %d ms of JIT)",
+                        chunk == 1 << 20 ? "1 MiB" : "64 KiB", warm, jit);
+                for (int r = 0; r < reps; r++) {
                     for (int k = 0; k < sinks.length; k++) {
                         int i = (r + k) % sinks.length;
-                        double rate = sinks[i].segment();
-                        if (r >= WARMUP) {
-                            rates.get(i).add(rate);
-                        }
+                        rates.get(i).add(sinks[i].segment());
                     }
                 }
                 for (Sink s : sinks) {
@@ -129,11 +142,24 @@ public class FaasinBench {
                 }
             }
             table(CROSS_NAMES, rates, chunk, CROSS_KINDS.length - 1);
+            System.out.println(warmNote);
         }
     }
 
-    /** Untimed rounds before the timed ones. */
+    /** Untimed rounds before the timed ones: at least WARMUP, at most MAX_WARMUP. */
     static final int WARMUP = 2;
+    static final int MAX_WARMUP = 40;
+    /** A warm-up round with less JIT time than this (all JVMs together) ends the warm-up. */
+    static final long QUIET_JIT_MS = 5;
+
+    /** Milliseconds this JVM and the sinks' JVMs (as of their last ack) spent compiling. */
+    static long jitMillis(Sink[] sinks) {
+        long ms = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+        for (Sink s : sinks) {
+            ms += s.childJit;
+        }
+        return ms;
+    }
 
     /** A child JVM reading one transport; this JVM writes segments of total bytes to it. */
     static final class Sink {
@@ -148,6 +174,8 @@ public class FaasinBench {
         final java.io.BufferedReader acks;
         final byte[] heap;
         final ByteBuffer direct;
+        /** The child's JIT time in ms, from its last ack. */
+        long childJit;
 
         Sink(String kind, int chunk, long total) throws Exception {
             this.kind = kind;
@@ -201,9 +229,10 @@ public class FaasinBench {
             }
             String ack = acks.readLine();
             double secs = (System.nanoTime() - t0) / 1e9;
-            if (!"seg".equals(ack)) {
+            if (ack == null || !ack.startsWith("seg ")) {
                 throw new IOException(kind + " sink said " + ack);
             }
+            childJit = Long.parseLong(ack.substring(4));
             return total / 1048576.0 / secs;
         }
 
@@ -253,7 +282,10 @@ public class FaasinBench {
         return src != null ? src : Path.of("benches", "java", "FaasinBench.java").toString();
     }
 
-    /** The child: reads to EOF, printing "seg" after every segment of total bytes. */
+    /**
+     * The child: reads to EOF, printing "seg" and its JIT time so far (ms)
+     * after every segment of total bytes.
+     */
     static void sink(String kind, int chunk, long total, String path) throws Exception {
         ReadableByteChannel ch = kind.equals("unix")
                 ? SocketChannel.open(UnixDomainSocketAddress.of(Path.of(path)))
@@ -278,7 +310,8 @@ public class FaasinBench {
             }
             inSegment += n;
             if (inSegment == total) {
-                System.out.println("seg");
+                System.out.println("seg " + java.lang.management.ManagementFactory.getCompilationMXBean()
+                        .getTotalCompilationTime());
                 System.out.flush();
                 inSegment = 0;
             } else if (inSegment > total) {
