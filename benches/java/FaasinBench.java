@@ -22,9 +22,12 @@ import java.util.concurrent.CompletableFuture;
 /**
  * Throughput of one stream, FAASIN streams (byte[]), channels (direct
  * ByteBuffer) and zero-copy borrows (the reader uses the bytes in the ring
- * and copies nothing out; the writer still copies in) against a unix-domain SocketChannel (and, within one JVM, a
- * java.nio Pipe), with 64 KiB and 1 MiB writes, each table row the median
- * MiB/s of REPS timed runs after one untimed warm-up run:
+ * and copies nothing out; the writer still copies in) against a unix-domain
+ * SocketChannel (and, within one JVM, a java.nio Pipe), with 64 KiB and
+ * 1 MiB writes and reads on both sides. Each table row is the median MiB/s of
+ * REPS timed runs (with the range, and the ratio to the socket's median); the
+ * transports take turns within every round, after untimed warm-up rounds
+ * (JVM to JVM: until the JIT of every JVM has gone quiet):
  * <ol>
  * <li>JVM to JVM: this JVM writes, a child JVM (this file, {@code --sink})
  *     reads; a run ends when the child acknowledges its last byte. The FAASIN
@@ -33,7 +36,7 @@ import java.util.concurrent.CompletableFuture;
  * </ol>
  * Run from the repository root (the child is started from
  * benches/java/FaasinBench.java, or -Dfaasin.bench.source):
- * <pre>java -cp faasin.jar benches/java/FaasinBench.java [TOTAL_MIB] [REPS]</pre>
+ * <pre>java -cp faasin.jar benches/java/FaasinBench.java [TOTAL_MIB] [REPS] [all|jvm|threads]</pre>
  */
 public class FaasinBench {
     interface Transport {
@@ -48,126 +51,230 @@ public class FaasinBench {
         }
         long total = (args.length > 0 ? Long.parseLong(args[0]) : 256) << 20;
         int reps = args.length > 1 ? Integer.parseInt(args[1]) : 5;
-        crossJvm(total, reps);
-        String[] names = {"faasin stream (byte[])", "faasin channel (direct)", "faasin borrow (in place)", "unix socket channel", "nio Pipe"};
+        String only = args.length > 2 ? args[2] : "all";
+        if (!only.equals("threads")) {
+            crossJvm(total, reps);
+        }
+        if (only.equals("jvm")) {
+            return;
+        }
+        String[] names = {"faasin stream (byte[])", "faasin channel (direct)", "faasin borrow (in place)",
+            "unix socket channel", "nio Pipe"};
         Transport[] ts = {FaasinBench::faasinStream, FaasinBench::faasinChannel, FaasinBench::faasinBorrow,
             FaasinBench::unixSocket, FaasinBench::nioPipe};
-        System.out.printf(Locale.ROOT, "%ntwo threads in one JVM, %d MiB per run, median of %d runs%n", total >> 20, reps);
-        System.out.printf(Locale.ROOT, "%-26s %8s %12s %10s%n", "transport", "chunk", "MiB/s", "vs socket");
+        System.out.printf(Locale.ROOT, "%ntwo threads in one JVM, %d MiB per run, median of %d runs, "
+                + "transports alternating%n", total >> 20, reps);
+        header();
         for (int chunk : new int[] {64 << 10, 1 << 20}) {
-            double[] med = new double[ts.length];
+            List<List<Double>> rates = new ArrayList<>();
             for (int i = 0; i < ts.length; i++) {
-                ts[i].run(Math.min(total, 64L << 20), chunk); // warm-up (JIT)
-                List<Double> rates = new ArrayList<>();
-                for (int r = 0; r < reps; r++) {
+                rates.add(new ArrayList<>());
+            }
+            for (int r = 0; r < WARMUP + reps; r++) {
+                for (int k = 0; k < ts.length; k++) {
+                    int i = (r + k) % ts.length;
                     long t0 = System.nanoTime();
                     ts[i].run(total, chunk);
                     double secs = (System.nanoTime() - t0) / 1e9;
-                    rates.add(total / 1048576.0 / secs);
+                    if (r >= WARMUP) {
+                        rates.get(i).add(total / 1048576.0 / secs);
+                    }
                 }
-                Collections.sort(rates);
-                med[i] = rates.get(rates.size() / 2);
             }
-            for (int i = 0; i < ts.length; i++) {
-                System.out.printf(Locale.ROOT, "%-26s %8s %12.0f %9.2fx%n", names[i],
-                        chunk == 1 << 20 ? "1 MiB" : "64 KiB", med[i], med[i] / med[3]);
-            }
+            table(names, rates, chunk, 3);
         }
     }
 
     // ---- JVM to JVM: this JVM writes, a child JVM (--sink) reads ----
 
+    static final String[] CROSS_KINDS = {"faasin-stream", "faasin-channel", "faasin-borrow", "unix"};
+    static final String[] CROSS_NAMES = {"faasin stream (byte[])", "faasin channel (direct)", "faasin borrow (in place)",
+        "unix socket channel"};
+
+    /**
+     * One child JVM per transport, all started before timing; then rounds in
+     * which every transport moves one segment of total bytes in turn (the
+     * first transport rotates from round to round), so a slow patch on this
+     * shared machine hits all of them alike. Untimed rounds come first, until
+     * one passes with (almost) no JIT compiling in any of the JVMs.
+     */
     static void crossJvm(long total, int reps) throws Exception {
-        String[] kinds = {"faasin-stream", "faasin-channel", "faasin-borrow", "unix"};
-        String[] names = {"faasin stream (byte[])", "faasin channel (direct)", "faasin borrow (in place)", "unix socket channel"};
-        System.out.printf(Locale.ROOT, "JVM to JVM (writer here, reader in a child JVM), %d MiB per run, median of %d runs%n",
-                total >> 20, reps);
-        System.out.printf(Locale.ROOT, "%-26s %8s %12s %10s%n", "transport", "chunk", "MiB/s", "vs socket");
+        System.out.printf(Locale.ROOT, "JVM to JVM (writer here, reader in a child JVM), %d MiB per run, "
+                + "median of %d runs, transports alternating%n", total >> 20, reps);
+        header();
         for (int chunk : new int[] {64 << 10, 1 << 20}) {
-            double[] med = new double[kinds.length];
-            for (int i = 0; i < kinds.length; i++) {
-                med[i] = crossJvmRun(kinds[i], chunk, total, reps);
+            Sink[] sinks = new Sink[CROSS_KINDS.length];
+            List<List<Double>> rates = new ArrayList<>();
+            String warmNote = "";
+            try {
+                for (int i = 0; i < sinks.length; i++) {
+                    sinks[i] = new Sink(CROSS_KINDS[i], chunk, total);
+                    rates.add(new ArrayList<>());
+                }
+                // Untimed rounds until neither JVM is compiling any more:
+                // both run javac first (source-file mode), and its JIT work
+                // would take a core from the transports for seconds.
+                long jit = Long.MAX_VALUE;
+                int warm = 0;
+                for (; warm < MAX_WARMUP && (warm < WARMUP || jit >= QUIET_JIT_MS); warm++) {
+                    long before = jitMillis(sinks);
+                    for (Sink s : sinks) {
+                        s.segment();
+                    }
+                    jit = jitMillis(sinks) - before;
+                }
+                warmNote = String.format(Locale.ROOT, "(%s: %d untimed warm-up rounds, the last with %d ms of JIT)",
+                        chunk == 1 << 20 ? "1 MiB" : "64 KiB", warm, jit);
+                for (int r = 0; r < reps; r++) {
+                    for (int k = 0; k < sinks.length; k++) {
+                        int i = (r + k) % sinks.length;
+                        rates.get(i).add(sinks[i].segment());
+                    }
+                }
+                for (Sink s : sinks) {
+                    s.finish();
+                }
+            } finally {
+                for (Sink s : sinks) {
+                    if (s != null) {
+                        s.kill();
+                    }
+                }
             }
-            for (int i = 0; i < kinds.length; i++) {
-                System.out.printf(Locale.ROOT, "%-26s %8s %12.0f %9.2fx%n", names[i],
-                        chunk == 1 << 20 ? "1 MiB" : "64 KiB", med[i], med[i] / med[kinds.length - 1]);
-            }
+            table(CROSS_NAMES, rates, chunk, CROSS_KINDS.length - 1);
+            System.out.println(warmNote);
         }
     }
 
-    /** One child for warm-up plus reps segments of total bytes; the child acks each segment. */
-    static double crossJvmRun(String kind, int chunk, long total, int reps) throws Exception {
-        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Path dir = Files.createTempDirectory("faasin-bench");
-        Path sockPath = dir.resolve("s");
-        List<String> cmd = new ArrayList<>(List.of(javaBin, "-cp", System.getProperty("java.class.path"),
-                benchSource(), "--sink", kind, String.valueOf(chunk), String.valueOf(total), sockPath.toString()));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT);
-        List<Double> rates = new ArrayList<>();
-        Process child = null;
-        try {
-            WritableByteChannel ch;
-            FaasinOutputStream stream = null;
-            AutoCloseable[] owned;
+    /** Untimed rounds before the timed ones: at least WARMUP, at most MAX_WARMUP. */
+    static final int WARMUP = 2;
+    static final int MAX_WARMUP = 40;
+    /** A warm-up round with less JIT time than this (all JVMs together) ends the warm-up. */
+    static final long QUIET_JIT_MS = 5;
+
+    /** Milliseconds this JVM and the sinks' JVMs (as of their last ack) spent compiling. */
+    static long jitMillis(Sink[] sinks) {
+        long ms = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+        for (Sink s : sinks) {
+            ms += s.childJit;
+        }
+        return ms;
+    }
+
+    /** A child JVM reading one transport; this JVM writes segments of total bytes to it. */
+    static final class Sink {
+        final String kind;
+        final int chunk;
+        final long total;
+        final Path dir = Files.createTempDirectory("faasin-bench");
+        final Process child;
+        final WritableByteChannel ch;
+        final FaasinOutputStream stream;
+        final List<AutoCloseable> owned = new ArrayList<>();
+        final java.io.BufferedReader acks;
+        final byte[] heap;
+        final ByteBuffer direct;
+        /** The child's JIT time in ms, from its last ack. */
+        long childJit;
+
+        Sink(String kind, int chunk, long total) throws Exception {
+            this.kind = kind;
+            this.chunk = chunk;
+            this.total = total;
+            String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+            Path sockPath = dir.resolve("s");
+            List<String> cmd = new ArrayList<>(List.of(javaBin, "-cp", System.getProperty("java.class.path"),
+                    benchSource(), "--sink", kind, String.valueOf(chunk), String.valueOf(total), sockPath.toString()));
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT);
             if (kind.equals("unix")) {
                 ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                owned.add(server);
                 server.bind(UnixDomainSocketAddress.of(sockPath));
                 child = pb.start();
                 SocketChannel c = server.accept();
+                owned.add(0, c);
                 ch = c;
-                owned = new AutoCloseable[] {c, server};
+                stream = null;
             } else {
                 FaasinPipe p = Faasin.pipe();
                 io.faasin.FaasinHandoffServer hs = io.faasin.FaasinHandoffServer.listen(dir.resolve("h"));
+                owned.add(hs);
                 hs.configure(pb, "sink");
                 child = pb.start();
                 hs.serve("sink", p, null, java.time.Duration.ofSeconds(60));
                 stream = p.writer();
+                owned.add(0, stream);
                 ch = stream.channel();
-                owned = new AutoCloseable[] {stream, hs};
             }
-            java.io.BufferedReader acks = new java.io.BufferedReader(
+            acks = new java.io.BufferedReader(
                     new java.io.InputStreamReader(child.getInputStream(), java.nio.charset.StandardCharsets.UTF_8));
-            byte[] heap = new byte[chunk];
-            ByteBuffer direct = ByteBuffer.allocateDirect(chunk);
-            for (int r = 0; r <= reps; r++) {
-                long t0 = System.nanoTime();
-                for (long left = total; left > 0; left -= chunk) {
-                    int n = (int) Math.min(chunk, left);
-                    if (!kind.equals("faasin-channel") && stream != null) {
-                        stream.write(heap, 0, n);
-                    } else {
-                        direct.clear().limit(n);
-                        while (direct.hasRemaining()) {
-                            ch.write(direct);
-                        }
+            heap = new byte[chunk];
+            direct = ByteBuffer.allocateDirect(chunk);
+        }
+
+        /** Writes one segment; MiB/s until the child acknowledged its last byte. */
+        double segment() throws IOException {
+            boolean streamWrites = stream != null && !kind.equals("faasin-channel");
+            long t0 = System.nanoTime();
+            for (long left = total; left > 0; left -= chunk) {
+                int n = (int) Math.min(chunk, left);
+                if (streamWrites) {
+                    stream.write(heap, 0, n);
+                } else {
+                    direct.clear().limit(n);
+                    while (direct.hasRemaining()) {
+                        ch.write(direct);
                     }
                 }
-                String ack = acks.readLine();
-                double secs = (System.nanoTime() - t0) / 1e9;
-                if (!"seg".equals(ack)) {
-                    throw new IOException("sink said " + ack);
-                }
-                if (r > 0) { // r == 0 warms up both JVMs
-                    rates.add(total / 1048576.0 / secs);
-                }
             }
+            String ack = acks.readLine();
+            double secs = (System.nanoTime() - t0) / 1e9;
+            if (ack == null || !ack.startsWith("seg ")) {
+                throw new IOException(kind + " sink said " + ack);
+            }
+            childJit = Long.parseLong(ack.substring(4));
+            return total / 1048576.0 / secs;
+        }
+
+        void finish() throws Exception {
             for (AutoCloseable c : owned) {
                 c.close();
             }
             if (child.waitFor() != 0) {
-                throw new IOException("sink exited with " + child.exitValue());
+                throw new IOException(kind + " sink exited with " + child.exitValue());
             }
-        } finally {
-            if (child != null && child.isAlive()) {
+        }
+
+        void kill() throws IOException {
+            if (child.isAlive()) {
                 child.destroyForcibly();
             }
-            Files.deleteIfExists(sockPath);
+            Files.deleteIfExists(dir.resolve("s"));
             Files.deleteIfExists(dir.resolve("h"));
             Files.deleteIfExists(dir);
         }
-        Collections.sort(rates);
-        return rates.get(rates.size() / 2);
+    }
+
+    static void header() {
+        System.out.printf(Locale.ROOT, "%-26s %8s %10s %19s %10s%n", "transport", "chunk", "MiB/s", "(min - max)",
+                "vs socket");
+    }
+
+    /** One row per transport: median, range, and the median's ratio to row {@code base}'s. */
+    static void table(String[] names, List<List<Double>> rates, int chunk, int base) {
+        double[] med = new double[names.length];
+        for (int i = 0; i < names.length; i++) {
+            List<Double> r = new ArrayList<>(rates.get(i));
+            Collections.sort(r);
+            med[i] = r.get(r.size() / 2);
+        }
+        for (int i = 0; i < names.length; i++) {
+            List<Double> r = rates.get(i);
+            System.out.printf(Locale.ROOT, "%-26s %8s %10.0f %19s %9.2fx%n", names[i],
+                    chunk == 1 << 20 ? "1 MiB" : "64 KiB", med[i],
+                    String.format(Locale.ROOT, "(%.0f - %.0f)", Collections.min(r), Collections.max(r)),
+                    med[i] / med[base]);
+        }
     }
 
     static String benchSource() {
@@ -175,7 +282,10 @@ public class FaasinBench {
         return src != null ? src : Path.of("benches", "java", "FaasinBench.java").toString();
     }
 
-    /** The child: reads to EOF, printing "seg" after every segment of total bytes. */
+    /**
+     * The child: reads to EOF, printing "seg" and its JIT time so far (ms)
+     * after every segment of total bytes.
+     */
     static void sink(String kind, int chunk, long total, String path) throws Exception {
         ReadableByteChannel ch = kind.equals("unix")
                 ? SocketChannel.open(UnixDomainSocketAddress.of(Path.of(path)))
@@ -200,7 +310,8 @@ public class FaasinBench {
             }
             inSegment += n;
             if (inSegment == total) {
-                System.out.println("seg");
+                System.out.println("seg " + java.lang.management.ManagementFactory.getCompilationMXBean()
+                        .getTotalCompilationTime());
                 System.out.flush();
                 inSegment = 0;
             } else if (inSegment > total) {

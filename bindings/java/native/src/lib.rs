@@ -12,6 +12,8 @@
 //!   no JNI critical region is held while waiting.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod array;
+mod copy;
 mod guard;
 mod handle;
 mod pipe;

@@ -1,5 +1,7 @@
 //! `Native.reader*`: the read end behind `io.faasin.FaasinInputStream`.
 
+use crate::array::{checked_range, with_elements};
+use crate::copy::copy_bytes;
 use crate::guard::{guard, Fail, Result};
 use crate::handle::{deref_handle, free_handle, into_handle, End};
 use crate::{check_range, is_retry, poll_fd, PIECE, RETRY, WAIT_SLICE};
@@ -7,7 +9,7 @@ use faasin::Reader;
 use jni::objects::{JByteArray, JByteBuffer, JClass, JLongArray};
 use jni::sys::{jboolean, jint, jlong, jobject};
 use jni::JNIEnv;
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 use std::os::fd::{AsFd, AsRawFd};
 
 type ReaderEnd = End<Reader>;
@@ -68,6 +70,48 @@ pub extern "system" fn Java_io_faasin_Native_readerFromFd(
     })
 }
 
+/// Copies up to `len` readable bytes out of the reader, one piece (at most
+/// `PIECE` bytes) at a time: `put(env, done, src, n)` copies `n` bytes from
+/// `src` to the destination at offset `done`. Only the first piece may
+/// wait; later ones take what is there. Returns the count, 0 at EOF, or
+/// `RETRY`. An error after some bytes is left for the next call.
+fn read_pieces(
+    env: &mut JNIEnv<'_>,
+    r: &mut Reader,
+    len: usize,
+    mut put: impl FnMut(&mut JNIEnv<'_>, usize, *const u8, usize) -> Result<()>,
+) -> Result<jint> {
+    let mut done = 0usize;
+    while done < len {
+        if done > 0 && !has_more(r) {
+            break;
+        }
+        let (ptr, avail) = match fill(r) {
+            Ok(Some(span)) => span,
+            Ok(None) if done == 0 => return Ok(RETRY),
+            Err(e) if done == 0 => return Err(e),
+            _ => break,
+        };
+        if avail == 0 {
+            break; // EOF
+        }
+        let n = avail.min(len - done).min(PIECE);
+        match put(env, done, ptr, n) {
+            Ok(()) => {}
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => {
+                // The bytes copied so far are the answer; the JNI failure
+                // (if it left an exception) comes back on the next call.
+                let _ = env.exception_clear();
+                break;
+            }
+        }
+        r.consume(n);
+        done += n;
+    }
+    Ok(done as jint)
+}
+
 /// Copies up to `len` bytes straight from the ring into `arr[off..]`.
 /// Returns the count, 0 at EOF, or `RETRY`.
 #[no_mangle]
@@ -80,37 +124,20 @@ pub extern "system" fn Java_io_faasin_Native_readerRead<'l>(
     len: jint,
 ) -> jint {
     guard(&mut env, -1, |env| {
+        let (off, len) = checked_range(env, &arr, off, len)?;
         end(h)?.with(|r| {
-            if len <= 0 {
+            if len == 0 {
                 return Ok(0);
             }
-            let len = len as usize;
-            let mut done = 0usize;
-            while done < len {
-                // Only the first piece may wait; later ones take what is
-                // there. An error after some bytes is left for the next call.
-                if done > 0 && !has_more(r) {
-                    break;
-                }
-                let (ptr, avail) = match fill(r) {
-                    Ok(Some(span)) => span,
-                    Ok(None) if done == 0 => return Ok(RETRY),
-                    Err(e) if done == 0 => return Err(e),
-                    _ => break,
-                };
-                if avail == 0 {
-                    break; // EOF
-                }
-                let n = avail.min(len - done).min(PIECE);
-                // SAFETY: `fill` returned `avail` readable bytes at `ptr`,
-                // which stay put until consumed below; jbyte is i8, same
-                // layout as u8.
-                let src = unsafe { std::slice::from_raw_parts(ptr.cast::<i8>(), n) };
-                env.set_byte_array_region(&arr, off + done as jint, src)?;
-                r.consume(n);
-                done += n;
-            }
-            Ok(done as jint)
+            read_pieces(env, r, len, |env, done, src, n| {
+                with_elements(env, &arr, true, |elems| {
+                    // SAFETY: `src` holds `n` readable bytes that stay put
+                    // until consumed; `off + done + n <= len` of the array
+                    // (checked above), whose elements are pinned for the
+                    // critical region; ring and Java heap do not overlap.
+                    unsafe { copy_bytes(src, elems.add(off + done), n) }
+                })
+            })
         })
     })
 }
@@ -135,28 +162,16 @@ pub extern "system" fn Java_io_faasin_Native_readerReadDirect<'l>(
             if len == 0 {
                 return Ok(0);
             }
-            if !fallback_ready(r)? {
-                return Ok(RETRY);
-            }
-            // SAFETY: [pos, pos + len) lies within the direct buffer's
-            // memory (checked above), which the Java caller keeps reachable
-            // for the duration of this call.
-            let dst = unsafe { std::slice::from_raw_parts_mut(addr.add(pos), len) };
-            let mut done = 0usize;
-            while done < len {
-                if done > 0 && !has_more(r) {
-                    break;
-                }
-                let end = (done + PIECE).min(len);
-                match r.read(&mut dst[done..end]) {
-                    Ok(0) => break,
-                    Ok(n) => done += n,
-                    Err(e) if done == 0 && is_retry(&e) => return Ok(RETRY),
-                    Err(_) if done > 0 => break,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Ok(done as jint)
+            read_pieces(env, r, len, |_, done, src, n| {
+                // SAFETY: `src` holds `n` readable bytes until consumed;
+                // [pos + done, pos + done + n) lies within the direct
+                // buffer's memory (checked above), which the Java caller
+                // keeps reachable for the duration of this call, and which
+                // holds none of the readable bytes (the channel refuses a
+                // read-only borrowed view; a reserved view covers free space).
+                unsafe { copy_bytes(src, addr.add(pos + done), n) };
+                Ok(())
+            })
         })
     })
 }

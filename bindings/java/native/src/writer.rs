@@ -1,5 +1,7 @@
 //! `Native.writer*`: the write end behind `io.faasin.FaasinOutputStream`.
 
+use crate::array::{checked_range, with_elements};
+use crate::copy::copy_bytes;
 use crate::guard::{guard, Fail, Result};
 use crate::handle::{deref_handle, free_handle, into_handle, End};
 use crate::{check_range, is_retry, poll_fd, PIECE, RETRY, WAIT_SLICE};
@@ -57,10 +59,50 @@ pub extern "system" fn Java_io_faasin_Native_writerFromFd(
     })
 }
 
+/// Copies `len` bytes into the writer, one piece (at most `PIECE` bytes)
+/// at a time, as far as they fit within one wait slice: `take(env, done, dst, n)`
+/// copies `n` bytes from the source at offset `done` to `dst`. Returns the
+/// count written, or `RETRY` if nothing could be written yet. An error
+/// after a partial write is reported by the next call, as with write(2).
+fn write_pieces(
+    env: &mut JNIEnv<'_>,
+    w: &mut Writer,
+    len: usize,
+    mut take: impl FnMut(&mut JNIEnv<'_>, usize, *mut u8, usize) -> Result<()>,
+) -> Result<jint> {
+    if !fallback_ready(w) {
+        return Ok(RETRY);
+    }
+    let mut done = 0usize;
+    while done < len {
+        let span = match w.reserve_slice(1) {
+            Ok(s) => s,
+            Err(_) if done > 0 => break,
+            Err(e) if is_retry(&e) => return Ok(RETRY),
+            Err(e) => return Err(e.into()),
+        };
+        let n = span.len().min(len - done).min(PIECE);
+        match take(env, done, span.as_mut_ptr(), n) {
+            Ok(()) => {}
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => {
+                // Report what was written; the JNI failure (if it left an
+                // exception) comes back on the next call.
+                let _ = env.exception_clear();
+                break;
+            }
+        }
+        match w.commit(n) {
+            Ok(()) => done += n,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done as jint)
+}
+
 /// Copies `arr[off..off + len]` straight into the ring, as far as it fits
-/// within one wait slice. Returns the count written, or `RETRY` if nothing
-/// could be written yet. An error after a partial write is reported by the
-/// next call, as with write(2).
+/// within one wait slice. Returns the count written, or `RETRY`.
 #[no_mangle]
 pub extern "system" fn Java_io_faasin_Native_writerWrite<'l>(
     mut env: JNIEnv<'l>,
@@ -71,35 +113,20 @@ pub extern "system" fn Java_io_faasin_Native_writerWrite<'l>(
     len: jint,
 ) -> jint {
     guard(&mut env, -1, |env| {
+        let (off, len) = checked_range(env, &arr, off, len)?;
         end(h)?.with(|w| {
-            let len = len.max(0) as usize;
             if len == 0 {
                 return Ok(0);
             }
-            if !fallback_ready(w) {
-                return Ok(RETRY);
-            }
-            let mut done = 0usize;
-            while done < len {
-                let span = match w.reserve_slice(1) {
-                    Ok(s) => s,
-                    Err(_) if done > 0 => break,
-                    Err(e) if is_retry(&e) => return Ok(RETRY),
-                    Err(e) => return Err(e.into()),
-                };
-                let n = span.len().min(len - done).min(PIECE);
-                // SAFETY: jbyte is i8, same size and alignment as u8; the
-                // span is ours until committed.
-                let dst =
-                    unsafe { std::slice::from_raw_parts_mut(span.as_mut_ptr().cast::<i8>(), n) };
-                env.get_byte_array_region(&arr, off + done as jint, dst)?;
-                match w.commit(n) {
-                    Ok(()) => done += n,
-                    Err(_) if done > 0 => break,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Ok(done as jint)
+            write_pieces(env, w, len, |env, done, dst, n| {
+                with_elements(env, &arr, false, |elems| {
+                    // SAFETY: `off + done + n <= len` of the array (checked
+                    // above), whose elements are pinned for the critical
+                    // region; `dst` is `n` reserved bytes, ours until
+                    // committed; ring and Java heap do not overlap.
+                    unsafe { copy_bytes(elems.add(off + done), dst, n) }
+                })
+            })
         })
     })
 }
@@ -124,25 +151,42 @@ pub extern "system" fn Java_io_faasin_Native_writerWriteDirect<'l>(
             if len == 0 {
                 return Ok(0);
             }
-            if !fallback_ready(w) {
-                return Ok(RETRY);
+            if !w.is_ring() {
+                return write_fd(w, addr, pos, len);
             }
-            // SAFETY: [pos, pos + len) lies within the direct buffer's
-            // memory (checked above), kept reachable by the Java caller.
-            let src = unsafe { std::slice::from_raw_parts(addr.add(pos), len) };
-            let mut done = 0usize;
-            while done < len {
-                let end = (done + PIECE).min(len);
-                match w.write(&src[done..end]) {
-                    Ok(n) => done += n,
-                    Err(e) if done == 0 && is_retry(&e) => return Ok(RETRY),
-                    Err(_) if done > 0 => break,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Ok(done as jint)
+            write_pieces(env, w, len, |_, done, dst, n| {
+                // SAFETY: [pos + done, pos + done + n) lies within the
+                // direct buffer's memory (checked above), kept reachable by
+                // the Java caller; `dst` is `n` reserved bytes, ours until
+                // committed, and not in the buffer (a borrowed view of this
+                // ring covers only unread bytes, never free space).
+                unsafe { copy_bytes(addr.add(pos + done), dst, n) };
+                Ok(())
+            })
         })
     })
+}
+
+/// The plain-fd fallback of `writerWriteDirect`: straight write(2)s from
+/// the buffer, no staging copy.
+fn write_fd(w: &mut Writer, addr: *mut u8, pos: usize, len: usize) -> Result<jint> {
+    if !fallback_ready(w) {
+        return Ok(RETRY);
+    }
+    // SAFETY: [pos, pos + len) lies within the direct buffer's memory
+    // (checked by the caller), kept reachable by the Java caller.
+    let src = unsafe { std::slice::from_raw_parts(addr.add(pos), len) };
+    let mut done = 0usize;
+    while done < len {
+        let end = (done + PIECE).min(len);
+        match w.write(&src[done..end]) {
+            Ok(n) => done += n,
+            Err(e) if done == 0 && is_retry(&e) => return Ok(RETRY),
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done as jint)
 }
 
 /// The zero-copy reservation: a direct ByteBuffer over at least `min` free

@@ -75,6 +75,86 @@ class StreamTest {
         r.close();
     }
 
+    /**
+     * Every array offset mod 64, for heap arrays and direct buffers: the
+     * native copy takes a backward path when the destination lies just past
+     * the source modulo 4 KiB and memcpy otherwise; both must move exactly
+     * the bytes asked for and touch nothing around them.
+     */
+    @Test
+    void copiesAtEveryOffsetKeepEveryByteAndTouchNothingElse() throws Exception {
+        try (FaasinPipe p = Faasin.pipe(1 << 16)) {
+            FaasinOutputStream w = p.writer();
+            FaasinInputStream r = p.reader();
+            byte[] src = new byte[40_000 + 64];
+            new TestSupport.Pattern(11).fill(src, 0, src.length);
+            byte[] dst = new byte[40_000 + 128];
+            java.nio.ByteBuffer direct = java.nio.ByteBuffer.allocateDirect(dst.length);
+            for (int off = 0; off < 64; off++) {
+                int len = 40_000 - off * 7;
+                java.util.Arrays.fill(dst, (byte) 0x5a);
+                if (off % 2 == 0) {
+                    w.write(src, off, len);
+                } else {
+                    w.channel().write(directCopy(src, off, len));
+                }
+                int got = 0;
+                if (off % 3 == 0) {
+                    direct.clear().position(off + 1).limit(off + 1 + len);
+                    while (direct.hasRemaining()) {
+                        got += r.channel().read(direct);
+                    }
+                    direct.position(off + 1).limit(off + 1 + len);
+                    direct.get(dst, off + 1, len);
+                } else {
+                    while (got < len) {
+                        got += r.read(dst, off + 1 + got, len - got);
+                    }
+                }
+                assertEquals(len, got);
+                assertArrayEquals(java.util.Arrays.copyOfRange(src, off, off + len),
+                        java.util.Arrays.copyOfRange(dst, off + 1, off + 1 + len), "offset " + off);
+                for (int i = 0; i < dst.length; i++) {
+                    if (i < off + 1 || i >= off + 1 + len) {
+                        assertEquals((byte) 0x5a, dst[i], "byte " + i + " touched at offset " + off);
+                    }
+                }
+            }
+        }
+    }
+
+    /** A direct buffer holding {@code src[off, off + len)}. */
+    private static java.nio.ByteBuffer directCopy(byte[] src, int off, int len) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(len + 64);
+        b.position(off % 64);
+        b.put(src, off, len).flip().position(off % 64);
+        return b;
+    }
+
+    /** The native side checks the range itself: a bad one is an exception, not a stray write. */
+    @Test
+    void nativeCopiesRefuseRangesOutsideTheArray() throws Exception {
+        long pipe = Native.pipeCreate(4096);
+        long rh = Native.pipeOpenReader(pipe);
+        long wh = Native.pipeOpenWriter(pipe);
+        try {
+            byte[] b = new byte[100];
+            assertThrows(IllegalArgumentException.class, () -> Native.writerWrite(wh, b, 90, 11));
+            assertThrows(IllegalArgumentException.class, () -> Native.writerWrite(wh, b, -1, 5));
+            assertEquals(100, Native.writerWrite(wh, b, 0, 100));
+            assertThrows(IllegalArgumentException.class, () -> Native.readerRead(rh, b, 1, 100));
+            assertThrows(IllegalArgumentException.class, () -> Native.readerRead(rh, b, 0, -1));
+            assertEquals(100, Native.readerRead(rh, b, 0, 100));
+        } finally {
+            Native.readerClose(rh);
+            Native.writerClose(wh);
+            Native.readerFree(rh);
+            Native.writerFree(wh);
+            Native.pipeClose(pipe);
+            Native.pipeFree(pipe);
+        }
+    }
+
     @Test
     void readNBytesAndTransferTo() throws Exception {
         try (FaasinPipe a = Faasin.pipe(1 << 16); FaasinPipe b = Faasin.pipe(1 << 16)) {
