@@ -12,8 +12,9 @@ use std::time::Duration;
 /// with the env variable `FAASIN_SPIN_US`.
 ///
 /// This is the most a wait spins: each end halves its budget after a spin
-/// that ran out and had to sleep, down to [`MIN_ADAPTIVE_SPIN`], and doubles
-/// it back after a spin that found what it waited for. On a machine with
+/// that ran out and then slept for longer than this (down to
+/// [`MIN_ADAPTIVE_SPIN`]), and doubles it after a spin that found what it
+/// waited for or a sleep that this much spinning would have avoided. On a machine with
 /// more runnable threads than cores, a peer is often preempted for a whole
 /// time slice; spinning for it then only takes a core it may need (measured
 /// in BENCHMARKS.md: Python streaming at 1.6-4.2 GB/s with a fixed 50 us
@@ -66,9 +67,15 @@ impl SpinBudget {
         self.0 = self.0.saturating_mul(2).min(max).max(MIN_ADAPTIVE_SPIN);
     }
 
-    /// The spin ran out and the end went to sleep.
-    pub(crate) fn missed(&mut self, max: Duration) {
-        self.0 = (self.0.min(max) / 2).max(MIN_ADAPTIVE_SPIN);
+    /// The spin ran out, the end slept, and what it waited for came
+    /// `waited` after the spin gave up: had the full spin caught it, the
+    /// budget was too short and grows; otherwise it shrinks.
+    pub(crate) fn slept(&mut self, waited: Duration, max: Duration) {
+        if waited < max {
+            self.served(max);
+        } else {
+            self.0 = (self.0.min(max) / 2).max(MIN_ADAPTIVE_SPIN);
+        }
     }
 }
 
@@ -77,18 +84,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn budget_halves_on_misses_and_doubles_back() {
+    fn budget_halves_after_long_sleeps_and_doubles_back() {
         let max = Duration::from_micros(50);
+        let long = Duration::from_millis(1);
         let mut b = SpinBudget::new();
         assert_eq!(b.get(max), max);
-        b.missed(max);
+        b.slept(long, max);
         assert_eq!(b.get(max), Duration::from_micros(25));
         for _ in 0..20 {
-            b.missed(max);
+            b.slept(long, max);
         }
         assert_eq!(b.get(max), MIN_ADAPTIVE_SPIN);
         b.served(max);
         assert_eq!(b.get(max), 2 * MIN_ADAPTIVE_SPIN);
+        // A sleep that a full spin would have avoided grows the budget too.
+        b.slept(Duration::from_micros(30), max);
+        assert_eq!(b.get(max), 4 * MIN_ADAPTIVE_SPIN);
         for _ in 0..20 {
             b.served(max);
         }

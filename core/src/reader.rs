@@ -237,6 +237,9 @@ impl RingReader {
     /// Waits until data is readable or the writer is gone; 0 means EOF.
     fn wait_data(&mut self, opts: &Options) -> io::Result<u64> {
         let h = self.map.header();
+        // When the spin gave up: how long the sleep after it lasted tunes the
+        // next spin (see `SpinBudget::slept`).
+        let mut gave_up = None;
         if !opts.nonblocking && !opts.spin.is_zero() && !self.peer_gone {
             // One `pause` between looks at the writer's line: a batch of
             // them costs microseconds on some CPUs (about 65 cycles each on
@@ -258,7 +261,7 @@ impl RingReader {
                         break;
                     }
                     if start.get_or_insert_with(Instant::now).elapsed() >= budget {
-                        self.spin.missed(opts.spin);
+                        gave_up = Some(Instant::now());
                         break;
                     }
                 }
@@ -279,6 +282,9 @@ impl RingReader {
             let a = self.cons.refresh(h);
             if !matches!(a, Ok(0)) {
                 self.cons.disarm(h);
+                if let (Ok(_), Some(t)) = (&a, gave_up) {
+                    self.spin.slept(t.elapsed(), opts.spin);
+                }
                 return a.map_err(Into::into);
             }
             if self.peer_gone || self.cons.peer_closed(h) {

@@ -271,6 +271,9 @@ impl RingWriter {
     fn wait_space(&mut self, min: u64, opts: &Options) -> io::Result<u64> {
         let min = min.max(1);
         let h = self.map.header();
+        // When the spin gave up: how long the sleep after it lasted tunes the
+        // next spin (see `SpinBudget::slept`).
+        let mut gave_up = None;
         if !opts.nonblocking && !opts.spin.is_zero() {
             // One `pause` between looks, as in `Reader::wait_data`.
             // The clock is read only once the first 64 looks failed: a
@@ -290,7 +293,7 @@ impl RingWriter {
                         return Err(broken_pipe());
                     }
                     if start.get_or_insert_with(Instant::now).elapsed() >= budget {
-                        self.spin.missed(opts.spin);
+                        gave_up = Some(Instant::now());
                         break;
                     }
                 }
@@ -312,6 +315,9 @@ impl RingWriter {
             match f {
                 Ok(f) if f >= min => {
                     self.prod.disarm(h);
+                    if let Some(t) = gave_up {
+                        self.spin.slept(t.elapsed(), opts.spin);
+                    }
                     return Ok(f);
                 }
                 Ok(_) => {}
