@@ -489,7 +489,11 @@ mod loom_model {
                         }
                         continue;
                     }
-                    if p.commit(&hw, 1) {
+                    // As `Writer::write` steps: a step with more to come
+                    // and space left only moves write_pos.
+                    if sent + 1 < TOTAL && free > 1 {
+                        p.commit_quietly(&hw, 1);
+                    } else if p.commit(&hw, 1) {
                         bell_r.ring();
                     }
                     sent += 1;
@@ -522,6 +526,12 @@ mod loom_model {
                     }
                     to_reader.wait();
                     continue;
+                }
+                // As `Reader::read` steps: every readable byte, all but the
+                // last given back quietly.
+                for _ in 1..a {
+                    c.release_quietly(&h, 1);
+                    got += 1;
                 }
                 if c.release(&h, 1) {
                     to_writer.ring();
