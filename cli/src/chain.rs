@@ -56,6 +56,21 @@ pub struct Chain {
     pub functions: Vec<Function>,
 }
 
+impl Chain {
+    /// What edge `i` (0..=len) connects, as the report names it: edge 0
+    /// comes from the runner's input, the last goes to its output.
+    pub fn edge_ends(&self, i: usize) -> (String, String) {
+        let name = |j: usize| self.functions[j].name.clone();
+        let from = if i == 0 { "input".into() } else { name(i - 1) };
+        let to = if i == self.functions.len() {
+            "output".into()
+        } else {
+            name(i)
+        };
+        (from, to)
+    }
+}
+
 pub const STDIO_PREFIX: &str = "@stdio:";
 
 /// Builds a chain from inline shell commands. A command starting with

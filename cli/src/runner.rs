@@ -479,20 +479,15 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
     let edge_reports = edges
         .iter()
         .enumerate()
-        .map(|(i, e)| EdgeReport {
-            from: if i == 0 {
-                "input".into()
-            } else {
-                chain.functions[i - 1].name.clone()
-            },
-            to: if i == n {
-                "output".into()
-            } else {
-                chain.functions[i].name.clone()
-            },
-            capacity: e.capacity,
-            written: e.written(),
-            consumed: e.consumed(),
+        .map(|(i, e)| {
+            let (from, to) = chain.edge_ends(i);
+            EdgeReport {
+                from,
+                to,
+                capacity: e.capacity,
+                written: e.written(),
+                consumed: e.consumed(),
+            }
         })
         .collect();
     let error = outcome.or_else(|| first_failure(chain, &slots));

@@ -401,20 +401,15 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         });
     }
     let edges = (0..=n)
-        .map(|i| EdgeReport {
-            from: if i == 0 {
-                "input".into()
-            } else {
-                chain.functions[i - 1].name.clone()
-            },
-            to: if i == n {
-                "output".into()
-            } else {
-                chain.functions[i].name.clone()
-            },
-            capacity: chain.functions[i.saturating_sub(1)].capacity,
-            written: stored[i],
-            consumed: fed[i],
+        .map(|i| {
+            let (from, to) = chain.edge_ends(i);
+            EdgeReport {
+                from,
+                to,
+                capacity: chain.functions[i.saturating_sub(1)].capacity,
+                written: stored[i],
+                consumed: fed[i],
+            }
         })
         .collect();
     let failures: Vec<String> = stages
