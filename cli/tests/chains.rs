@@ -255,16 +255,7 @@ command = "peer read"
 "#,
     )
     .unwrap();
-    let out = run(
-        &[
-            "run",
-            "-f",
-            file.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = run_file(&file, &report);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = read_report(&report);
     let names: Vec<&str> = r["functions"]

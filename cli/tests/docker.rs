@@ -66,16 +66,7 @@ image = "faasin-tools"
 command = ["/bin/peer", "read"]
 "#,
     );
-    let out = run(
-        &[
-            "run",
-            "-f",
-            file.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = run_file(&file, &report);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = read_report(&report);
     let f = r["functions"].as_array().unwrap();
@@ -130,16 +121,7 @@ image = "faasin-tools"
 command = ["/bin/peer", "read"]
 "#,
     );
-    let out = run(
-        &[
-            "run",
-            "-f",
-            file.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = run_file(&file, &report);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = read_report(&report);
     let f = r["functions"].as_array().unwrap();
@@ -191,16 +173,7 @@ name = "consume"
 command = "peer read"
 "#,
     );
-    let out = run(
-        &[
-            "run",
-            "-f",
-            file.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = run_file(&file, &report);
     assert_eq!(out.status.code(), Some(1));
     let r = read_report(&report);
     let broken = &r["functions"][1];
@@ -299,16 +272,7 @@ fn the_readme_example_chains_run() {
             .join("examples")
             .join(name);
         let report = tmpdir(name).join("r.json");
-        let out = run(
-            &[
-                "run",
-                "-f",
-                file.to_str().unwrap(),
-                "--report",
-                report.to_str().unwrap(),
-            ],
-            b"",
-        );
+        let out = run_file(&file, &report);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
         let r = read_report(&report);
         let f = r["functions"].as_array().unwrap();

@@ -69,6 +69,21 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Output {
     out
 }
 
+/// Runs the chain file `file` (`faasin run -f FILE --report REPORT`, empty
+/// stdin); the caller checks the status, then reads the report.
+pub fn run_file(file: &Path, report: &Path) -> Output {
+    run(
+        &[
+            "run",
+            "-f",
+            file.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        b"",
+    )
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
