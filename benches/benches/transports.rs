@@ -11,7 +11,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 use faasin::{Reader, Writer};
 use faasin_benches::{self as fb, Shm};
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
@@ -86,16 +86,8 @@ fn child(role: &str) {
         "sink-zero-copy" => {
             let mut r = Reader::from_fd(side.take(0)).unwrap();
             let mut fold = 0u64;
-            while let Some(mut n) = side.next_order() {
-                while n > 0 {
-                    let span = r.fill_buf().unwrap();
-                    let k = span.len().min(n as usize).min(fb::ZERO_COPY_STEP);
-                    assert!(k > 0, "early EOF");
-                    // Read every byte, as a consumer of the data would.
-                    fold = fb::fold_bytes(fold, &span[..k]);
-                    r.consume(k);
-                    n -= k as u64;
-                }
+            while let Some(n) = side.next_order() {
+                fold = fb::consume_in_place(&mut r, n, fold).unwrap();
                 side.ack(fold as u8 | 1);
             }
         }
@@ -158,14 +150,7 @@ fn throughput(c: &mut Criterion) {
                     let start = Instant::now();
                     for i in 0..iters {
                         if zero_copy {
-                            let mut left = size;
-                            while left > 0 {
-                                let mut grant = w.reserve(1).unwrap();
-                                let k = grant.len().min(left).min(fb::ZERO_COPY_STEP);
-                                grant[..k].fill(i as u8);
-                                grant.commit(k).unwrap();
-                                left -= k;
-                            }
+                            fb::produce_in_place(&mut w, size, i as u8).unwrap();
                         } else {
                             w.write_all(&src).unwrap();
                         }

@@ -237,6 +237,38 @@ impl Default for ChildSide {
     }
 }
 
+/// The zero-copy producer of both benches: writes `size` bytes of value
+/// `v` in place, in grants of at most [`ZERO_COPY_STEP`].
+pub fn produce_in_place(w: &mut faasin::Writer, size: usize, v: u8) -> io::Result<()> {
+    let mut left = size;
+    while left > 0 {
+        let mut grant = w.reserve(1)?;
+        let k = grant.len().min(left).min(ZERO_COPY_STEP);
+        grant[..k].fill(v);
+        grant.commit(k)?;
+        left -= k;
+    }
+    Ok(())
+}
+
+/// The zero-copy consumer of both benches: reads `n` bytes in place,
+/// folding every byte into `fold` (as a consumer of the data would), and
+/// gives back at most [`ZERO_COPY_STEP`] at a time.
+pub fn consume_in_place(r: &mut faasin::Reader, mut n: u64, mut fold: u64) -> io::Result<u64> {
+    use std::io::BufRead;
+    while n > 0 {
+        let span = r.fill_buf()?;
+        let k = span.len().min(n as usize).min(ZERO_COPY_STEP);
+        if k == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        fold = fold_bytes(fold, &span[..k]);
+        r.consume(k);
+        n -= k as u64;
+    }
+    Ok(fold)
+}
+
 /// Reads every byte of `span` (a consumer that actually looks at the data),
 /// folded into `acc` so the compiler cannot skip it.
 pub fn fold_bytes(acc: u64, span: &[u8]) -> u64 {

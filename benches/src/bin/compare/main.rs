@@ -127,14 +127,7 @@ fn fd_stream(
         let mut i = 0u8;
         while left > 0 {
             if name == "faasin-zero-copy" {
-                let mut todo = size;
-                while todo > 0 {
-                    let mut grant = w.reserve(1).map_err(err)?;
-                    let k = grant.len().min(todo).min(fb::ZERO_COPY_STEP);
-                    grant[..k].fill(i);
-                    grant.commit(k).map_err(err)?;
-                    todo -= k;
-                }
+                fb::produce_in_place(&mut w, size, i).map_err(err)?;
                 i = i.wrapping_add(1);
             } else {
                 w.write_all(&src).map_err(err)?;
@@ -451,15 +444,8 @@ fn child(role: &str) {
             let mut r = Reader::from_fd(side.take(0)).expect("faasin read end");
             let mut fold = 0u64;
             side.ack(b'r');
-            while let Some(mut n) = side.next_order() {
-                while n > 0 {
-                    let span = r.fill_buf().expect("fill_buf");
-                    let k = span.len().min(n as usize).min(fb::ZERO_COPY_STEP);
-                    assert!(k > 0, "early EOF");
-                    fold = fb::fold_bytes(fold, &span[..k]);
-                    r.consume(k);
-                    n -= k as u64;
-                }
+            while let Some(n) = side.next_order() {
+                fold = fb::consume_in_place(&mut r, n, fold).expect("read in place");
                 side.ack(fold as u8 | 1);
             }
         }
