@@ -300,6 +300,21 @@ mod tests {
     }
 
     #[test]
+    fn edges_run_from_input_through_each_function_to_output() {
+        let c = from_inline(&["a".into(), "b".into()], &[], 4096).unwrap();
+        let ends: Vec<_> = (0..=2).map(|i| c.edge_ends(i)).collect();
+        let (a, b) = (c.functions[0].name.clone(), c.functions[1].name.clone());
+        assert_eq!(
+            ends,
+            [
+                ("input".to_string(), a.clone()),
+                (a, b.clone()),
+                (b, "output".to_string())
+            ]
+        );
+    }
+
+    #[test]
     fn file_errors_name_the_line() {
         let e = parse("[[function]]\nname = \"a\"\ncommand = 3\n", "c.toml", 4096).unwrap_err();
         assert!(e.starts_with("c.toml:3:"), "{e}");
