@@ -22,7 +22,7 @@ import socket
 import statistics
 import struct
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import faasin
 
@@ -30,8 +30,8 @@ Setup = Callable[[], tuple[Callable[[], None], Callable[[], None], Callable[[int
 
 
 def run_pair(write: Callable[[int, int], None], read: Callable[[int], float],
-             close_in_writer: Callable[[], None], close_in_reader: Callable[[], None],
-             close_in_parent: Callable[[], None], chunk: int, total: int) -> float:
+             close_in_writer: Callable[[], object], close_in_reader: Callable[[], object],
+             close_in_parent: Callable[[], object], chunk: int, total: int) -> float:
     """Forks a writer and a reader; returns the reader's seconds."""
     res_r, res_w = os.pipe()
     wpid = os.fork()
@@ -69,8 +69,31 @@ def run_pair(write: Callable[[int, int], None], read: Callable[[int], float],
     return float(struct.unpack("d", data)[0])
 
 
+def close_fds(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+def close_all(*objs: socket.socket | multiprocessing.connection.Connection) -> None:
+    for o in objs:
+        o.close()
+
+
 def payload(chunk: int) -> bytes:
     return os.urandom(chunk)
+
+
+def timed_drain(readinto: Callable[[bytearray], Optional[int]], chunk: int,
+                total: int) -> float:
+    """Reads to EOF (0) into one reusable buffer; returns the seconds."""
+    buf = bytearray(chunk)
+    got = 0
+    t = time.perf_counter()
+    while n := readinto(buf):
+        got += n
+    secs = time.perf_counter() - t
+    assert got == total, (got, total)
+    return secs
 
 
 def bench_faasin(mode: str, chunk: int, total: int) -> float:
@@ -85,28 +108,22 @@ def bench_faasin(mode: str, chunk: int, total: int) -> float:
 
     def read(chunk: int) -> float:
         r = faasin.Reader.from_fd(rfd)
+        if mode != "borrow":
+            return timed_drain(r.readinto, chunk, total)
         got = 0
         t = time.perf_counter()
-        if mode == "borrow":
-            while True:
-                with r.borrow(chunk) as view:
-                    n = len(view)
-                if not n:
-                    break
-                got += n
-        else:
-            buf = bytearray(chunk)
-            while True:
-                n = r.readinto(buf)
-                if not n:
-                    break
-                got += n
+        while True:
+            with r.borrow(chunk) as view:
+                n = len(view)
+            if not n:
+                break
+            got += n
         secs = time.perf_counter() - t
         assert got == total, (got, total)
         return secs
 
     return run_pair(write, read, lambda: os.close(rfd), lambda: os.close(wfd),
-                    lambda: (os.close(rfd), os.close(wfd)), chunk, total)
+                    lambda: close_fds(rfd, wfd), chunk, total)
 
 
 def bench_os_pipe(chunk: int, total: int) -> float:
@@ -116,25 +133,14 @@ def bench_os_pipe(chunk: int, total: int) -> float:
         f = open(wfd, "wb", buffering=0)
         data = payload(chunk)
         for _ in range(total // chunk):
-            f.write(data)  # FileIO.write may be partial on a pipe: loop
+            f.write(data)  # a blocking pipe takes all of it
         f.close()
 
     def read(chunk: int) -> float:
-        f = open(rfd, "rb", buffering=0)
-        buf = bytearray(chunk)
-        got = 0
-        t = time.perf_counter()
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            got += n
-        secs = time.perf_counter() - t
-        assert got == total, (got, total)
-        return secs
+        return timed_drain(open(rfd, "rb", buffering=0).readinto, chunk, total)
 
     return run_pair(write, read, lambda: os.close(rfd), lambda: os.close(wfd),
-                    lambda: (os.close(rfd), os.close(wfd)), chunk, total)
+                    lambda: close_fds(rfd, wfd), chunk, total)
 
 
 def bench_socketpair(chunk: int, total: int) -> float:
@@ -147,19 +153,9 @@ def bench_socketpair(chunk: int, total: int) -> float:
         a.close()
 
     def read(chunk: int) -> float:
-        buf = bytearray(chunk)
-        got = 0
-        t = time.perf_counter()
-        while True:
-            n = b.recv_into(buf)
-            if not n:
-                break
-            got += n
-        secs = time.perf_counter() - t
-        assert got == total, (got, total)
-        return secs
+        return timed_drain(b.recv_into, chunk, total)
 
-    return run_pair(write, read, b.close, a.close, lambda: (a.close(), b.close()), chunk, total)
+    return run_pair(write, read, b.close, a.close, lambda: close_all(a, b), chunk, total)
 
 
 def bench_mp_pipe(chunk: int, total: int) -> float:
@@ -171,21 +167,16 @@ def bench_mp_pipe(chunk: int, total: int) -> float:
             wc.send_bytes(data)
         wc.close()
 
-    def read(chunk: int) -> float:
-        buf = bytearray(chunk)
-        got = 0
-        t = time.perf_counter()
-        while True:
-            try:
-                n = rc.recv_bytes_into(buf)
-            except EOFError:
-                break
-            got += n
-        secs = time.perf_counter() - t
-        assert got == total, (got, total)
-        return secs
+    def recv(buf: bytearray) -> int:
+        try:
+            return rc.recv_bytes_into(buf)
+        except EOFError:
+            return 0
 
-    return run_pair(write, read, rc.close, wc.close, lambda: (rc.close(), wc.close()), chunk, total)
+    def read(chunk: int) -> float:
+        return timed_drain(recv, chunk, total)
+
+    return run_pair(write, read, rc.close, wc.close, lambda: close_all(rc, wc), chunk, total)
 
 
 METHODS: dict[str, Callable[[int, int], float]] = {
