@@ -1,0 +1,178 @@
+//! `rtt_pair`: the spinning 64-byte round trip through FAASIN against a bare
+//! shared-memory ping-pong of a cache line, measured as PAIRS: one child
+//! process answers both, and the parent alternates a block of each, round
+//! after round, so that both sides of every ratio ran within milliseconds
+//! of each other. The host moves these vCPUs between "near" and "far"
+//! states (a bare round trip of ~120 ns or ~450 ns) every few seconds; the
+//! criterion bench measures the two rows seconds apart and its ratio jumps
+//! with the state, the per-pair ratio does not.
+//!
+//! Run: `cargo run --release -p faasin-benches --bin rtt_pair [ROUNDS] [N]`
+//! (defaults 60 rounds of 20 000 round trips per block). Prints a table.
+
+use faasin::{Reader, Writer};
+use faasin_benches as fb;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+const ROLE: &str = "FAASIN_RTT_PAIR_ROLE";
+/// Long enough that no wait of a spinning round trip ever sleeps.
+const SPIN_FOREVER: Duration = Duration::from_secs(10);
+/// Orders carry the block kind in their lowest bit.
+const BARE: u64 = 0;
+const RING: u64 = 1;
+
+fn child() {
+    let mut side = fb::ChildSide::new();
+    let mut r = Reader::from_fd(side.take(0)).expect("faasin read end");
+    let mut w = Writer::from_fd(side.take(1)).expect("faasin write end");
+    let shm = fb::Shm::open(side.take(2)).expect("map the ping-pong page");
+    r.set_spin(SPIN_FOREVER);
+    w.set_spin(SPIN_FOREVER);
+    let mut msg = [0u8; 64];
+    side.ack(b'r');
+    while let Some(order) = side.next_order() {
+        let n = order >> 1;
+        if order & 1 == RING {
+            for _ in 0..n {
+                r.read_exact(&mut msg).expect("read");
+                w.write_all(&msg).expect("write");
+            }
+        } else {
+            shm.respond(n);
+        }
+        side.ack(b'k');
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
+}
+
+fn quartiles(v: &[f64]) -> (f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    (s[s.len() / 4], s[(3 * s.len()) / 4])
+}
+
+fn main() -> std::process::ExitCode {
+    if std::env::var_os(ROLE).is_some() {
+        child();
+        return std::process::ExitCode::SUCCESS;
+    }
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rtt_pair: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().map_or(Ok(60), |s| s.parse()).map_err(bad)?;
+    let n: u64 = args.next().map_or(Ok(20_000), |s| s.parse()).map_err(bad)?;
+    if rounds < 2 || n == 0 {
+        return Err(bad("need at least 2 rounds and 1 round trip per block"));
+    }
+
+    let (to_child_r, to_child_w) = fb::faasin_fds()?;
+    let (to_parent_r, to_parent_w) = fb::faasin_fds()?;
+    let (shm, shm_fd) = fb::Shm::create()?;
+    let mut peer = fb::Peer::start(ROLE, "pair", &[&to_child_r, &to_parent_w, &shm_fd], &[])?;
+    drop((to_child_r, to_parent_w, shm_fd));
+    let mut w = Writer::from_fd(to_child_w)?;
+    let mut r = Reader::from_fd(to_parent_r)?;
+    w.set_spin(SPIN_FOREVER);
+    r.set_spin(SPIN_FOREVER);
+    peer.wait_ack()?;
+
+    let mut msg = [7u8; 64];
+    let mut block = |kind: u64| -> std::io::Result<f64> {
+        peer.order((n << 1) | kind)?;
+        let start = Instant::now();
+        if kind == RING {
+            for _ in 0..n {
+                w.write_all(&msg)?;
+                r.read_exact(&mut msg)?;
+            }
+        } else {
+            shm.initiate(n);
+        }
+        let ns = start.elapsed().as_secs_f64() * 1e9 / n as f64;
+        peer.wait_ack()?;
+        Ok(ns)
+    };
+    // One untimed pair: page faults, first wake-ups, frequency ramp.
+    block(BARE)?;
+    block(RING)?;
+    let (mut bare, mut ring, mut ratio) = (vec![], vec![], vec![]);
+    for i in 0..rounds {
+        // Alternate which kind goes first, so neither always follows the other.
+        let (b, f) = if i % 2 == 0 {
+            let b = block(BARE)?;
+            (b, block(RING)?)
+        } else {
+            let f = block(RING)?;
+            (block(BARE)?, f)
+        };
+        bare.push(b);
+        ring.push(f);
+        ratio.push(f / b);
+    }
+    peer.finish(Duration::from_secs(2));
+
+    // The pairs whose bare round trip was in the faster half ran in the
+    // "near" state, the others mostly "far": the ratio differs between them.
+    let cut = median(&bare);
+    let split = |near: bool| -> Vec<f64> {
+        ratio
+            .iter()
+            .zip(&bare)
+            .filter(|(_, b)| (**b <= cut) == near)
+            .map(|(r, _)| *r)
+            .collect()
+    };
+    let (q1, q3) = quartiles(&ratio);
+    println!("{rounds} pairs of {n} spinning 64-byte round trips (one child answers both kinds)\n");
+    println!("| | median | quartiles | min-max |");
+    println!("|---|---:|---:|---:|");
+    let row = |name: &str, v: &[f64], unit: &str| {
+        let (a, b) = quartiles(v);
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(0.0, f64::max);
+        if unit == "x" {
+            println!(
+                "| {name} | {:.2}x | {a:.2}-{b:.2} | {lo:.2}-{hi:.2} |",
+                median(v)
+            );
+        } else {
+            println!(
+                "| {name} | {:.0} ns | {a:.0}-{b:.0} | {lo:.0}-{hi:.0} |",
+                median(v)
+            );
+        }
+    };
+    row("bare ping-pong round trip", &bare, "ns");
+    row("FAASIN spinning round trip", &ring, "ns");
+    row("FAASIN / bare, per pair", &ratio, "x");
+    row("  pairs with the faster bare half", &split(true), "x");
+    row("  pairs with the slower bare half", &split(false), "x");
+    println!("\nratio quartiles {q1:.2}-{q3:.2}; target (issue #2): <= 1.5x");
+    Ok(())
+}
+
+fn bad(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{e} (usage: rtt_pair [ROUNDS] [N])"),
+    )
+}
