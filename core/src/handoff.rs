@@ -5,6 +5,14 @@
 //! `FAASIN-HANDOFF 1\n<token>`, and receives one reply: `OK` followed by two
 //! flag bytes (has input, has output) with those fds attached in that order,
 //! or `NO` followed by a reason in UTF-8.
+//!
+//! A warm function (one process serving many invocations, see
+//! [`crate::invocations`]) asks the same way once per invocation and may
+//! get a third reply, `END`: no more invocations, exit now. It keeps the
+//! connection of an invocation open while it runs and, when done, sends its
+//! return value on it: messages of `V` plus a piece of the value (at most
+//! [`RESULT_PIECE`] bytes in all), then `E`. A connection that closes before
+//! the `E` is an invocation that broke off (the function died or dropped it).
 
 use crate::endpoint;
 use std::io;
@@ -76,9 +84,56 @@ fn set_timeout(fd: BorrowedFd<'_>, opt: libc::c_int, t: Duration) {
     }
 }
 
+/// Largest message of a warm function's return value.
+pub const RESULT_PIECE: usize = 32 * 1024;
+
+/// What the runner answered a request.
+enum Answer {
+    Granted(Streams),
+    End,
+}
+
 /// Client side: connects to `path`, presents `token`, returns the streams.
 /// Gives up after `timeout` if the runner does not answer.
 pub fn request(path: &Path, token: &str, timeout: Duration) -> io::Result<Streams> {
+    let (sock, answer) = ask(path, token, Some(timeout))?;
+    drop(sock);
+    match answer {
+        Answer::Granted(s) => Ok(s),
+        Answer::End => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the FAASIN runner answered END (no more invocations) to a one-shot function",
+        )),
+    }
+}
+
+/// Client side of a warm function: asks for the next invocation's streams
+/// and waits as long as the runner takes. `Ok(None)`: the runner has no more
+/// invocations. The returned connection carries the invocation's return
+/// value (see [`send_result`]).
+pub fn request_invocation(path: &Path, token: &str) -> io::Result<Option<(Streams, OwnedFd)>> {
+    let (sock, answer) = ask(path, token, None)?;
+    Ok(match answer {
+        Answer::Granted(s) => Some((s, sock)),
+        Answer::End => None,
+    })
+}
+
+/// Client side of a warm function: sends an invocation's return value on
+/// its connection, then closes it.
+pub fn send_result(conn: OwnedFd, value: &[u8]) -> io::Result<()> {
+    set_timeout(conn.as_fd(), libc::SO_SNDTIMEO, Duration::from_secs(30));
+    let mut msg = Vec::with_capacity(RESULT_PIECE);
+    for piece in value.chunks(RESULT_PIECE - 1) {
+        msg.clear();
+        msg.push(b'V');
+        msg.extend_from_slice(piece);
+        endpoint::send_with_fds(conn.as_fd(), &msg, &[])?;
+    }
+    endpoint::send_with_fds(conn.as_fd(), b"E", &[])
+}
+
+fn ask(path: &Path, token: &str, timeout: Option<Duration>) -> io::Result<(OwnedFd, Answer)> {
     let (addr, len) = sockaddr(path)?;
     let sock = seqpacket_socket()?;
     // SAFETY: addr/len describe a valid sockaddr_un.
@@ -96,13 +151,23 @@ pub fn request(path: &Path, token: &str, timeout: Duration) -> io::Result<Stream
             format!("cannot connect to {ENV_SOCKET}={}: {e}", path.display()),
         ));
     }
-    set_timeout(sock.as_fd(), libc::SO_RCVTIMEO, timeout);
-    set_timeout(sock.as_fd(), libc::SO_SNDTIMEO, timeout);
+    if let Some(t) = timeout {
+        set_timeout(sock.as_fd(), libc::SO_RCVTIMEO, t);
+        set_timeout(sock.as_fd(), libc::SO_SNDTIMEO, t);
+    }
     let mut msg = REQUEST_PREFIX.to_vec();
     msg.extend_from_slice(token.as_bytes());
     endpoint::send_with_fds(sock.as_fd(), &msg, &[])?;
     let mut buf = [0u8; 1024];
-    let (n, mut fds) = endpoint::recv_with_fds(sock.as_fd(), &mut buf, 2, 0).map_err(|e| {
+    let received = loop {
+        match endpoint::recv_with_fds(sock.as_fd(), &mut buf, 2, 0) {
+            // A warm function waits here between invocations, where a signal
+            // it handles must not end it.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => break r,
+        }
+    };
+    let (n, mut fds) = received.map_err(|e| {
         if e.kind() == io::ErrorKind::WouldBlock {
             io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -113,6 +178,15 @@ pub fn request(path: &Path, token: &str, timeout: Duration) -> io::Result<Stream
         }
     })?;
     let reply = &buf[..n];
+    if n == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the FAASIN runner closed the handoff connection without answering",
+        ));
+    }
+    if reply == b"END" && fds.is_empty() {
+        return Ok((sock, Answer::End));
+    }
     if reply.starts_with(b"NO") {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -137,7 +211,7 @@ pub fn request(path: &Path, token: &str, timeout: Duration) -> io::Result<Stream
     }
     let output = if reply[3] == 1 { fds.pop() } else { None };
     let input = if reply[2] == 1 { fds.pop() } else { None };
-    Ok(Streams { input, output })
+    Ok((sock, Answer::Granted(Streams { input, output })))
 }
 
 /// Server side: a listening handoff socket at `path` (removed first if stale).
@@ -211,6 +285,48 @@ pub fn grant(
         .collect();
     let msg = [b'O', b'K', input.is_some() as u8, output.is_some() as u8];
     endpoint::send_with_fds(conn, &msg, &fds)
+}
+
+/// Server side: tells a warm function that no invocation will come.
+pub fn end(conn: BorrowedFd<'_>) -> io::Result<()> {
+    endpoint::send_with_fds(conn, b"END", &[])
+}
+
+/// Server side: reads a warm function's return value from its invocation's
+/// connection; at most `max` bytes are kept (the rest is read and dropped;
+/// the flag says so). `UnexpectedEof`: the connection closed before the
+/// function finished the invocation (it died, or dropped it).
+pub fn read_result(conn: BorrowedFd<'_>, max: usize) -> io::Result<(Vec<u8>, bool)> {
+    let mut kept = Vec::new();
+    let mut cut = false;
+    let mut buf = vec![0u8; RESULT_PIECE];
+    loop {
+        let n = match endpoint::recv_with_fds(conn, &mut buf, 0, 0) {
+            Ok((n, _)) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        match buf[..n].split_first() {
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the function closed its invocation without finishing it",
+                ))
+            }
+            Some((b'E', [])) => return Ok((kept, cut)),
+            Some((b'V', piece)) => {
+                let room = max - kept.len();
+                kept.extend_from_slice(&piece[..piece.len().min(room)]);
+                cut |= piece.len() > room;
+            }
+            Some(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "malformed return value message",
+                ))
+            }
+        }
+    }
 }
 
 /// Server side: refuses a client with a reason.

@@ -1,0 +1,275 @@
+//! Warm functions: one process that serves many invocations, as a platform
+//! keeps a function's container warm between calls.
+//!
+//! ```no_run
+//! use std::io::{BufRead, Write};
+//! for inv in faasin::invocations() {
+//!     let mut inv = inv?;
+//!     let mut n = 0;
+//!     loop {
+//!         let len = inv.input.fill_buf()?.len();
+//!         if len == 0 { break; }
+//!         inv.input.consume(len);
+//!         n += len;
+//!     }
+//!     writeln!(inv.output, "{n} bytes")?;
+//!     inv.finish(format!("{{\"bytes\": {n}}}").as_bytes())?;
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Started by `faasin run --warm N`, the loop runs N times, each time with
+//! fresh streams handed over the handoff socket ([`crate::handoff`]).
+//! Started any other way (a one-shot chain, a test), it runs once, on
+//! [`crate::input`] and [`crate::output`], and `finish` prints the return
+//! value on stdout, so the same function serves both.
+
+use crate::{handoff, Reader, Writer};
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// Env variable that makes [`invocations`] ask the handoff socket for one
+/// invocation after another (set by `faasin run --warm`).
+pub const ENV_WARM: &str = "FAASIN_WARM";
+
+/// One invocation's streams.
+#[derive(Debug)]
+pub struct Invocation {
+    pub input: Reader,
+    pub output: Writer,
+    /// Where the return value goes when warm; stdout otherwise.
+    conn: Option<OwnedFd>,
+}
+
+impl Invocation {
+    /// Ends the invocation: closes both streams (the next function sees end
+    /// of file), then hands `value` to the runner as the return value.
+    /// An invocation dropped without `finish` is reported to a warm runner
+    /// as broken off.
+    pub fn finish(self, value: &[u8]) -> io::Result<()> {
+        let Invocation {
+            input,
+            output,
+            conn,
+        } = self;
+        input.close()?;
+        output.close()?;
+        match conn {
+            Some(c) => handoff::send_result(c, value),
+            None => {
+                let mut out = io::stdout().lock();
+                out.write_all(value)?;
+                out.flush()
+            }
+        }
+    }
+}
+
+enum State {
+    Once,
+    Warm { socket: PathBuf, token: String },
+    Failed(io::Error),
+    Done,
+}
+
+/// The invocations this process serves; see the module documentation.
+pub struct Invocations {
+    state: State,
+}
+
+/// The invocations this process serves: many when the runner started it
+/// warm (`FAASIN_WARM` with `FAASIN_SOCKET`), else exactly one.
+pub fn invocations() -> Invocations {
+    let warm = std::env::var_os(ENV_WARM).is_some_and(|v| !v.is_empty() && v != "0");
+    let state = match (warm, std::env::var_os(handoff::ENV_SOCKET)) {
+        (false, _) => State::Once,
+        (true, Some(socket)) => State::Warm {
+            socket: socket.into(),
+            token: std::env::var(handoff::ENV_TOKEN).unwrap_or_default(),
+        },
+        (true, None) => State::Failed(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{ENV_WARM} is set but {} is not: a warm function gets its invocations from the runner's handoff socket",
+                handoff::ENV_SOCKET
+            ),
+        )),
+    };
+    Invocations { state }
+}
+
+impl Iterator for Invocations {
+    type Item = io::Result<Invocation>;
+
+    /// The next invocation; after an error, the iteration ends.
+    fn next(&mut self) -> Option<io::Result<Invocation>> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => None,
+            State::Failed(e) => Some(Err(e)),
+            State::Once => Some(crate::input().and_then(|input| {
+                Ok(Invocation {
+                    input,
+                    output: crate::output()?,
+                    conn: None,
+                })
+            })),
+            State::Warm { socket, token } => {
+                let (streams, conn) = match handoff::request_invocation(&socket, &token) {
+                    Ok(Some(granted)) => granted,
+                    Ok(None) => return None,
+                    Err(e) => return Some(Err(e)),
+                };
+                let missing = |what: &str| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("the FAASIN runner handed this invocation no {what} stream"),
+                    )
+                };
+                let inv = (|| {
+                    let input = Reader::from_fd(streams.input.ok_or_else(|| missing("input"))?)?;
+                    let output = Writer::from_fd(streams.output.ok_or_else(|| missing("output"))?)?;
+                    Ok(Invocation {
+                        input,
+                        output,
+                        conn: Some(conn),
+                    })
+                })();
+                if inv.is_ok() {
+                    self.state = State::Warm { socket, token };
+                }
+                Some(inv)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+
+    /// A runner's side in a thread: serves `invocations` requests with a
+    /// fresh ring pair each, feeds `payload` and collects the output and the
+    /// return value, then answers END.
+    fn serve(
+        listener: OwnedFd,
+        payloads: Vec<Vec<u8>>,
+    ) -> std::thread::JoinHandle<Vec<(Vec<u8>, Vec<u8>)>> {
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            for p in payloads {
+                let conn = handoff::accept(listener.as_fd()).unwrap();
+                assert_eq!(
+                    handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap(),
+                    "tok"
+                );
+                let (in_r, in_w) = crate::pipe_fds(4096).unwrap();
+                let (out_r, out_w) = crate::pipe_fds(4096).unwrap();
+                handoff::grant(conn.as_fd(), Some(in_r.as_fd()), Some(out_w.as_fd())).unwrap();
+                drop((in_r, out_w));
+                let mut w = Writer::from_fd(in_w).unwrap();
+                w.write_all(&p).unwrap();
+                drop(w);
+                let mut out = Vec::new();
+                Reader::from_fd(out_r)
+                    .unwrap()
+                    .read_to_end(&mut out)
+                    .unwrap();
+                let (ret, cut) = handoff::read_result(conn.as_fd(), 1 << 20).unwrap();
+                assert!(!cut);
+                got.push((out, ret));
+            }
+            let conn = handoff::accept(listener.as_fd()).unwrap();
+            handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap();
+            handoff::end(conn.as_fd()).unwrap();
+            got
+        })
+    }
+
+    #[test]
+    fn a_warm_function_serves_invocations_until_the_runner_says_end() {
+        let dir = std::env::temp_dir().join(format!("faasin-warm-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.sock");
+        let listener = handoff::listen(&path).unwrap();
+        // Larger than a ring and than one result message.
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let server = serve(listener, vec![b"abc".to_vec(), vec![], big.clone()]);
+        let mut it = Invocations {
+            state: State::Warm {
+                socket: path.clone(),
+                token: "tok".into(),
+            },
+        };
+        let mut served = 0;
+        for inv in &mut it {
+            let mut inv = inv.unwrap();
+            let mut data = Vec::new();
+            inv.input.read_to_end(&mut data).unwrap();
+            inv.output.write_all(&data).unwrap();
+            let ret = format!("{{\"n\": {}}}", data.len()).repeat(5000);
+            inv.finish(ret.as_bytes()).unwrap();
+            served += 1;
+        }
+        assert_eq!(served, 3);
+        assert!(it.next().is_none(), "stays ended");
+        let got = server.join().unwrap();
+        assert_eq!(got[0].0, b"abc");
+        assert!(got[1].0.is_empty());
+        assert_eq!(got[2].0, big);
+        assert_eq!(got[2].1, "{\"n\": 100000}".repeat(5000).into_bytes());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_invocation_dropped_without_finish_is_reported_as_broken_off() {
+        let dir = std::env::temp_dir().join(format!("faasin-warm-drop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.sock");
+        let listener = handoff::listen(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let conn = handoff::accept(listener.as_fd()).unwrap();
+            handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap();
+            let (in_r, _in_w) = crate::pipe_fds(4096).unwrap();
+            let (_out_r, out_w) = crate::pipe_fds(4096).unwrap();
+            handoff::grant(conn.as_fd(), Some(in_r.as_fd()), Some(out_w.as_fd())).unwrap();
+            handoff::read_result(conn.as_fd(), 1024)
+        });
+        let mut it = Invocations {
+            state: State::Warm {
+                socket: path,
+                token: "tok".into(),
+            },
+        };
+        drop(it.next().unwrap().unwrap());
+        let e = t.join().unwrap().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_runner_that_goes_away_ends_the_iteration_with_an_error() {
+        let dir = std::env::temp_dir().join(format!("faasin-warm-gone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.sock");
+        let listener = handoff::listen(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let conn = handoff::accept(listener.as_fd()).unwrap();
+            handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap();
+            // Closes without answering.
+        });
+        let mut it = Invocations {
+            state: State::Warm {
+                socket: path,
+                token: "tok".into(),
+            },
+        };
+        let e = it.next().unwrap().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted, "{e}");
+        assert!(it.next().is_none());
+        t.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
