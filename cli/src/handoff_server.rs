@@ -177,7 +177,7 @@ pub fn random_token() -> String {
 }
 
 /// A new directory only we can enter (mode 0700).
-fn private_dir() -> io::Result<PathBuf> {
+pub(crate) fn private_dir() -> io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let base = std::env::temp_dir();
     for _ in 0..16 {

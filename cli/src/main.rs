@@ -17,6 +17,7 @@ mod resp;
 mod runner;
 mod signals;
 mod staged;
+mod warm;
 
 use clap::{Args, Parser, Subcommand};
 use std::io::{BufRead, Write};
@@ -101,6 +102,12 @@ struct RunArgs {
     /// No summary when the chain succeeds.
     #[arg(short, long)]
     quiet: bool,
+    /// Start the functions once and run the chain this many times on them,
+    /// as warm functions (each loops over `faasin::invocations()`); the
+    /// report then has one entry per invocation. Input: the --input file
+    /// (or nothing), fed to every invocation.
+    #[arg(long, value_name = "N")]
+    warm: Option<usize>,
     /// The docker client to use for container functions.
     #[arg(long, default_value = "docker", env = "FAASIN_DOCKER")]
     docker: String,
@@ -157,6 +164,30 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
         redis: args.redis,
         store_dir: args.store_dir,
     };
+    if let Some(count) = args.warm {
+        if pipe {
+            return fail("--warm is for `faasin run`".into());
+        }
+        let report = match warm::run(&chain, &opts, count) {
+            Ok(r) => r,
+            Err(runner::SetupError(e)) => return fail(e),
+        };
+        if !(report.ok && args.quiet) {
+            eprint!("{}", report.summary());
+        }
+        if let Some(path) = &args.report {
+            let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+            if let Err(e) = std::fs::write(path, json + "\n") {
+                eprintln!("faasin: cannot write the report to {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+        return match (report.ok, crate::signals::received()) {
+            (true, _) => ExitCode::SUCCESS,
+            (false, Some(sig)) => ExitCode::from((128 + sig).clamp(0, 255) as u8),
+            (false, None) => ExitCode::from(1),
+        };
+    }
     let report = match runner::run(&chain, &opts) {
         Ok(r) => r,
         Err(runner::SetupError(e)) => return fail(e),
@@ -180,30 +211,30 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
 
 /// `faasin cat`: the pass-through function, zero-copy on the ring side.
 fn cat() -> ExitCode {
-    let result = (|| -> std::io::Result<u64> {
-        let mut r = faasin::input()?;
-        let mut w = faasin::output()?;
-        let mut total = 0u64;
-        loop {
-            let n = {
-                let buf = r.fill_buf()?;
-                if buf.is_empty() {
-                    break;
-                }
-                w.write_all(buf)?;
-                buf.len()
-            };
-            r.consume(n);
-            total += n as u64;
+    // One invocation, or one per invocation when started warm.
+    let result = (|| -> std::io::Result<()> {
+        for inv in faasin::invocations() {
+            let mut inv = inv?;
+            let mut total = 0u64;
+            loop {
+                let n = {
+                    let buf = inv.input.fill_buf()?;
+                    if buf.is_empty() {
+                        break;
+                    }
+                    inv.output.write_all(buf)?;
+                    buf.len()
+                };
+                inv.input.consume(n);
+                total += n as u64;
+            }
+            inv.output.flush()?;
+            inv.finish(format!("{{\"bytes\": {total}}}\n").as_bytes())?;
         }
-        w.flush()?;
-        Ok(total)
+        Ok(())
     })();
     match result {
-        Ok(n) => {
-            println!("{{\"bytes\": {n}}}");
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("faasin cat: {e}");
             ExitCode::from(1)

@@ -25,7 +25,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-enum Store {
+pub(crate) enum Store {
     Redis {
         addr: String,
         /// Ours to stop at the end; `None` for `--redis ADDR`.
@@ -38,7 +38,7 @@ enum Store {
 }
 
 impl Store {
-    fn open(opts: &Options, run_id: &str) -> Result<Store, SetupError> {
+    pub(crate) fn open(opts: &Options, run_id: &str) -> Result<Store, SetupError> {
         match opts.transport {
             Transport::Redis => {
                 let (addr, server) = match &opts.redis {
@@ -108,7 +108,7 @@ impl Store {
     }
 
     /// Stores a whole value (the chain's input; a Redis function's output).
-    fn put(&self, edge: usize, data: &[u8]) -> io::Result<()> {
+    pub(crate) fn put(&self, edge: usize, data: &[u8]) -> io::Result<()> {
         match self {
             Store::Redis { .. } => {
                 let key = self.key(edge);
@@ -120,7 +120,7 @@ impl Store {
         }
     }
 
-    fn get(&self, edge: usize) -> io::Result<Vec<u8>> {
+    pub(crate) fn get(&self, edge: usize) -> io::Result<Vec<u8>> {
         match self {
             Store::Redis { .. } => {
                 let key = self.key(edge);
@@ -133,7 +133,7 @@ impl Store {
         }
     }
 
-    fn describe(&self, op_s: &[(usize, Option<f64>, Option<f64>)]) -> serde_json::Value {
+    pub(crate) fn describe(&self, op_s: &[(usize, Option<f64>, Option<f64>)]) -> serde_json::Value {
         let ops: Vec<_> = op_s
             .iter()
             .map(|(e, put, get)| serde_json::json!({"edge": e, "put_s": put, "get_s": get}))
@@ -156,7 +156,7 @@ impl Store {
 
     /// Removes what the chain stored: nothing is left behind in a shared
     /// Redis or on tmpfs (which is memory).
-    fn clear(&self, edges: usize) {
+    pub(crate) fn clear(&self, edges: usize) {
         match self {
             Store::Redis { .. } => {
                 if let Ok(mut c) = self.conn() {

@@ -1,0 +1,681 @@
+//! `faasin run --warm N`: the chain's functions start once and serve N
+//! invocations, as a platform keeps functions warm between calls. Each
+//! function loops over `faasin::invocations()`; for every invocation it asks
+//! the handoff socket for fresh stream ends and, when done, sends its return
+//! value back on that connection.
+//!
+//! Over FAASIN rings (and plain pipes) every function of an invocation gets
+//! its ends at once and they stream. Over Redis and files each function's
+//! whole output is stored first, and the next function gets its ends only
+//! then, as with the one-shot staged transports.
+
+use crate::chain::Chain;
+use crate::handoff_server;
+use crate::runner::{self, Options, SetupError, Transport};
+use crate::staged::Store;
+use faasin::handoff;
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A function must ask for its first invocation within this long of its
+/// start, and for its next one (or the END) within this long of finishing.
+const ASK_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Serialize)]
+pub struct WarmFunction {
+    pub name: String,
+    pub command: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub max_rss_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct InvocationReport {
+    /// Unix time the runner began the invocation (made its streams).
+    pub started_unix_s: f64,
+    /// Until the last function sent its return value and the output ended.
+    pub elapsed_s: f64,
+    /// Seconds from the start to each function's return value.
+    pub finished_s: Vec<f64>,
+    /// Each function's return value (JSON if it parses, else text).
+    pub return_values: Vec<serde_json::Value>,
+    pub output_bytes: u64,
+}
+
+#[derive(Serialize)]
+pub struct WarmReport {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub transport: String,
+    pub warm_invocations: usize,
+    /// From the first spawn until every function has exited.
+    pub elapsed_s: f64,
+    /// Until every function had asked for its first invocation.
+    pub warm_up_s: Option<f64>,
+    pub functions: Vec<WarmFunction>,
+    pub invocations: Vec<InvocationReport>,
+    pub store: Option<serde_json::Value>,
+}
+
+impl WarmReport {
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let mut times: Vec<f64> = self.invocations.iter().map(|i| i.elapsed_s).collect();
+        times.sort_by(f64::total_cmp);
+        if let (Some(lo), Some(hi)) = (times.first(), times.last()) {
+            s.push_str(&format!(
+                "faasin: {} warm invocations over {}: median {:.2} ms ({:.2}-{:.2})\n",
+                times.len(),
+                self.transport,
+                times[times.len() / 2] * 1e3,
+                lo * 1e3,
+                hi * 1e3
+            ));
+        }
+        if let Some(e) = &self.error {
+            s.push_str(&format!("faasin: FAILED: {e}\n"));
+        }
+        s
+    }
+}
+
+enum Event {
+    /// A function asked for an invocation (or the END).
+    Asked(usize, OwnedFd),
+    /// A function's return value arrived (or its connection broke).
+    Finished(usize, io::Result<(Vec<u8>, bool)>, Instant),
+    Exited(usize, io::Result<ExitStatus>, Option<u64>),
+}
+
+struct Function {
+    pid: Option<i32>,
+    asked: Option<OwnedFd>,
+    status: Option<ExitStatus>,
+    rss: Option<u64>,
+}
+
+pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, SetupError> {
+    if count == 0 {
+        return Err(SetupError("--warm needs at least one invocation".into()));
+    }
+    if let Some(f) = chain
+        .functions
+        .iter()
+        .find(|f| f.image.is_some() || f.stdio)
+    {
+        return Err(SetupError(format!(
+            "--warm runs processes that loop over faasin::invocations(); function {:?} is a {}",
+            f.name,
+            if f.stdio {
+                "stdio program"
+            } else {
+                "container"
+            }
+        )));
+    }
+    let input: Vec<u8> = match &opts.input {
+        Some(p) => std::fs::read(p)
+            .map_err(|e| SetupError(format!("cannot read input file {}: {e}", p.display())))?,
+        None => Vec::new(),
+    };
+    let mut output: Box<dyn Write + Send> =
+        match &opts.output {
+            Some(p) => Box::new(File::create(p).map_err(|e| {
+                SetupError(format!("cannot create output file {}: {e}", p.display()))
+            })?),
+            None => Box::new(File::from(
+                runner::dup_std(1).map_err(|e| SetupError(format!("cannot use stdout: {e}")))?,
+            )),
+        };
+    let run_id = handoff_server::random_token()[..8].to_string();
+    let store = match opts.transport {
+        Transport::Redis | Transport::File => Some(Store::open(opts, &run_id)?),
+        Transport::Faasin | Transport::Pipe => None,
+    };
+    let dir = handoff_server::private_dir()
+        .map_err(|e| SetupError(format!("cannot create the handoff directory: {e}")))?;
+    let socket = dir.join(handoff_server::SOCKET_NAME);
+    let listener = handoff::listen(&socket)
+        .map_err(|e| SetupError(format!("cannot listen on {}: {e}", socket.display())))?;
+
+    let n = chain.functions.len();
+    let tokens: Vec<String> = (0..n).map(|_| handoff_server::random_token()).collect();
+    let (tx, rx) = mpsc::channel::<Event>();
+    {
+        let (tx, tokens) = (tx.clone(), tokens.clone());
+        // Detached: it ends with the process (the listener is never closed
+        // while the runner lives, and the directory is removed at the end).
+        std::thread::spawn(move || accept_loop(listener, tokens, tx));
+    }
+
+    crate::signals::install();
+    let mut guard = crate::guard::Guard::start(&opts.docker, &run_id);
+    let start = Instant::now();
+    let mut funcs: Vec<Function> = Vec::with_capacity(n);
+    let mut error = None;
+    for (i, f) in chain.functions.iter().enumerate() {
+        let mut cmd = runner::build_command(f, None, None, None, &opts.docker);
+        cmd.env(handoff::ENV_SOCKET, &socket)
+            .env(handoff::ENV_TOKEN, &tokens[i])
+            .env(faasin::ENV_WARM, "1")
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit());
+        // A warm function's stdout is not its return value (that comes per
+        // invocation): it goes where its stderr goes.
+        match runner::dup_std(2) {
+            Ok(fd) => cmd.stdout(Stdio::from(fd)),
+            Err(_) => cmd.stdout(Stdio::null()),
+        };
+        cmd.process_group(0);
+        guard.mark(&mut cmd);
+        runner::die_with_runner(&mut cmd);
+        let mut func = Function {
+            pid: None,
+            asked: None,
+            status: None,
+            rss: None,
+        };
+        match cmd.spawn() {
+            Ok(child) => {
+                let pid = child.id() as i32;
+                func.pid = Some(pid);
+                guard.group(pid);
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let (st, rss) = runner::wait_rusage(pid);
+                    drop(child);
+                    let _ = tx.send(Event::Exited(i, st, rss));
+                });
+            }
+            Err(e) => {
+                error.get_or_insert(format!(
+                    "could not start function {} ({}): {e}",
+                    i + 1,
+                    f.name
+                ));
+            }
+        }
+        funcs.push(func);
+    }
+    let deadline = opts.timeout.map(|t| start + t);
+    let mut w = Warm {
+        chain,
+        funcs,
+        tx,
+        rx,
+        deadline,
+        start,
+    };
+    let mut invocations = Vec::new();
+    let mut ops = Vec::new();
+    let mut warm_up_s = None;
+    if error.is_none() {
+        match w.wait_all_asked() {
+            Ok(()) => warm_up_s = Some(start.elapsed().as_secs_f64()),
+            Err(e) => error = Some(e),
+        }
+    }
+    for k in 0..count {
+        if error.is_some() {
+            break;
+        }
+        let r = match &store {
+            None => w.streamed(opts, &input, &mut output),
+            Some(s) => w.staged(s, &input, &mut output, &mut ops),
+        };
+        match r {
+            Ok(inv) => invocations.push(inv),
+            Err(e) => error = Some(format!("invocation {}: {e}", k + 1)),
+        }
+        // The next invocation (or the END) is asked for right away.
+        if error.is_none() && k + 1 < count {
+            if let Err(e) = w.wait_all_asked() {
+                error = Some(e);
+            }
+        }
+    }
+    w.end_all(error.is_none(), opts.grace);
+    guard.done();
+    let _ = std::fs::remove_dir_all(&dir);
+    let store_report = store.as_ref().map(|s| {
+        s.clear(n);
+        s.describe(&ops)
+    });
+    let functions = chain
+        .functions
+        .iter()
+        .zip(&w.funcs)
+        .map(|(f, s)| WarmFunction {
+            name: f.name.clone(),
+            command: f.command.display(),
+            exit_code: s.status.and_then(|st| st.code()),
+            signal: s.status.and_then(|st| st.signal()),
+            max_rss_bytes: s.rss,
+        })
+        .collect::<Vec<_>>();
+    if error.is_none() {
+        if let Some((i, st)) = w
+            .funcs
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.status.filter(|st| !st.success()).map(|st| (i, st)))
+        {
+            error = Some(format!(
+                "function {} ({}) ended with {}",
+                i + 1,
+                chain.functions[i].name,
+                crate::report::status_text(st.code(), st.signal())
+            ));
+        }
+    }
+    if let Some(sig) = crate::signals::received() {
+        error.get_or_insert(format!("interrupted by {}", crate::signals::name(sig)));
+    }
+    Ok(WarmReport {
+        ok: error.is_none(),
+        error,
+        transport: opts.transport.name().into(),
+        warm_invocations: count,
+        elapsed_s: start.elapsed().as_secs_f64(),
+        warm_up_s,
+        functions,
+        invocations,
+        store: store_report,
+    })
+}
+
+fn accept_loop(listener: OwnedFd, tokens: Vec<String>, tx: mpsc::Sender<Event>) {
+    loop {
+        let conn = match handoff::accept(listener.as_fd()) {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let (tx, tokens) = (tx.clone(), tokens.clone());
+        std::thread::spawn(move || {
+            match handoff::read_request(conn.as_fd(), Duration::from_secs(10)) {
+                Ok(t) => match tokens.iter().position(|x| *x == t) {
+                    Some(i) => {
+                        let _ = tx.send(Event::Asked(i, conn));
+                    }
+                    None => {
+                        eprintln!("faasin: refused a handoff request: unknown token");
+                        let _ = handoff::refuse(conn.as_fd(), "unknown token");
+                    }
+                },
+                Err(e) => {
+                    let _ = handoff::refuse(conn.as_fd(), &format!("bad request ({e})"));
+                }
+            }
+        });
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A stream between two neighbours of one invocation: (read end, write end).
+fn edge(transport: Transport, capacity: usize) -> io::Result<(OwnedFd, OwnedFd)> {
+    match transport {
+        Transport::Faasin => faasin::pipe_fds(capacity),
+        _ => runner::os_pipe(),
+    }
+}
+
+struct Warm<'a> {
+    chain: &'a Chain,
+    funcs: Vec<Function>,
+    /// For the threads that wait for return values.
+    tx: mpsc::Sender<Event>,
+    rx: mpsc::Receiver<Event>,
+    deadline: Option<Instant>,
+    start: Instant,
+}
+
+impl Warm<'_> {
+    fn name(&self, i: usize) -> String {
+        format!("function {} ({})", i + 1, self.chain.functions[i].name)
+    }
+
+    /// The next event, or why there will be none in time.
+    fn next_event(&mut self, limit: Instant, what: &str) -> Result<Event, String> {
+        let limit = self.deadline.map_or(limit, |d| d.min(limit));
+        loop {
+            if crate::signals::received().is_some() {
+                return Err("interrupted".into());
+            }
+            let now = Instant::now();
+            if now >= limit {
+                return Err(match self.deadline {
+                    Some(d) if d <= limit => format!(
+                        "timed out after {:.1} s",
+                        d.duration_since(self.start).as_secs_f64()
+                    ),
+                    _ => format!("no progress while {what}"),
+                });
+            }
+            match self.rx.recv_timeout((limit - now).min(runner::TICK)) {
+                Ok(Event::Exited(i, st, rss)) => {
+                    let st = st.map_err(|e| format!("cannot wait for {}: {e}", self.name(i)))?;
+                    self.funcs[i].status = Some(st);
+                    self.funcs[i].rss = rss;
+                    self.funcs[i].pid = None;
+                    // A clean exit here is a one-shot function (one that
+                    // takes faasin::input()/output() once).
+                    let hint = if st.success() {
+                        "; a warm function loops over faasin::invocations()"
+                    } else {
+                        ""
+                    };
+                    return Err(format!(
+                        "{} ended ({}) while {what}{hint}",
+                        self.name(i),
+                        crate::report::status_text(st.code(), st.signal())
+                    ));
+                }
+                Ok(ev) => return Ok(ev),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(format!("every function is gone while {what}"))
+                }
+            }
+        }
+    }
+
+    fn on_asked(&mut self, i: usize, conn: OwnedFd) -> Result<(), String> {
+        if self.funcs[i].asked.replace(conn).is_some() {
+            return Err(format!(
+                "{} asked for a second invocation before finishing one",
+                self.name(i)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until every function has asked for its next invocation.
+    fn wait_all_asked(&mut self) -> Result<(), String> {
+        let limit = Instant::now() + ASK_TIMEOUT;
+        while self.funcs.iter().any(|f| f.asked.is_none()) {
+            match self.next_event(limit, "waiting for the functions to ask for an invocation")? {
+                Event::Asked(i, c) => self.on_asked(i, c)?,
+                _ => return Err("a stray event between invocations".into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands function `i` its ends and starts reading its return value.
+    fn grant(&mut self, i: usize, input: OwnedFd, output: OwnedFd) -> Result<(), String> {
+        let conn = self.funcs[i].asked.take().expect("asked before the grant");
+        handoff::grant(conn.as_fd(), Some(input.as_fd()), Some(output.as_fd()))
+            .map_err(|e| format!("cannot hand {} its streams: {e}", self.name(i)))?;
+        // Our copies close here, so that the function's exit is seen by its
+        // neighbours as EOF or a broken pipe.
+        drop((input, output));
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            let r = handoff::read_result(conn.as_fd(), runner::MAX_RETURN);
+            let _ = tx.send(Event::Finished(i, r, Instant::now()));
+        });
+        Ok(())
+    }
+
+    /// One invocation over rings or pipes: every function at once.
+    fn streamed(
+        &mut self,
+        opts: &Options,
+        input: &[u8],
+        output: &mut Box<dyn Write + Send>,
+    ) -> Result<InvocationReport, String> {
+        let n = self.funcs.len();
+        let started_unix_s = unix_now();
+        let t0 = Instant::now();
+        let mut edges = Vec::with_capacity(n + 1);
+        for i in 0..=n {
+            let cap = self.chain.functions[i.saturating_sub(1)].capacity;
+            edges.push(
+                edge(opts.transport, cap).map_err(|e| format!("cannot create a stream: {e}"))?,
+            );
+        }
+        let mut ends: Vec<(Option<OwnedFd>, Option<OwnedFd>)> =
+            edges.into_iter().map(|(r, w)| (Some(r), Some(w))).collect();
+        let feed = ends[0].1.take().expect("fresh");
+        let drain = ends[n].0.take().expect("fresh");
+        let data = input.to_vec();
+        let feeder = std::thread::spawn(move || -> io::Result<()> {
+            let mut w = faasin::Writer::from_fd(feed)?;
+            w.write_all(&data)
+        });
+        let (otx, orx) = mpsc::channel::<(io::Result<Vec<u8>>, Instant)>();
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let r = faasin::Reader::from_fd(drain).and_then(|mut r| r.read_to_end(&mut out));
+            let _ = otx.send((r.map(|_| out), Instant::now()));
+        });
+        for i in 0..n {
+            let inp = ends[i].0.take().expect("each read end once");
+            let out = ends[i + 1].1.take().expect("each write end once");
+            self.grant(i, inp, out)?;
+        }
+        let mut finished = vec![None; n];
+        let mut values = vec![serde_json::Value::Null; n];
+        // When one function breaks off, its neighbours usually follow (EOF,
+        // EPIPE): their reports are gathered for a moment, so that the
+        // message names every function that broke off, the cause among them.
+        let mut broken: Vec<String> = Vec::new();
+        let mut limit = Instant::now() + Duration::from_secs(24 * 3600);
+        while finished.iter().any(Option::is_none) {
+            let ev = match self.next_event(limit, "an invocation ran") {
+                Ok(ev) => ev,
+                Err(_) if !broken.is_empty() => break,
+                Err(e) => return Err(e),
+            };
+            match ev {
+                Event::Finished(i, r, at) => {
+                    finished[i] = Some(at.duration_since(t0).as_secs_f64());
+                    match self.result(i, r) {
+                        Ok(v) => values[i] = v,
+                        Err(e) => {
+                            if broken.is_empty() {
+                                limit = Instant::now() + Duration::from_millis(200);
+                            }
+                            broken.push(e);
+                        }
+                    }
+                }
+                Event::Asked(i, c) => self.on_asked(i, c)?,
+                _ => return Err("a stray event".into()),
+            }
+        }
+        if !broken.is_empty() {
+            return Err(broken.join("; "));
+        }
+        let (out, out_at) = loop {
+            match orx.recv_timeout(runner::TICK) {
+                Ok(v) => break v,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err("timed out waiting for the output".into());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("the output thread died".into())
+                }
+            }
+        };
+        let out = out.map_err(|e| format!("reading the output failed: {e}"))?;
+        match feeder.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Ok(Err(e)) => return Err(format!("feeding the input failed: {e}")),
+            Err(_) => return Err("the input thread panicked".into()),
+        }
+        output
+            .write_all(&out)
+            .map_err(|e| format!("writing the output failed: {e}"))?;
+        let end = finished
+            .iter()
+            .flatten()
+            .copied()
+            .fold(out_at.duration_since(t0).as_secs_f64(), f64::max);
+        Ok(InvocationReport {
+            started_unix_s,
+            elapsed_s: end,
+            finished_s: finished.into_iter().flatten().collect(),
+            return_values: values,
+            output_bytes: out.len() as u64,
+        })
+    }
+
+    /// One invocation through a store: a function runs once the previous
+    /// one's whole output is stored, and reads it back from there.
+    fn staged(
+        &mut self,
+        store: &Store,
+        input: &[u8],
+        output: &mut Box<dyn Write + Send>,
+        ops: &mut Vec<(usize, Option<f64>, Option<f64>)>,
+    ) -> Result<InvocationReport, String> {
+        let n = self.funcs.len();
+        let started_unix_s = unix_now();
+        let t0 = Instant::now();
+        let mut finished = Vec::with_capacity(n);
+        let mut values = Vec::with_capacity(n);
+        let mut carried: Vec<u8> = input.to_vec();
+        let mut out_len = 0;
+        for i in 0..n {
+            if i > 0 {
+                let t = Instant::now();
+                carried = store
+                    .get(i)
+                    .map_err(|e| format!("getting the output of {}: {e}", self.name(i - 1)))?;
+                ops.push((i, None, Some(t.elapsed().as_secs_f64())));
+            }
+            let (in_r, in_w) = runner::os_pipe().map_err(|e| format!("pipe: {e}"))?;
+            let (out_r, out_w) = runner::os_pipe().map_err(|e| format!("pipe: {e}"))?;
+            let data = std::mem::take(&mut carried);
+            let feeder = std::thread::spawn(move || File::from(in_w).write_all(&data));
+            let collector = std::thread::spawn(move || {
+                let mut v = Vec::new();
+                File::from(out_r).read_to_end(&mut v).map(|_| v)
+            });
+            self.grant(i, in_r, out_w)?;
+            let limit = Instant::now() + Duration::from_secs(24 * 3600);
+            loop {
+                match self.next_event(limit, "an invocation ran")? {
+                    Event::Finished(j, r, at) if j == i => {
+                        values.push(self.result(i, r)?);
+                        finished.push(at.duration_since(t0).as_secs_f64());
+                        break;
+                    }
+                    Event::Asked(j, c) => self.on_asked(j, c)?,
+                    _ => return Err("a stray event".into()),
+                }
+            }
+            let stored = collector
+                .join()
+                .map_err(|_| "the collector thread panicked".to_string())?
+                .map_err(|e| format!("collecting the output of {}: {e}", self.name(i)))?;
+            match feeder.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                Ok(Err(e)) => return Err(format!("feeding {}: {e}", self.name(i))),
+                Err(_) => return Err("the feeder thread panicked".into()),
+            }
+            if i + 1 < n {
+                let t = Instant::now();
+                store
+                    .put(i + 1, &stored)
+                    .map_err(|e| format!("storing the output of {}: {e}", self.name(i)))?;
+                ops.push((i + 1, Some(t.elapsed().as_secs_f64()), None));
+            } else {
+                out_len = stored.len() as u64;
+                output
+                    .write_all(&stored)
+                    .map_err(|e| format!("writing the output failed: {e}"))?;
+            }
+        }
+        Ok(InvocationReport {
+            started_unix_s,
+            elapsed_s: t0.elapsed().as_secs_f64(),
+            finished_s: finished,
+            return_values: values,
+            output_bytes: out_len,
+        })
+    }
+
+    fn result(
+        &self,
+        i: usize,
+        r: io::Result<(Vec<u8>, bool)>,
+    ) -> Result<serde_json::Value, String> {
+        match r {
+            Ok((v, _cut)) => Ok(crate::report::return_value(&v)),
+            Err(e) => Err(format!(
+                "{} broke off its invocation before returning: {e}",
+                self.name(i)
+            )),
+        }
+    }
+
+    /// Tells every function that asks that there is no more work (or, after
+    /// a failure, just stops them), then waits for them to exit.
+    fn end_all(&mut self, ok: bool, grace: Duration) {
+        let limit = Instant::now() + if ok { ASK_TIMEOUT } else { Duration::ZERO };
+        loop {
+            for f in self.funcs.iter_mut() {
+                if let Some(c) = f.asked.take() {
+                    let _ = handoff::end(c.as_fd());
+                }
+            }
+            if self.funcs.iter().all(|f| f.pid.is_none()) || Instant::now() >= limit {
+                break;
+            }
+            match self.rx.recv_timeout(runner::TICK) {
+                Ok(Event::Asked(i, c)) => self.funcs[i].asked = Some(c),
+                Ok(Event::Exited(i, st, rss)) => {
+                    self.funcs[i].status = st.ok();
+                    self.funcs[i].rss = rss;
+                    self.funcs[i].pid = None;
+                }
+                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // Whoever is left: SIGTERM, then SIGKILL.
+        let mut signal = libc::SIGTERM;
+        let mut until = Instant::now() + grace.min(runner::KILL_AFTER);
+        while self.funcs.iter().any(|f| f.pid.is_some()) {
+            for f in &self.funcs {
+                if let Some(pid) = f.pid {
+                    // SAFETY: plain kill(2) of the process group we created
+                    // (process_group(0) made the child its leader).
+                    unsafe { libc::kill(-pid, signal) };
+                }
+            }
+            while Instant::now() < until && self.funcs.iter().any(|f| f.pid.is_some()) {
+                if let Ok(Event::Exited(i, st, rss)) = self.rx.recv_timeout(runner::TICK) {
+                    self.funcs[i].status = st.ok();
+                    self.funcs[i].rss = rss;
+                    self.funcs[i].pid = None;
+                }
+            }
+            if signal == libc::SIGKILL {
+                break;
+            }
+            signal = libc::SIGKILL;
+            until = Instant::now() + runner::KILL_AFTER;
+        }
+    }
+}
