@@ -3,16 +3,21 @@
 //! which are a FAASIN ring, a pipe or a file depending on how the runner
 //! started it.
 //!
-//! - `chainfn write BYTES`: writes BYTES pseudo-random bytes; prints
+//! - `chainfn write BYTES`: writes BYTES pseudo-random bytes; returns
 //!   `{"bytes": N, "sum": S, ...}`.
-//! - `chainfn read`: reads to EOF; prints the same plus the wall-clock time
+//! - `chainfn read`: reads to EOF; returns the same plus the wall-clock time
 //!   (Unix seconds) it started and got its first byte, so that "time until B
 //!   has its first byte" is exact on every transport.
+//!
+//! It loops over `faasin::invocations()`: once when started by a one-shot
+//! chain (the return value goes to stdout), once per invocation when
+//! started by `faasin run --warm N`.
 //!
 //! The check is a wrapping sum of the bytes: cheap (it must not hide the
 //! transport's cost), and it catches a lost, added or changed byte. The
 //! runner's own tests check order with SHA-256 (core's `peer`).
 
+use faasin::{Reader, Writer};
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,9 +33,8 @@ fn sum(b: &[u8]) -> u64 {
     b.iter().fold(0u64, |s, &x| s.wrapping_add(x as u64))
 }
 
-fn write(total: u64) -> std::io::Result<String> {
-    let start = now();
-    // One MiB of xorshift bytes, written over and over.
+/// One MiB of xorshift bytes, written over and over.
+fn block() -> Vec<u8> {
     let mut block = vec![0u8; 1 << 20];
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     for c in block.chunks_mut(8) {
@@ -39,7 +43,10 @@ fn write(total: u64) -> std::io::Result<String> {
         x ^= x << 17;
         c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
     }
-    let mut out = faasin::output()?;
+    block
+}
+
+fn write(total: u64, block: &[u8], out: &mut Writer, start: f64) -> std::io::Result<String> {
     let ready = now();
     let mut left = total;
     let mut s = 0u64;
@@ -59,9 +66,7 @@ fn write(total: u64) -> std::io::Result<String> {
     ))
 }
 
-fn read() -> std::io::Result<String> {
-    let start = now();
-    let mut inp = faasin::input()?;
+fn read(inp: &mut Reader, start: f64) -> std::io::Result<String> {
     let ready = now();
     let mut first = None;
     let (mut total, mut s) = (0u64, 0u64);
@@ -85,27 +90,47 @@ fn read() -> std::io::Result<String> {
     ))
 }
 
+enum Mode {
+    Write(u64),
+    Read,
+}
+
+fn serve(mode: Mode) -> std::io::Result<()> {
+    let block = match mode {
+        Mode::Write(_) => block(),
+        Mode::Read => Vec::new(),
+    };
+    let mut start = now();
+    for inv in faasin::invocations() {
+        let mut inv = inv?;
+        let line = match mode {
+            Mode::Write(n) => write(n, &block, &mut inv.output, start)?,
+            Mode::Read => read(&mut inv.input, start)?,
+        };
+        inv.finish(format!("{line}\n").as_bytes())?;
+        start = now();
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let r = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+    let mode = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["write", n] => match n.parse() {
-            Ok(n) => write(n),
+            Ok(n) => Mode::Write(n),
             Err(_) => {
                 eprintln!("chainfn: write BYTES: {n:?} is not a byte count");
                 return ExitCode::from(2);
             }
         },
-        ["read"] => read(),
+        ["read"] => Mode::Read,
         _ => {
             eprintln!("usage: chainfn write BYTES | chainfn read");
             return ExitCode::from(2);
         }
     };
-    match r {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
+    match serve(mode) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chainfn: {e}");
             ExitCode::from(1)
