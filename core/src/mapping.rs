@@ -55,6 +55,19 @@ fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
+/// Bytes of the header's static line as written by `create_memfd`: magic,
+/// capacity (u64 each), version, header size (u32 each), native endian.
+const STATIC_LINE_LEN: usize = 24;
+
+#[cfg(not(loom))]
+const _: () = {
+    use crate::header::StaticLine;
+    assert!(core::mem::offset_of!(StaticLine, magic) == 0);
+    assert!(core::mem::offset_of!(StaticLine, capacity) == 8);
+    assert!(core::mem::offset_of!(StaticLine, version) == 16);
+    assert!(core::mem::offset_of!(StaticLine, header_size) == 20);
+};
+
 /// Creates the ring memfd: sized, header written, sealed against shrink,
 /// grow and further seals. The caller hands it to both ends.
 pub(crate) fn create_memfd(capacity: usize) -> io::Result<OwnedFd> {
@@ -72,16 +85,18 @@ pub(crate) fn create_memfd(capacity: usize) -> io::Result<OwnedFd> {
     let total = (header_size + capacity) as libc::off_t;
     // SAFETY: fd is a valid memfd we own.
     cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), total) })?;
-    {
-        // Map the header page only long enough to write the static line.
-        let map = Mapping::map_raw(&fd, header_size, capacity)?;
-        let h = map.header();
-        h.fixed.magic.store(MAGIC, Ordering::Relaxed);
-        h.fixed.capacity.store(capacity as u64, Ordering::Relaxed);
-        h.fixed.version.store(VERSION, Ordering::Relaxed);
-        h.fixed
-            .header_size
-            .store(header_size as u32, Ordering::Relaxed);
+    // The static line, written through the fd: nobody has the memfd mapped
+    // yet, and mapping it here only to write 24 bytes cost a third of a
+    // ring's setup (three mmaps, a munmap and a page fault).
+    let mut line = [0u8; STATIC_LINE_LEN];
+    line[0..8].copy_from_slice(&MAGIC.to_ne_bytes());
+    line[8..16].copy_from_slice(&(capacity as u64).to_ne_bytes());
+    line[16..20].copy_from_slice(&VERSION.to_ne_bytes());
+    line[20..24].copy_from_slice(&(header_size as u32).to_ne_bytes());
+    // SAFETY: fd is our memfd; line is a valid buffer of its length.
+    let n = unsafe { libc::pwrite(fd.as_raw_fd(), line.as_ptr().cast(), line.len(), 0) };
+    if n != line.len() as isize {
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: fd is a valid memfd created with MFD_ALLOW_SEALING.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, REQUIRED_SEALS) })?;
@@ -169,49 +184,42 @@ impl Mapping {
         Ok(map)
     }
 
-    /// Maps header + data, then the data again right after it.
+    /// Maps header + data, then the data again right after it: one mapping
+    /// of the memfd as long as header + twice the data (its last part lies
+    /// past the end of the file and is never touched), whose last part is
+    /// then replaced by a second mapping of the data. Two mmaps, no
+    /// separate reservation.
     fn map_raw(fd: &OwnedFd, header_size: usize, capacity: usize) -> io::Result<Mapping> {
         let len = header_size + 2 * capacity;
-        // SAFETY: an anonymous PROT_NONE reservation; no existing memory is touched.
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: a new shared mapping at an address of the kernel's choice;
+        // no existing memory is touched. The part past the end of the file
+        // would fault if touched; it is replaced below before any use.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
+                prot,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
                 0,
             )
         };
         if base == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        // From here on, dropping `map` unmaps the whole reservation.
+        // From here on, dropping `map` unmaps the whole range.
         let map = Mapping {
             base: base.cast(),
             len,
             header_size,
         };
-        let prot = libc::PROT_READ | libc::PROT_WRITE;
-        // SAFETY: MAP_FIXED replaces pages inside our own reservation only.
-        let first = unsafe {
-            libc::mmap(
-                base,
-                header_size + capacity,
-                prot,
-                libc::MAP_SHARED | libc::MAP_FIXED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if first == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
         // SAFETY: `base + header_size + capacity .. + capacity` lies inside the
-        // reservation of `len` bytes.
+        // mapping of `len` bytes.
         let second_addr = unsafe { map.base.add(header_size + capacity) };
-        // SAFETY: MAP_FIXED inside our own reservation; the offset is the
-        // start of the data area, page-aligned since header_size is a page.
+        // SAFETY: MAP_FIXED over the tail of our own mapping only; the offset
+        // is the start of the data area, page-aligned since header_size is a
+        // page.
         let second = unsafe {
             libc::mmap(
                 second_addr.cast(),
@@ -246,7 +254,7 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: base/len are exactly the reservation made in map_raw, which
+        // SAFETY: base/len are exactly the range mapped in map_raw, which
         // nobody else unmaps; no reference into it outlives `self` (borrowed
         // views in bindings hold an Arc of this Mapping).
         unsafe {
