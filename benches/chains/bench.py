@@ -7,7 +7,11 @@ transport (benches/chains/run.sh builds and calls this).
     chain's output is out) and the time until B has its first byte (B's own
     wall clock, minus the runner's start);
 (b) a chain of 10 tiny functions passing 100 bytes (`chainfn write 100`,
-    8 x `faasin cat`, `chainfn read`): end-to-end time.
+    8 x `faasin cat`, `chainfn read`): end-to-end time;
+(c), (d) the same with warm functions (`faasin run --warm N`: processes
+    started once, each invocation with fresh streams): per invocation, from
+    the runner making the invocation's streams until the last return value
+    and the output are in, as a platform with warm containers would see it.
 
 Every repetition runs every transport, in an order rotated per repetition so
 that drift on this shared machine hits all alike. Raw reports go to OUT/.
@@ -24,6 +28,10 @@ OUT = os.environ.get("OUT", "target/bench-results/chains")
 REPS = int(os.environ.get("REPS", "7"))
 SMALL_REPS = int(os.environ.get("SMALL_REPS", "15"))
 CHAIN_REPS = int(os.environ.get("CHAIN_REPS", "11"))
+# Warm runs: `faasin run --warm N` (the functions start once and serve N
+# invocations); each run's first invocation is left out of the statistics.
+WARM_N = int(os.environ.get("WARM_N", "11"))
+WARM_ROUNDS = int(os.environ.get("WARM_ROUNDS", "2"))
 SIZES = [int(s) for s in os.environ.get(
     "SIZES", f"{1 << 10} {1 << 20} {16 << 20} {256 << 20}").split()]
 HOP_TRANSPORTS = ["faasin", "redis", "file", "pipe"]
@@ -48,6 +56,37 @@ def run_chain(transport, commands, tag):
         return {"ok": False, "error": (r or {}).get("error") or p.stderr.strip(),
                 "report": report}
     return {"ok": True, "r": r, "report": report}
+
+
+def run_warm(transport, commands, n, tag):
+    """One warm run; returns its invocations after the first, or an error."""
+    report = os.path.join(OUT, "reports", f"{tag}.json")
+    cmd = ["faasin", "run", "-q", "--warm", str(n), "--transport", transport,
+           "--report", report, "--timeout", "600"] + commands
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, timeout=900)
+    r = json.load(open(report)) if os.path.exists(report) else None
+    if p.returncode != 0 or r is None or not r["ok"]:
+        return {"ok": False, "error": (r or {}).get("error") or p.stderr.strip(),
+                "report": report}
+    return {"ok": True, "invocations": r["invocations"][1:], "report": report}
+
+
+def warm_rows(res, size):
+    """Per-invocation rows of a warm hop (or chain), checked."""
+    if not res["ok"]:
+        return [{"ok": False, "error": res["error"]}]
+    rows = []
+    for inv in res["invocations"]:
+        vals = inv["return_values"]
+        a, z = vals[0], vals[-1]
+        if a["bytes"] != size or z["bytes"] != size or a["sum"] != z["sum"]:
+            rows.append({"ok": False, "error": f"check failed: wrote {a}, read {z}"})
+            continue
+        first = z["first_byte_unix_s"]
+        rows.append({"ok": True, "e2e_s": inv["elapsed_s"],
+                     "first_byte_s": first - inv["started_unix_s"] if first else None})
+    return rows
 
 
 def hop_row(res, size):
@@ -134,6 +173,29 @@ def main():
             runs["chain10"].append(row)
     print(f"10-function chain done ({time.time() - t0:.0f} s)", file=sys.stderr)
 
+    # (c) and (d): the same, with warm functions.
+    runs["warm_hop"], runs["warm_chain10"] = [], []
+    for rnd in range(WARM_ROUNDS):
+        for size in SIZES:
+            n = WARM_N if size < 64 << 20 else max(3, WARM_N // 3)
+            k = (rnd + SIZES.index(size)) % len(HOP_TRANSPORTS)
+            for t in HOP_TRANSPORTS[k:] + HOP_TRANSPORTS[:k]:
+                res = run_warm(t, [f"chainfn write {size}", "chainfn read"], n,
+                               f"warm-{size}-{t}-{rnd}")
+                for row in warm_rows(res, size):
+                    row.update({"transport": t, "size": size})
+                    runs["warm_hop"].append(row)
+                    if not row["ok"]:
+                        print(f"  warm {t} {human(size)}: FAILED: {row['error']}", file=sys.stderr)
+        k = rnd % len(CHAIN_TRANSPORTS)
+        for t in CHAIN_TRANSPORTS[k:] + CHAIN_TRANSPORTS[:k]:
+            res = run_warm(t, chain, 2 * WARM_N, f"warm-chain10-{t}-{rnd}")
+            for row in warm_rows(res, 100):
+                row["transport"] = t
+                runs["warm_chain10"].append(row)
+        print(f"warm round {rnd + 1}/{WARM_ROUNDS} done ({time.time() - t0:.0f} s)",
+              file=sys.stderr)
+
     # Summaries and tables.
     summary = {"hop": {}, "chain10": {}}
     lines = []
@@ -197,6 +259,51 @@ def main():
         rat = f"{s['e2e_s']['median'] / base['median']:.1f}x" if s["e2e_s"] and base else "-"
         lines.append(f"| {t} | {fmt(s['e2e_s'])} | {rat} | {fmt(s['first_byte_s'])} | {s['failed']} |")
 
+    summary["warm_hop"], summary["warm_chain10"] = {}, {}
+    lines.append(f"\n### (c) One hop with warm functions: `faasin run --warm N`, "
+                 f"{WARM_ROUNDS} runs per transport and payload, N = {WARM_N} "
+                 f"({max(3, WARM_N // 3)} from 64 MiB), each run's first invocation left out; "
+                 f"per invocation, median (min-max), ms unless marked s\n")
+    lines.append("| payload | transport | end-to-end | vs FAASIN | B's first byte | vs FAASIN | invocations | failed |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for size in SIZES:
+        per = {}
+        for t in HOP_TRANSPORTS:
+            rows = [r for r in runs["warm_hop"] if r["size"] == size and r["transport"] == t]
+            good = [r for r in rows if r["ok"]]
+            per[t] = {"e2e_s": stats([r["e2e_s"] for r in good]),
+                      "first_byte_s": stats([r["first_byte_s"] for r in good]),
+                      "invocations": len(good), "failed": len(rows) - len(good)}
+        summary["warm_hop"][str(size)] = per
+        base = per["faasin"]
+        for t in HOP_TRANSPORTS:
+            s = per[t]
+
+            def wratio(key):
+                if s[key] is None or base[key] is None:
+                    return "-"
+                return f"{s[key]['median'] / base[key]['median']:.1f}x"
+            lines.append(f"| {human(size)} | {t} | {fmt(s['e2e_s'])} | {wratio('e2e_s')} | "
+                         f"{fmt(s['first_byte_s'])} | {wratio('first_byte_s')} | "
+                         f"{s['invocations']} | {s['failed']} |")
+
+    lines.append(f"\n### (d) The 10-function chain with warm functions "
+                 f"(N = {2 * WARM_N}, {WARM_ROUNDS} runs per transport)\n")
+    lines.append("| transport | end-to-end | vs FAASIN | last function's first byte | invocations | failed |")
+    lines.append("|---|---|---|---|---|---|")
+    for t in CHAIN_TRANSPORTS:
+        rows = [r for r in runs["warm_chain10"] if r["transport"] == t]
+        good = [r for r in rows if r["ok"]]
+        summary["warm_chain10"][t] = {"e2e_s": stats([r["e2e_s"] for r in good]),
+                                      "first_byte_s": stats([r["first_byte_s"] for r in good]),
+                                      "invocations": len(good), "failed": len(rows) - len(good)}
+    base = summary["warm_chain10"]["faasin"]["e2e_s"]
+    for t in CHAIN_TRANSPORTS:
+        s = summary["warm_chain10"][t]
+        rat = f"{s['e2e_s']['median'] / base['median']:.1f}x" if s["e2e_s"] and base else "-"
+        lines.append(f"| {t} | {fmt(s['e2e_s'])} | {rat} | {fmt(s['first_byte_s'])} | "
+                     f"{s['invocations']} | {s['failed']} |")
+
     load = open("/proc/loadavg").read().split()[:3]
     lines.append(f"\nLoad average at the end: {' '.join(load)}; bench time {time.time() - t0:.0f} s")
     table = "\n".join(lines)
@@ -207,8 +314,9 @@ def main():
         json.dump(runs, f, indent=1)
     with open(os.path.join(OUT, "summary.json"), "w") as f:
         json.dump({"sizes": SIZES, "reps": REPS, "small_reps": SMALL_REPS, "chain_reps": CHAIN_REPS,
+                   "warm_n": WARM_N, "warm_rounds": WARM_ROUNDS,
                    "loadavg_end": load, "summary": summary}, f, indent=1)
-    failed = sum(1 for r in runs["hop"] + runs["chain10"] if not r["ok"])
+    failed = sum(1 for k in runs for r in runs[k] if not r["ok"])
     if failed:
         print(f"{failed} run(s) failed; see above", file=sys.stderr)
 

@@ -5,6 +5,8 @@
 # Env: REPS (hop repetitions from 64 MiB, default 7), SMALL_REPS (under
 #      64 MiB, default 15), CHAIN_REPS (10-function chain, default 11),
 #      SIZES (bytes, default "1024 1048576 16777216 268435456"),
+#      WARM_N (invocations per warm run, default 11; a third from 64 MiB),
+#      WARM_ROUNDS (warm runs per transport and payload, default 2),
 #      NO_PLOT=1 to skip the plot.
 # Raw reports, tables and summary: target/bench-results/chains/.
 set -euo pipefail

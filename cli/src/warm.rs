@@ -463,7 +463,10 @@ impl Warm<'_> {
             let r = faasin::Reader::from_fd(drain).and_then(|mut r| r.read_to_end(&mut out));
             let _ = otx.send((r.map(|_| out), Instant::now()));
         });
-        for i in 0..n {
+        // Last function first: each reader is on its way before its writer
+        // starts, so a writer that fills its ring does not take the CPU its
+        // reader needs to start.
+        for i in (0..n).rev() {
             let inp = ends[i].0.take().expect("each read end once");
             let out = ends[i + 1].1.take().expect("each write end once");
             self.grant(i, inp, out)?;
