@@ -1,0 +1,222 @@
+//! Slabs: the memory behind the Buffers that stream reads hand out.
+//!
+//! A Buffer fresh from the allocator is memory the process has not touched
+//! (or not lately): each 4 KiB page costs a page fault and a zeroing on the
+//! first write, which made copying stream reads run at about half the rate of
+//! a copy into a reused buffer. Here a stream read copies into a slice of a
+//! big slab instead (`index.js` cuts the chunk Buffers out of it with
+//! `subarray`, as Node's own 8 KiB Buffer pool does). A slab is mapped
+//! 2 MiB-aligned with `MADV_HUGEPAGE`, so even a new one faults once per
+//! 2 MiB, and it is recycled: when V8 frees the slab's backing store (the
+//! slab Buffer and every chunk cut from it are unreachable), its finalizer
+//! puts the memory back into a small process-wide pool, already faulted in,
+//! for the next slab.
+//!
+//! The trade-off: a chunk the consumer keeps keeps its whole slab alive.
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Transparent huge page size on x86_64 and the unit of slab sizes.
+pub const HUGE_PAGE: usize = 2 << 20;
+
+/// Slab size unless a reader's read size needs more: four 1 MiB reads.
+pub const DEFAULT_SLAB_SIZE: usize = 2 * HUGE_PAGE;
+
+/// At most this many bytes of free slabs wait in the pool; beyond it a
+/// returned slab is unmapped.
+const POOL_LIMIT: usize = 32 << 20;
+
+/// Slabs mapped now (in use or pooled), for tests and diagnostics.
+static MAPPED: AtomicUsize = AtomicUsize::new(0);
+/// Slabs ever mapped, and ever handed out, for tests and diagnostics.
+static MAPS: AtomicUsize = AtomicUsize::new(0);
+static TAKES: AtomicUsize = AtomicUsize::new(0);
+
+struct Pool {
+    free: Vec<Slab>,
+    /// Open readers. The pool keeps memory only while one is open, so a
+    /// process that is done with its streams gets it all back.
+    users: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    free: Vec::new(),
+    users: 0,
+});
+
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    // A panic while holding the lock leaves a Vec that is still valid.
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A private anonymous mapping of `len` bytes (a multiple of `HUGE_PAGE`),
+/// 2 MiB-aligned; unmapped on drop.
+pub struct Slab {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a Slab owns its mapping exclusively; the memory is plain bytes that
+// any thread may unmap or hand on.
+unsafe impl Send for Slab {}
+
+impl Slab {
+    fn map(len: usize) -> io::Result<Slab> {
+        debug_assert!(len > 0 && len % HUGE_PAGE == 0);
+        let span = len + HUGE_PAGE;
+        // SAFETY: a new anonymous mapping; no existing memory is named.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                span,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let start = raw as usize;
+        let aligned = (start + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
+        let head = aligned - start;
+        let tail = span - head - len;
+        // SAFETY: head and tail are the page-aligned ends of the mapping just
+        // made, outside [aligned, aligned + len); nothing uses them.
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw, head);
+            }
+            if tail > 0 {
+                libc::munmap((aligned + len) as *mut libc::c_void, tail);
+            }
+        }
+        let ptr = aligned as *mut u8;
+        // SAFETY: advice on our own mapping; a kernel without THP refuses it
+        // with EINVAL and the slab just uses small pages.
+        unsafe { libc::madvise(ptr.cast(), len, libc::MADV_HUGEPAGE) };
+        MAPPED.fetch_add(1, Ordering::Relaxed);
+        MAPS.fetch_add(1, Ordering::Relaxed);
+        Ok(Slab {
+            // SAFETY: mmap succeeded, so the address is not null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            len,
+        })
+    }
+
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Slab {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours and nothing refers to it any more (the
+        // JS Buffer over it is gone: see `recycle`).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        MAPPED.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The largest slab: a reader whose reads may be larger than a quarter of
+/// this gets shorter reads at the end of each slab instead.
+pub const MAX_SLAB_SIZE: usize = 32 * HUGE_PAGE;
+
+/// The slab size for a reader whose reads yield up to `max_read` bytes:
+/// room for four reads, at least `DEFAULT_SLAB_SIZE`, at most
+/// `MAX_SLAB_SIZE`, in whole huge pages.
+pub fn slab_size_for(max_read: usize) -> usize {
+    let want = max_read
+        .saturating_mul(4)
+        .clamp(DEFAULT_SLAB_SIZE, MAX_SLAB_SIZE);
+    want.div_ceil(HUGE_PAGE) * HUGE_PAGE
+}
+
+/// A slab of `len` bytes: a pooled one if there is one of that size, else
+/// a new mapping if `may_map`, else `None`.
+pub fn take(len: usize, may_map: bool) -> io::Result<Option<Slab>> {
+    if len > MAX_SLAB_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("slab size {len} is above the {MAX_SLAB_SIZE}-byte limit"),
+        ));
+    }
+    let len = len.max(HUGE_PAGE).div_ceil(HUGE_PAGE) * HUGE_PAGE;
+    {
+        let mut p = pool();
+        if let Some(i) = p.free.iter().rposition(|s| s.len == len) {
+            TAKES.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(p.free.swap_remove(i)));
+        }
+    }
+    if !may_map {
+        return Ok(None);
+    }
+    TAKES.fetch_add(1, Ordering::Relaxed);
+    Slab::map(len).map(Some)
+}
+
+/// Called when V8 has freed the Buffer backing store over `slab`: no JS
+/// object can reach its bytes any more, so they may be reused.
+pub fn recycle(slab: Slab) {
+    let mut p = pool();
+    let pooled: usize = p.free.iter().map(|s| s.len).sum();
+    if p.users > 0 && pooled + slab.len <= POOL_LIMIT {
+        p.free.push(slab);
+        return;
+    }
+    drop(p);
+    drop(slab);
+}
+
+/// Registers an open reader for as long as this value lives.
+pub struct User(());
+
+impl User {
+    pub fn new() -> User {
+        pool().users += 1;
+        User(())
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        let mut p = pool();
+        p.users -= 1;
+        if p.users == 0 {
+            let free = std::mem::take(&mut p.free);
+            drop(p);
+            drop(free);
+        }
+    }
+}
+
+/// Slab counters for tests and diagnostics.
+pub struct Stats {
+    /// Mapped now, in use or pooled.
+    pub mapped: usize,
+    /// Waiting in the pool.
+    pub pooled: usize,
+    /// Ever mapped.
+    pub maps: usize,
+    /// Ever handed out (mapped or from the pool).
+    pub takes: usize,
+}
+
+pub fn stats() -> Stats {
+    let pooled = pool().free.len();
+    Stats {
+        mapped: MAPPED.load(Ordering::Relaxed),
+        pooled,
+        maps: MAPS.load(Ordering::Relaxed),
+        takes: TAKES.load(Ordering::Relaxed),
+    }
+}
