@@ -33,8 +33,14 @@ const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
 // buffered calls _read, and Node then joins the two chunks into a new
 // Buffer: a second copy of every byte, into fresh memory.
 const DEFAULT_READER_HIGH_WATER_MARK = 0;
-// A slab with less room left than this is retired for a new one, so that a
-// read does not shrink to a sliver of the slab's tail.
+// Stream reads copy into slices of slabs (see src/slab.rs). A reader starts
+// with a small slab and moves to big ones (4 MiB, huge pages) once a read
+// of BIG_READ bytes or more shows that data comes in bulk, so a stream of
+// small messages does not pin megabytes with each chunk it hands out.
+const SMALL_SLAB_SIZE = 64 * 1024;
+const BIG_READ = 16 * 1024;
+// A slab with less room left than this (or a quarter of the slab) is
+// retired for a new one, so that reads do not shrink to slivers of its tail.
 const MIN_SLAB_ROOM = 64 * 1024;
 
 // Ends whose readiness callback is outstanding. Like a libuv handle with a
@@ -99,6 +105,7 @@ class FaasinReader extends Readable {
     this._slab = null;
     this._slabOff = 0;
     this._slabYielded = false;
+    this._lastRead = 0;
   }
 
   get isRing() {
@@ -123,8 +130,9 @@ class FaasinReader extends Readable {
       let off = this._slabOff;
       let n;
       try {
-        if (slab === null || slab.length - off < MIN_SLAB_ROOM) {
-          slab = native.newSlab(this._slabSize, this._slabYielded);
+        if (slab === null || slab.length - off < Math.min(MIN_SLAB_ROOM, slab.length / 4)) {
+          const size = this._lastRead >= BIG_READ ? this._slabSize : SMALL_SLAB_SIZE;
+          slab = native.newSlab(size, this._slabYielded);
           if (slab === null) {
             // The pool is empty. Finalizers of collected slabs run only
             // between event-loop turns, and a reader that always finds
@@ -158,6 +166,7 @@ class FaasinReader extends Readable {
         this.push(null);
         return;
       }
+      this._lastRead = n;
       // The next chunk starts on a cache line: see copy.rs in the core for
       // why the distance between ring and destination offsets matters.
       this._slabOff = Math.ceil((off + n) / 64) * 64;
@@ -217,6 +226,7 @@ class FaasinReader extends Readable {
 
   _destroy(err, cb) {
     disarm(this);
+    this._slab = null;
     // Wake anyone awaiting readiness: their next call reports the close.
     const resolvers = this._readyResolvers;
     this._readyResolvers = [];
@@ -226,8 +236,25 @@ class FaasinReader extends Readable {
     } catch (closeErr) {
       err = err || closeErr;
     }
+    scheduleSlabTrim(SLAB_TRIM_DELAY_MS);
     cb(err);
   }
+}
+
+// The slab pool outlives the last reader by a grace period (native
+// slab::GRACE), then gives its memory back. The timer is unref'd: it never
+// keeps the process alive.
+const SLAB_TRIM_DELAY_MS = 2100;
+let slabTrimTimer = null;
+
+function scheduleSlabTrim(ms) {
+  if (slabTrimTimer !== null) clearTimeout(slabTrimTimer);
+  slabTrimTimer = setTimeout(() => {
+    slabTrimTimer = null;
+    const wait = native.trimSlabPool();
+    if (wait > 0) scheduleSlabTrim(Math.ceil(wait));
+  }, ms);
+  slabTrimTimer.unref();
 }
 
 /**

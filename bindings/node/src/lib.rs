@@ -143,6 +143,13 @@ pub fn slab_size_for(env: Env, read_size: f64) -> napi::Result<f64> {
     Ok(slab::slab_size_for(read_size) as f64)
 }
 
+/// Empties the slab pool once no reader has been open for a while; returns
+/// the milliseconds to wait before calling again (0: nothing left to do).
+#[napi(catch_unwind)]
+pub fn trim_slab_pool() -> f64 {
+    slab::trim().as_secs_f64() * 1000.0
+}
+
 /// Slab counters, for tests: `{ mapped, pooled, maps, takes }` (see
 /// `slab::Stats`).
 #[napi(js_name = "_slabStats")]

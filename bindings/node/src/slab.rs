@@ -1,33 +1,46 @@
 //! Slabs: the memory behind the Buffers that stream reads hand out.
 //!
-//! A Buffer fresh from the allocator is memory the process has not touched
-//! (or not lately): each 4 KiB page costs a page fault and a zeroing on the
-//! first write, which made copying stream reads run at about half the rate of
-//! a copy into a reused buffer. Here a stream read copies into a slice of a
-//! big slab instead (`index.js` cuts the chunk Buffers out of it with
-//! `subarray`, as Node's own 8 KiB Buffer pool does). A slab is mapped
-//! 2 MiB-aligned with `MADV_HUGEPAGE`, so even a new one faults once per
-//! 2 MiB, and it is recycled: when V8 frees the slab's backing store (the
-//! slab Buffer and every chunk cut from it are unreachable), its finalizer
-//! puts the memory back into a small process-wide pool, already faulted in,
-//! for the next slab.
+//! A stream read copies ring bytes into memory the consumer then owns. Fresh
+//! memory is what made that slow: every page the process had not touched
+//! lately costs a page fault and a zeroing on the first write (on this
+//! project's VM a first touch of a new 4 KiB page costs more than the copy
+//! itself; see the README), and Node also joined buffered chunks into new
+//! Buffers. Here a stream read copies into a slice of a big slab instead
+//! (`index.js` cuts the chunk Buffers out of it with `subarray`, the way
+//! Node's own 8 KiB Buffer pool works), and slabs are recycled: when V8 has
+//! freed a slab's backing store (the slab Buffer and every chunk cut from
+//! it are unreachable), its finalizer puts the memory, still faulted in,
+//! back into a small process-wide pool for the next slab. A slab is mapped
+//! 2 MiB-aligned with `MADV_HUGEPAGE`, so a new one faults once per 2 MiB.
 //!
 //! The trade-off: a chunk the consumer keeps keeps its whole slab alive.
+//! Memory held: the slabs V8 has not collected yet (it is prompted to, see
+//! `prompt_young_gc` in lib.rs) plus at most `POOL_LIMIT` bytes in the pool,
+//! which is emptied `GRACE` after the last reader closed.
 
 use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Transparent huge page size on x86_64 and the unit of slab sizes.
+/// Transparent huge page size on x86_64 and the unit of big slab sizes.
 pub const HUGE_PAGE: usize = 2 << 20;
+
+/// The unit of small slab sizes.
+const PAGE: usize = 4096;
 
 /// Slab size unless a reader's read size needs more: four 1 MiB reads.
 pub const DEFAULT_SLAB_SIZE: usize = 2 * HUGE_PAGE;
 
 /// At most this many bytes of free slabs wait in the pool; beyond it a
 /// returned slab is unmapped.
-const POOL_LIMIT: usize = 32 << 20;
+pub const POOL_LIMIT: usize = 8 * DEFAULT_SLAB_SIZE;
+
+/// How long the pool outlives the last open reader: a process that opens
+/// streams one after another keeps its warm memory, one that is done with
+/// its streams gets it back.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// Slabs mapped now (in use or pooled), for tests and diagnostics.
 static MAPPED: AtomicUsize = AtomicUsize::new(0);
@@ -37,14 +50,23 @@ static TAKES: AtomicUsize = AtomicUsize::new(0);
 
 struct Pool {
     free: Vec<Slab>,
-    /// Open readers. The pool keeps memory only while one is open, so a
-    /// process that is done with its streams gets it all back.
+    /// Open readers.
     users: usize,
+    /// When `users` last dropped to 0 (None while a reader is open).
+    idle_since: Option<Instant>,
+}
+
+impl Pool {
+    /// Whether a returned slab may wait here for the next reader.
+    fn keeps_memory(&self) -> bool {
+        self.users > 0 || self.idle_since.is_some_and(|t| t.elapsed() < GRACE)
+    }
 }
 
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     free: Vec::new(),
     users: 0,
+    idle_since: None,
 });
 
 fn pool() -> std::sync::MutexGuard<'static, Pool> {
@@ -64,9 +86,13 @@ pub struct Slab {
 unsafe impl Send for Slab {}
 
 impl Slab {
+    /// A slab of `len` bytes: whole huge pages, 2 MiB-aligned and advised
+    /// to use them, from `HUGE_PAGE` up; plain pages below.
     fn map(len: usize) -> io::Result<Slab> {
-        debug_assert!(len > 0 && len % HUGE_PAGE == 0);
-        let span = len + HUGE_PAGE;
+        let huge = len >= HUGE_PAGE;
+        debug_assert!(len > 0 && len % if huge { HUGE_PAGE } else { PAGE } == 0);
+        // Room to cut a 2 MiB-aligned span out of.
+        let span = if huge { len + HUGE_PAGE } else { len };
         // SAFETY: a new anonymous mapping; no existing memory is named.
         let raw = unsafe {
             libc::mmap(
@@ -81,24 +107,27 @@ impl Slab {
         if raw == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let start = raw as usize;
-        let aligned = (start + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
-        let head = aligned - start;
-        let tail = span - head - len;
-        // SAFETY: head and tail are the page-aligned ends of the mapping just
-        // made, outside [aligned, aligned + len); nothing uses them.
-        unsafe {
-            if head > 0 {
-                libc::munmap(raw, head);
+        let mut ptr = raw.cast::<u8>();
+        if huge {
+            let start = raw as usize;
+            let aligned = (start + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
+            let head = aligned - start;
+            let tail = span - head - len;
+            // SAFETY: head and tail are the page-aligned ends of the mapping
+            // just made, outside [aligned, aligned + len); nothing uses them.
+            unsafe {
+                if head > 0 {
+                    libc::munmap(raw, head);
+                }
+                if tail > 0 {
+                    libc::munmap((aligned + len) as *mut libc::c_void, tail);
+                }
             }
-            if tail > 0 {
-                libc::munmap((aligned + len) as *mut libc::c_void, tail);
-            }
+            ptr = aligned as *mut u8;
+            // SAFETY: advice on our own mapping; a kernel without THP refuses
+            // it with EINVAL and the slab just uses small pages.
+            unsafe { libc::madvise(ptr.cast(), len, libc::MADV_HUGEPAGE) };
         }
-        let ptr = aligned as *mut u8;
-        // SAFETY: advice on our own mapping; a kernel without THP refuses it
-        // with EINVAL and the slab just uses small pages.
-        unsafe { libc::madvise(ptr.cast(), len, libc::MADV_HUGEPAGE) };
         MAPPED.fetch_add(1, Ordering::Relaxed);
         MAPS.fetch_add(1, Ordering::Relaxed);
         Ok(Slab {
@@ -149,7 +178,8 @@ pub fn take(len: usize, may_map: bool) -> io::Result<Option<Slab>> {
             format!("slab size {len} is above the {MAX_SLAB_SIZE}-byte limit"),
         ));
     }
-    let len = len.max(HUGE_PAGE).div_ceil(HUGE_PAGE) * HUGE_PAGE;
+    let unit = if len >= HUGE_PAGE { HUGE_PAGE } else { PAGE };
+    let len = len.max(1).div_ceil(unit) * unit;
     {
         let mut p = pool();
         if let Some(i) = p.free.iter().rposition(|s| s.len == len) {
@@ -169,7 +199,7 @@ pub fn take(len: usize, may_map: bool) -> io::Result<Option<Slab>> {
 pub fn recycle(slab: Slab) {
     let mut p = pool();
     let pooled: usize = p.free.iter().map(|s| s.len).sum();
-    if p.users > 0 && pooled + slab.len <= POOL_LIMIT {
+    if p.keeps_memory() && pooled + slab.len <= POOL_LIMIT {
         p.free.push(slab);
         return;
     }
@@ -177,12 +207,31 @@ pub fn recycle(slab: Slab) {
     drop(slab);
 }
 
+/// Empties the pool if no reader has been open for `GRACE`. Returns how
+/// long to wait before asking again: zero when there is nothing left to
+/// do (emptied, or a reader is open and will ask when it closes).
+pub fn trim() -> Duration {
+    let mut p = pool();
+    match p.idle_since {
+        None => Duration::ZERO,
+        Some(t) if t.elapsed() < GRACE => GRACE - t.elapsed(),
+        Some(_) => {
+            let free = std::mem::take(&mut p.free);
+            drop(p);
+            drop(free);
+            Duration::ZERO
+        }
+    }
+}
+
 /// Registers an open reader for as long as this value lives.
 pub struct User(());
 
 impl User {
     pub fn new() -> User {
-        pool().users += 1;
+        let mut p = pool();
+        p.users += 1;
+        p.idle_since = None;
         User(())
     }
 }
@@ -192,9 +241,7 @@ impl Drop for User {
         let mut p = pool();
         p.users -= 1;
         if p.users == 0 {
-            let free = std::mem::take(&mut p.free);
-            drop(p);
-            drop(free);
+            p.idle_since = Some(Instant::now());
         }
     }
 }
