@@ -157,7 +157,7 @@ impl Drop for Slab {
 
 /// The largest slab: a reader whose reads may be larger than a quarter of
 /// this gets shorter reads at the end of each slab instead.
-pub const MAX_SLAB_SIZE: usize = 32 * HUGE_PAGE;
+pub const MAX_SLAB_SIZE: usize = 4 * HUGE_PAGE;
 
 /// The slab size for a reader whose reads yield up to `max_read` bytes:
 /// room for four reads, at least `DEFAULT_SLAB_SIZE`, at most
@@ -265,5 +265,39 @@ pub fn stats() -> Stats {
         pooled,
         maps: MAPS.load(Ordering::Relaxed),
         takes: TAKES.load(Ordering::Relaxed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slab_sizes_hold_four_reads_within_bounds() {
+        assert_eq!(slab_size_for(1), DEFAULT_SLAB_SIZE);
+        assert_eq!(slab_size_for(1 << 20), 4 << 20);
+        assert_eq!(slab_size_for((1 << 20) + 1), 6 << 20, "whole huge pages");
+        assert_eq!(slab_size_for(2 << 20), MAX_SLAB_SIZE);
+        assert_eq!(slab_size_for(usize::MAX), MAX_SLAB_SIZE);
+    }
+
+    #[test]
+    fn big_slabs_are_huge_page_aligned_small_ones_page_aligned() {
+        for (len, align) in [(4 << 20, HUGE_PAGE), (64 << 10, PAGE)] {
+            let s = Slab::map(len).unwrap();
+            assert_eq!(s.ptr() as usize % align, 0, "{len}");
+            assert_eq!(s.len(), len);
+            // SAFETY: the slab owns len writable bytes.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(s.ptr(), s.len()) };
+            bytes[0] = 1;
+            bytes[len - 1] = 2;
+            assert_eq!(bytes[0] + bytes[len - 1], 3);
+        }
+    }
+
+    #[test]
+    fn oversized_slabs_are_refused() {
+        let e = take(MAX_SLAB_SIZE + 1, true).err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 }
