@@ -42,10 +42,9 @@ export interface PipeOptions extends ReaderOptions {
  * Buffer pool. Slabs are 64 KiB until a read of 16 KiB or more, then 4 MiB
  * (up to 8 MiB with a larger `readSize` and ring), and are reused once
  * every chunk of them is garbage-collected. A chunk you keep keeps its
- * whole slab alive:
- * copy small pieces you keep for long (`Buffer.from(chunk)`). As with
- * `Buffer.allocUnsafe`, `chunk.buffer` outside the chunk's own bytes holds
- * other or stale data of this process.
+ * whole slab alive: copy small pieces you keep for long (`Buffer.from`).
+ * As with `Buffer.allocUnsafe`, `chunk.buffer` outside the chunk's own
+ * bytes holds other or stale data of this process.
  */
 export declare class FaasinReader extends Readable {
   private constructor();

@@ -87,9 +87,9 @@ function disarm(stream) {
 /**
  * The read end of a FAASIN stream as a `stream.Readable` of Buffers.
  *
- * Stream reads copy once, from the ring into a fresh Buffer the stream owns
- * (safe to keep). The zero-copy path is `peek()` + `release(n)`: do not mix
- * it with stream reading on the same end.
+ * Stream reads copy once, from the ring into a slice of a pooled slab (safe
+ * to keep; a kept chunk keeps its slab). The zero-copy path is `peek()` +
+ * `release(n)`: do not mix it with stream reading on the same end.
  */
 class FaasinReader extends Readable {
   constructor(nativeEnd, options = {}) {

@@ -37,26 +37,6 @@ impl NativeReader {
 
 #[napi]
 impl NativeReader {
-    /// Copies up to `max` readable bytes into a new Buffer. Returns `null`
-    /// when nothing is readable yet (then `arm`), an empty Buffer at EOF.
-    #[napi(catch_unwind)]
-    pub fn read(&mut self, env: Env, max: f64) -> napi::Result<Option<JsBuffer>> {
-        let max = byte_count(&env, max, "read size")?.max(1);
-        let end = self.end(&env)?;
-        let src = match end.fill_buf() {
-            Ok(s) => s,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(throw(&env, e)),
-        };
-        let n = src.len().min(max);
-        let mut buf = env.create_buffer(n)?;
-        // Fresh Buffers of 128 KiB and up sit at page + 16 (glibc mmap), the
-        // slow case of memcpy from a page-aligned ring span: see copy_bytes.
-        faasin::copy_bytes(&mut buf[..], &src[..n]);
-        end.consume(n);
-        Ok(Some(buf.into_raw()))
-    }
-
     /// Copies up to `max` readable bytes into `target` at `offset` (a stream
     /// read into a slab). Returns the count, `null` when nothing is readable
     /// yet (then `arm`), 0 at EOF. `EINVAL` if `offset` leaves no room.
