@@ -10,8 +10,10 @@
 //! Node's own 8 KiB Buffer pool works), and slabs are recycled: when V8 has
 //! freed a slab's backing store (the slab Buffer and every chunk cut from
 //! it are unreachable), its finalizer puts the memory, still faulted in,
-//! back into a small process-wide pool for the next slab. A slab is mapped
-//! 2 MiB-aligned with `MADV_HUGEPAGE`, so a new one faults once per 2 MiB.
+//! back into a small process-wide pool for the next slab. A big slab is
+//! mapped 2 MiB-aligned with `MADV_HUGEPAGE`, so a new one faults once per
+//! 2 MiB; a reader starts with small ones (see `index.js`), so that a
+//! stream of small messages does not pin megabytes per kept chunk.
 //!
 //! The trade-off: a chunk the consumer keeps keeps its whole slab alive.
 //! Memory held: the slabs V8 has not collected yet (it is prompted to, see
@@ -49,6 +51,7 @@ static MAPS: AtomicUsize = AtomicUsize::new(0);
 static TAKES: AtomicUsize = AtomicUsize::new(0);
 
 struct Pool {
+    /// Slabs no JS object can reach: each came back through `recycle`.
     free: Vec<Slab>,
     /// Open readers.
     users: usize,
@@ -74,8 +77,8 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A private anonymous mapping of `len` bytes (a multiple of `HUGE_PAGE`),
-/// 2 MiB-aligned; unmapped on drop.
+/// A private anonymous mapping of `len` bytes: whole huge pages, 2 MiB-
+/// aligned, from `HUGE_PAGE` up; whole pages below. Unmapped on drop.
 pub struct Slab {
     ptr: NonNull<u8>,
     len: usize,
@@ -212,9 +215,9 @@ pub fn recycle(slab: Slab) {
 /// do (emptied, or a reader is open and will ask when it closes).
 pub fn trim() -> Duration {
     let mut p = pool();
-    match p.idle_since {
+    match p.idle_since.map(|t| GRACE.checked_sub(t.elapsed())) {
         None => Duration::ZERO,
-        Some(t) if t.elapsed() < GRACE => GRACE - t.elapsed(),
+        Some(Some(left)) if !left.is_zero() => left,
         Some(_) => {
             let free = std::mem::take(&mut p.free);
             drop(p);
