@@ -16,12 +16,17 @@ export interface FaasinError extends Error {
 }
 
 export interface EndOptions {
-  /** Stream buffering threshold in bytes (default 64 KiB). */
+  /**
+   * Stream buffering threshold in bytes. Writers: default 64 KiB. Readers:
+   * default 0, nothing read ahead (the ring is the buffer); above 0, Node
+   * may join buffered chunks into a new Buffer for `for await` / `read()`,
+   * a second copy.
+   */
   highWaterMark?: number;
 }
 
 export interface ReaderOptions extends EndOptions {
-  /** Largest Buffer one stream read yields (default 1 MiB). */
+  /** Largest Buffer one stream read yields: a positive integer (default 1 MiB; EINVAL otherwise). */
   readSize?: number;
 }
 
@@ -32,7 +37,14 @@ export interface PipeOptions extends ReaderOptions {
 
 /**
  * The read end: a `Readable` of Buffers ('end' at EOF, after every byte the
- * writer committed). Stream reads copy once into Buffers you own.
+ * writer committed). Stream reads copy once into Buffers you own and may
+ * keep: each chunk is a slice (`subarray`) of a shared slab, like Node's own
+ * Buffer pool. Slabs are 64 KiB until a read of 16 KiB or more, then 4 MiB
+ * (up to 8 MiB with a larger `readSize` and ring), and are reused once
+ * every chunk of them is garbage-collected. A chunk you keep keeps its
+ * whole slab alive: copy small pieces you keep for long (`Buffer.from`).
+ * As with `Buffer.allocUnsafe`, `chunk.buffer` outside the chunk's own
+ * bytes holds other or stale data of this process.
  */
 export declare class FaasinReader extends Readable {
   private constructor();

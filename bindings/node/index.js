@@ -28,6 +28,20 @@ const DEFAULT_CAPACITY = native.DEFAULT_CAPACITY;
 // cost of a JS callback, small enough not to hog the heap.
 const DEFAULT_READ_SIZE = 1 << 20;
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+// A reader buffers nothing ahead by default: the ring is its read-ahead.
+// Above 0, a paused-mode read() (for await, 'readable') that finds a chunk
+// buffered calls _read, and Node then joins the two chunks into a new
+// Buffer: a second copy of every byte, into fresh memory.
+const DEFAULT_READER_HIGH_WATER_MARK = 0;
+// Stream reads copy into slices of slabs (see src/slab.rs). A reader starts
+// with a small slab and moves to big ones (4 MiB, huge pages) once a read
+// of BIG_READ bytes or more shows that data comes in bulk, so a stream of
+// small messages does not pin megabytes with each chunk it hands out.
+const SMALL_SLAB_SIZE = 64 * 1024;
+const BIG_READ = 16 * 1024;
+// A slab with less room left than this (or a quarter of the slab) is
+// retired for a new one, so that reads do not shrink to slivers of its tail.
+const MIN_SLAB_ROOM = 64 * 1024;
 
 // Ends whose readiness callback is outstanding. Like a libuv handle with a
 // pending request, a waiting stream must stay reachable even if user code
@@ -73,19 +87,25 @@ function disarm(stream) {
 /**
  * The read end of a FAASIN stream as a `stream.Readable` of Buffers.
  *
- * Stream reads copy once, from the ring into a fresh Buffer the stream owns
- * (safe to keep). The zero-copy path is `peek()` + `release(n)`: do not mix
- * it with stream reading on the same end.
+ * Stream reads copy once, from the ring into a slice of a pooled slab (safe
+ * to keep; a kept chunk keeps its slab). The zero-copy path is `peek()` +
+ * `release(n)`: do not mix it with stream reading on the same end.
  */
 class FaasinReader extends Readable {
   constructor(nativeEnd, options = {}) {
-    super({ highWaterMark: options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK });
+    super({ highWaterMark: options.highWaterMark ?? DEFAULT_READER_HIGH_WATER_MARK });
     this._native = nativeEnd;
-    this._readSize = options.readSize ?? DEFAULT_READ_SIZE;
+    this._readSize = checkReadSize(options.readSize);
     this._faasinWaiting = false;
     this._faasinWaker = undefined;
     this._readyResolvers = [];
     this._wantRead = false;
+    // No read is larger than the ring (or the 64 KiB buffer of a plain fd).
+    this._slabSize = native.slabSizeFor(Math.min(this._readSize, nativeEnd.capacity ?? 65536));
+    this._slab = null;
+    this._slabOff = 0;
+    this._slabYielded = false;
+    this._lastRead = 0;
   }
 
   get isRing() {
@@ -106,15 +126,33 @@ class FaasinReader extends Readable {
   _pump() {
     if (this.destroyed) return;
     for (;;) {
-      let buf;
+      let slab = this._slab;
+      let off = this._slabOff;
+      let n;
       try {
-        buf = this._native.read(this._readSize);
+        if (slab === null || slab.length - off < Math.min(MIN_SLAB_ROOM, slab.length / 4)) {
+          const size = this._lastRead >= BIG_READ ? this._slabSize : SMALL_SLAB_SIZE;
+          slab = native.newSlab(size, this._slabYielded);
+          if (slab === null) {
+            // The pool is empty. Finalizers of collected slabs run only
+            // between event-loop turns, and a reader that always finds
+            // data never yields one: let one pass before mapping more.
+            this._slabYielded = true;
+            this._slab = null;
+            setImmediate(() => this._pump());
+            return;
+          }
+          this._slabYielded = false;
+          this._slab = slab;
+          off = this._slabOff = 0;
+        }
+        n = this._native.readInto(slab, off, this._readSize);
       } catch (err) {
         this._wantRead = false;
         this.destroy(err);
         return;
       }
-      if (buf === null) {
+      if (n === null) {
         try {
           arm(this);
         } catch (err) {
@@ -122,12 +160,17 @@ class FaasinReader extends Readable {
         }
         return;
       }
-      if (buf.length === 0) {
+      if (n === 0) {
         this._wantRead = false;
+        this._slab = null;
         this.push(null);
         return;
       }
-      if (!this.push(buf)) {
+      this._lastRead = n;
+      // The next chunk starts on a cache line: see copy.rs in the core for
+      // why the distance between ring and destination offsets matters.
+      this._slabOff = Math.ceil((off + n) / 64) * 64;
+      if (!this.push(slab.subarray(off, off + n))) {
         this._wantRead = false;
         return;
       }
@@ -183,6 +226,7 @@ class FaasinReader extends Readable {
 
   _destroy(err, cb) {
     disarm(this);
+    this._slab = null;
     // Wake anyone awaiting readiness: their next call reports the close.
     const resolvers = this._readyResolvers;
     this._readyResolvers = [];
@@ -192,8 +236,25 @@ class FaasinReader extends Readable {
     } catch (closeErr) {
       err = err || closeErr;
     }
+    scheduleSlabTrim(SLAB_TRIM_DELAY_MS);
     cb(err);
   }
+}
+
+// The slab pool outlives the last reader by a grace period (native
+// slab::GRACE), then gives its memory back. The timer is unref'd: it never
+// keeps the process alive.
+const SLAB_TRIM_DELAY_MS = 2100;
+let slabTrimTimer = null;
+
+function scheduleSlabTrim(ms) {
+  if (slabTrimTimer !== null) clearTimeout(slabTrimTimer);
+  slabTrimTimer = setTimeout(() => {
+    slabTrimTimer = null;
+    const wait = native.trimSlabPool();
+    if (wait > 0) scheduleSlabTrim(Math.ceil(wait));
+  }, ms);
+  slabTrimTimer.unref();
 }
 
 /**
@@ -340,6 +401,14 @@ class FaasinWriter extends Writable {
   }
 }
 
+function checkReadSize(readSize) {
+  if (readSize === undefined) return DEFAULT_READ_SIZE;
+  if (!Number.isSafeInteger(readSize) || readSize < 1) {
+    throw faasinError('EINVAL', `readSize must be a positive integer, got ${readSize}`);
+  }
+  return readSize;
+}
+
 function checkCapacity(capacity) {
   if (capacity === undefined) return DEFAULT_CAPACITY;
   if (typeof capacity !== 'number') {
@@ -354,7 +423,9 @@ function pipeFds(capacity) {
 }
 
 /** Opens the read end from an fd (a FAASIN endpoint or any readable fd). */
-function openReader(fd, options) {
+function openReader(fd, options = {}) {
+  // Checked before the fd is taken, so a bad option leaves it the caller's.
+  checkReadSize(options.readSize);
   return new FaasinReader(native.openReader(fd), options);
 }
 
@@ -365,6 +436,7 @@ function openWriter(fd, options) {
 
 /** A stream within this process: `{ reader, writer }`. */
 function pipe(options = {}) {
+  checkReadSize(options.readSize);
   const [r, w] = native.pipeFds(checkCapacity(options.capacity));
   let reader;
   try {

@@ -7,11 +7,12 @@
 
 mod errors;
 mod reader;
+mod slab;
 mod waiter;
 mod writer;
 
 use errors::{byte_count, throw, throw_code};
-use napi::Env;
+use napi::{Env, JsBuffer};
 use napi_derive::napi;
 use reader::NativeReader;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -93,6 +94,75 @@ pub fn output(env: Env) -> napi::Result<NativeWriter> {
     faasin::output()
         .and_then(NativeWriter::new)
         .map_err(|e| throw(&env, e))
+}
+
+/// A slab for stream reads (see `slab.rs`): a Buffer over `size` bytes
+/// (rounded up to whole pages, or whole huge pages from 2 MiB) of pooled
+/// memory, or of a new mapping
+/// when the pool has none and `may_map` is true; `null` when it has none
+/// and `may_map` is false (the caller then lets the event loop run the
+/// finalizers that refill the pool, and asks again). The Buffer's finalizer
+/// gives the memory back to the pool once V8 has freed its backing store.
+#[napi(catch_unwind)]
+pub fn new_slab(env: Env, size: f64, may_map: bool) -> napi::Result<Option<JsBuffer>> {
+    let size = byte_count(&env, size, "slab size")?;
+    let Some(slab) = slab::take(size, may_map).map_err(|e| throw(&env, e))? else {
+        prompt_young_gc(&env)?;
+        return Ok(None);
+    };
+    let (ptr, len) = (slab.ptr(), slab.len());
+    // SAFETY: ptr/len is the slab's mapping, owned by `slab`, which moves
+    // into the finalizer: the memory stays mapped, and out of the pool,
+    // until V8 has freed the Buffer's backing store, when no view of it is
+    // left. (Where external buffers are not allowed, napi-rs copies the
+    // bytes into a V8 Buffer and runs the finalizer at once: the slab goes
+    // back to the pool and the reads land in that copy, still correct.)
+    let buf = unsafe {
+        env.create_buffer_with_borrowed_data(ptr, len, slab, |s, _env| slab::recycle(s))
+    }?;
+    Ok(Some(buf.into_raw()))
+}
+
+/// Lets V8 collect dead slabs with a cheap young-generation GC.
+///
+/// V8 (Node 20) starts a scavenge for young array-buffer memory, which
+/// counts slabs too, only from the check it makes when it allocates an
+/// array buffer's memory itself, never for external memory like a slab.
+/// Without such a check, dead slabs waited for a full mark-compact after
+/// some 64 MiB of them (seen with `--trace-gc`), and the pool ran dry
+/// meanwhile. A small array buffer (above V8's on-heap limit for typed
+/// arrays) makes V8 check; with it, `--trace-gc` shows a scavenge every
+/// 7-8 slabs of 4 MiB.
+fn prompt_young_gc(env: &Env) -> napi::Result<()> {
+    env.create_arraybuffer(128)?;
+    Ok(())
+}
+
+/// The slab size a reader uses for reads of up to `readSize` bytes.
+#[napi(catch_unwind)]
+pub fn slab_size_for(env: Env, read_size: f64) -> napi::Result<f64> {
+    let read_size = byte_count(&env, read_size, "read size")?;
+    Ok(slab::slab_size_for(read_size) as f64)
+}
+
+/// Empties the slab pool once no reader has been open for a while; returns
+/// the milliseconds to wait before calling again (0: nothing left to do).
+#[napi(catch_unwind)]
+pub fn trim_slab_pool() -> f64 {
+    slab::trim().as_secs_f64() * 1000.0
+}
+
+/// Slab counters, for tests: `{ mapped, pooled, maps, takes }` (see
+/// `slab::Stats`).
+#[napi(js_name = "_slabStats")]
+pub fn slab_stats(env: Env) -> napi::Result<napi::JsObject> {
+    let s = slab::stats();
+    let mut o = env.create_object()?;
+    o.set("mapped", s.mapped as f64)?;
+    o.set("pooled", s.pooled as f64)?;
+    o.set("maps", s.maps as f64)?;
+    o.set("takes", s.takes as f64)?;
+    Ok(o)
 }
 
 /// Panics on purpose, so the tests can check that a Rust panic becomes a JS

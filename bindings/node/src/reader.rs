@@ -1,6 +1,7 @@
 //! The read end as a native class; `index.js` wraps it in a `stream.Readable`.
 
-use crate::errors::{byte_count, closed, throw};
+use crate::errors::{byte_count, closed, throw, throw_code};
+use crate::slab;
 use crate::waiter::Waiter;
 use napi::{Env, JsBuffer, JsFunction};
 use napi_derive::napi;
@@ -15,6 +16,8 @@ pub struct NativeReader {
     // end's fd by number, so its thread must stop before the fd closes.
     waiter: Option<Waiter>,
     end: Option<faasin::Reader>,
+    /// Keeps the slab pool while this end is open.
+    slab_user: Option<slab::User>,
 }
 
 impl NativeReader {
@@ -23,6 +26,7 @@ impl NativeReader {
         Ok(NativeReader {
             waiter: None,
             end: Some(end),
+            slab_user: Some(slab::User::new()),
         })
     }
 
@@ -33,24 +37,41 @@ impl NativeReader {
 
 #[napi]
 impl NativeReader {
-    /// Copies up to `max` readable bytes into a new Buffer. Returns `null`
-    /// when nothing is readable yet (then `arm`), an empty Buffer at EOF.
+    /// Copies up to `max` readable bytes into `target` at `offset` (a stream
+    /// read into a slab). Returns the count, `null` when nothing is readable
+    /// yet (then `arm`), 0 at EOF. `EINVAL` if `offset` leaves no room.
     #[napi(catch_unwind)]
-    pub fn read(&mut self, env: Env, max: f64) -> napi::Result<Option<JsBuffer>> {
+    pub fn read_into(
+        &mut self,
+        env: Env,
+        target: JsBuffer,
+        offset: f64,
+        max: f64,
+    ) -> napi::Result<Option<f64>> {
+        let offset = byte_count(&env, offset, "offset")?;
         let max = byte_count(&env, max, "read size")?.max(1);
+        let mut target = target.into_value()?;
+        let room = target.len().saturating_sub(offset).min(max);
+        if room == 0 {
+            return Err(throw_code(
+                &env,
+                "EINVAL",
+                &format!(
+                    "no room at offset {offset} of a {}-byte buffer (max {max})",
+                    target.len()
+                ),
+            ));
+        }
         let end = self.end(&env)?;
         let src = match end.fill_buf() {
             Ok(s) => s,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(throw(&env, e)),
         };
-        let n = src.len().min(max);
-        let mut buf = env.create_buffer(n)?;
-        // Fresh Buffers of 128 KiB and up sit at page + 16 (glibc mmap), the
-        // slow case of memcpy from a page-aligned ring span: see copy_bytes.
-        faasin::copy_bytes(&mut buf[..], &src[..n]);
+        let n = src.len().min(room);
+        faasin::copy_bytes(&mut target[offset..offset + n], &src[..n]);
         end.consume(n);
-        Ok(Some(buf.into_raw()))
+        Ok(Some(n as f64))
     }
 
     /// The zero-copy borrow: every readable byte as one Buffer that views the
@@ -125,6 +146,7 @@ impl NativeReader {
             w.stop();
         }
         self.end = None;
+        self.slab_user = None;
     }
 
     #[napi(getter)]
