@@ -48,14 +48,33 @@ impl Invocation {
     /// An invocation dropped without `finish` is reported to a warm runner
     /// as broken off.
     pub fn finish(self, value: &[u8]) -> io::Result<()> {
-        let Invocation {
-            input,
-            output,
-            conn,
-        } = self;
+        let (input, output, done) = self.into_parts();
         input.close()?;
         output.close()?;
-        match conn {
+        done.finish(value)
+    }
+
+    /// The streams and what finishes the invocation, apart (for bindings
+    /// whose streams live in objects of their own). Close both streams
+    /// before [`Completion::finish`].
+    pub fn into_parts(self) -> (Reader, Writer, Completion) {
+        (self.input, self.output, Completion { conn: self.conn })
+    }
+}
+
+/// Hands an invocation's return value to the runner; see
+/// [`Invocation::into_parts`].
+#[derive(Debug)]
+pub struct Completion {
+    conn: Option<OwnedFd>,
+}
+
+impl Completion {
+    /// Sends `value` as the return value: on the invocation's connection
+    /// when warm, on stdout otherwise. Dropped unsent, the invocation is
+    /// reported to a warm runner as broken off.
+    pub fn finish(self, value: &[u8]) -> io::Result<()> {
+        match self.conn {
             Some(c) => handoff::send_result(c, value),
             None => {
                 let mut out = io::stdout().lock();

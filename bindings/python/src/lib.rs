@@ -10,6 +10,7 @@
 
 mod buffer;
 mod errors;
+mod invocations;
 mod reader;
 mod writer;
 
@@ -135,6 +136,9 @@ fn _faasin(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(input, m)?)?;
     m.add_function(wrap_pyfunction!(output, m)?)?;
     m.add_function(wrap_pyfunction!(is_endpoint, m)?)?;
+    m.add_class::<invocations::RawInvocations>()?;
+    m.add_class::<invocations::RawCompletion>()?;
+    m.add_function(wrap_pyfunction!(invocations::invocations, m)?)?;
     m.add(
         "InvalidStreamError",
         m.py().get_type::<InvalidStreamError>(),

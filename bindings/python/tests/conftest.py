@@ -58,3 +58,17 @@ def chain(writer_cmd: list[str], reader_cmd: list[str], capacity: int = faasin.D
     assert w.returncode == 0, f"writer failed: {writer_cmd}"
     assert r.returncode == 0, f"reader failed: {reader_cmd}"
     return wout.decode().strip(), rout.decode().strip()
+
+
+@pytest.fixture(scope="session")
+def runner() -> str:
+    """The chain runner (`faasin`, cli/), built if missing."""
+    path = target_dir() / "release" / "faasin"
+    if not path.exists():
+        subprocess.run(
+            ["cargo", "build", "--release", "-q", "-p", "faasin-cli"],
+            cwd=ROOT,
+            check=True,
+            timeout=900,
+        )
+    return str(path)

@@ -12,6 +12,13 @@ A function reads its input stream and writes its output stream much like
 else the ``FAASIN_SOCKET`` handoff). ``faasin.pipe()`` makes a new stream in
 this process; ``faasin.pipe_fds()`` makes one as two raw fds for children.
 
+A warm function (started once by ``faasin run --warm N``, serving many
+invocations) loops instead::
+
+    for inv in faasin.invocations():
+        inv.output.write(inv.input.read().upper())
+        inv.finish(b'{"ok": true}')
+
 Errors: ``BrokenPipeError`` when writing after the reader left;
 ``BlockingIOError`` in non-blocking mode (writes; reads return ``None``);
 ``ValueError`` for bad arguments (a wrong capacity, opening the write end as
@@ -25,9 +32,10 @@ errno of the failing system call (``EBADF`` for an fd that is not open).
 from __future__ import annotations
 
 import io
+import sys
 import threading
 from types import TracebackType
-from typing import Any, Optional
+from typing import Any, Iterator, Optional, Union
 
 from . import _faasin
 from ._faasin import (
@@ -43,9 +51,11 @@ __all__ = [
     "MAX_CAPACITY",
     "MIN_CAPACITY",
     "InvalidStreamError",
+    "Invocation",
     "Reader",
     "Writer",
     "input",
+    "invocations",
     "output",
     "is_endpoint",
     "open_reader",
@@ -376,6 +386,37 @@ def open_reader(fd: int) -> Reader:
 def open_writer(fd: int) -> Writer:
     """``Writer.from_fd(fd)``."""
     return Writer.from_fd(fd)
+
+
+class Invocation:
+    """One invocation of a warm function: ``input`` and ``output`` are its
+    streams; :meth:`finish` ends it with a return value."""
+
+    def __init__(
+        self, r: _faasin.RawReader, w: _faasin.RawWriter, done: _faasin.RawCompletion
+    ) -> None:
+        self.input = Reader(r)
+        self.output = Writer(w)
+        self._done = done
+
+    def finish(self, value: Union[bytes, str] = b"") -> None:
+        """Closes both streams (the next function sees EOF), then hands
+        ``value`` (a str is UTF-8 encoded) to the runner as the return
+        value; when not started warm, prints it on stdout. An invocation
+        left without ``finish`` is reported to a warm runner as broken off."""
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        self.input.close()
+        self.output.close()
+        sys.stdout.flush()
+        self._done.finish(data)
+
+
+def invocations() -> Iterator[Invocation]:
+    """The invocations this process serves: one after another when started
+    by ``faasin run --warm N`` (env ``FAASIN_WARM``), else exactly one, on
+    the function's usual streams. Waiting for the next one releases the GIL."""
+    for r, w, done in _faasin.invocations():
+        yield Invocation(r, w, done)
 
 
 _streams_lock = threading.Lock()

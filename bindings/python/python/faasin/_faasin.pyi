@@ -9,10 +9,13 @@ __all__ = [
     "InvalidStreamError",
     "MAX_CAPACITY",
     "MIN_CAPACITY",
+    "RawCompletion",
+    "RawInvocations",
     "RawReader",
     "RawWriter",
     "View",
     "input",
+    "invocations",
     "is_endpoint",
     "output",
     "pipe",
@@ -84,3 +87,13 @@ def pipe_fds(capacity: int = 1048576) -> tuple[int, int]: ...
 def input() -> RawReader: ...
 def output() -> RawWriter: ...
 def is_endpoint(fd: int) -> bool: ...
+@final
+class RawInvocations:
+    def __iter__(self) -> RawInvocations: ...
+    def __next__(self) -> tuple[RawReader, RawWriter, RawCompletion]: ...
+
+@final
+class RawCompletion:
+    def finish(self, value: bytes) -> None: ...
+
+def invocations() -> RawInvocations: ...
