@@ -103,6 +103,27 @@ pub(crate) fn create_memfd(capacity: usize) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Zeroes the header's position and flag lines (everything after the static
+/// line's group), through the fd, for a new stream on a used ring memfd.
+pub(crate) fn reset_positions(fd: &OwnedFd) -> io::Result<()> {
+    const FROM: usize = core::mem::offset_of!(Header, writer);
+    const LEN: usize = core::mem::size_of::<Header>() - FROM;
+    let zeros = [0u8; LEN];
+    // SAFETY: fd is a ring memfd; zeros is a valid buffer of its length.
+    let n = unsafe {
+        libc::pwrite(
+            fd.as_raw_fd(),
+            zeros.as_ptr().cast(),
+            LEN,
+            FROM as libc::off_t,
+        )
+    };
+    if n != LEN as isize {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A live double mapping of a ring memfd. Unmapped on drop.
 #[derive(Debug)]
 pub(crate) struct Mapping {
