@@ -20,7 +20,7 @@ fi
 cargo fmt --all --check
 cargo clippy -p faasin-cli --all-targets -- -D warnings
 cargo build --release -q -p faasin --example peer
-cargo test --release -p faasin-cli
+cargo test --release -p faasin-cli -p faasin-chains-bench
 
 log=${TMPDIR:-/tmp}/faasin-dockerd.log
 started=""

@@ -13,9 +13,12 @@
 //! chain (the return value goes to stdout), once per invocation when
 //! started by `faasin run --warm N`.
 //!
-//! The check is a wrapping sum of the bytes: cheap (it must not hide the
-//! transport's cost), and it catches a lost, added or changed byte. The
-//! runner's own tests check order with SHA-256 (core's `peer`).
+//! The check is a wrapping sum of the stream's little-endian 64-bit words
+//! (taken at their place in the whole stream, so however the reads split
+//! it): cheap, so it does not hide the transport's cost (22 GB/s here, where
+//! the earlier byte-wise sum ran at 4.7 GB/s and bounded every hop from
+//! 16 MiB), and it catches a lost, added or changed byte. The runner's own
+//! tests check order with SHA-256 (core's `peer`).
 
 use faasin::{Reader, Writer};
 use std::io::{BufRead, Write};
@@ -29,8 +32,35 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn sum(b: &[u8]) -> u64 {
-    b.iter().fold(0u64, |s, &x| s.wrapping_add(x as u64))
+/// The check's running state: the sum so far and the stream position.
+#[derive(Default)]
+struct Check {
+    sum: u64,
+    pos: u64,
+}
+
+impl Check {
+    /// Adds the next bytes of the stream: byte k of the stream counts as
+    /// `b << 8 * (k % 8)`, i.e. the sum of its little-endian words.
+    fn add(&mut self, mut b: &[u8]) {
+        while !self.pos.is_multiple_of(8) && !b.is_empty() {
+            self.sum = self
+                .sum
+                .wrapping_add(u64::from(b[0]) << (8 * (self.pos % 8)));
+            self.pos += 1;
+            b = &b[1..];
+        }
+        let mut words = b.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            self.sum = self.sum.wrapping_add(w);
+        }
+        self.pos += (b.len() - words.remainder().len()) as u64;
+        for &x in words.remainder() {
+            self.sum = self.sum.wrapping_add(u64::from(x) << (8 * (self.pos % 8)));
+            self.pos += 1;
+        }
+    }
 }
 
 /// One MiB of xorshift bytes, written over and over.
@@ -49,19 +79,20 @@ fn block() -> Vec<u8> {
 fn write(total: u64, block: &[u8], out: &mut Writer, start: f64) -> std::io::Result<String> {
     let ready = now();
     let mut left = total;
-    let mut s = 0u64;
+    let mut check = Check::default();
     while left > 0 {
         let n = left.min(64 * 1024) as usize;
         let off = ((total - left) % block.len() as u64) as usize;
         let n = n.min(block.len() - off);
         let part = &block[off..off + n];
         out.write_all(part)?;
-        s = s.wrapping_add(sum(part));
+        check.add(part);
         left -= n as u64;
     }
     out.flush()?;
     Ok(format!(
-        "{{\"bytes\": {total}, \"sum\": {s}, \"start_unix_s\": {start:.6}, \"ready_unix_s\": {ready:.6}, \"end_unix_s\": {:.6}}}",
+        "{{\"bytes\": {total}, \"sum\": {}, \"start_unix_s\": {start:.6}, \"ready_unix_s\": {ready:.6}, \"end_unix_s\": {:.6}}}",
+        check.sum,
         now()
     ))
 }
@@ -69,7 +100,8 @@ fn write(total: u64, block: &[u8], out: &mut Writer, start: f64) -> std::io::Res
 fn read(inp: &mut Reader, start: f64) -> std::io::Result<String> {
     let ready = now();
     let mut first = None;
-    let (mut total, mut s) = (0u64, 0u64);
+    let mut total = 0u64;
+    let mut check = Check::default();
     loop {
         let n = {
             let buf = inp.fill_buf()?;
@@ -77,7 +109,7 @@ fn read(inp: &mut Reader, start: f64) -> std::io::Result<String> {
                 break;
             }
             first.get_or_insert_with(now);
-            s = s.wrapping_add(sum(buf));
+            check.add(buf);
             buf.len()
         };
         inp.consume(n);
@@ -85,7 +117,8 @@ fn read(inp: &mut Reader, start: f64) -> std::io::Result<String> {
     }
     let first = first.map_or("null".to_string(), |t| format!("{t:.6}"));
     Ok(format!(
-        "{{\"bytes\": {total}, \"sum\": {s}, \"start_unix_s\": {start:.6}, \"ready_unix_s\": {ready:.6}, \"first_byte_unix_s\": {first}, \"end_unix_s\": {:.6}}}",
+        "{{\"bytes\": {total}, \"sum\": {}, \"start_unix_s\": {start:.6}, \"ready_unix_s\": {ready:.6}, \"first_byte_unix_s\": {first}, \"end_unix_s\": {:.6}}}",
+        check.sum,
         now()
     ))
 }
@@ -135,5 +168,33 @@ fn main() -> ExitCode {
             eprintln!("chainfn: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Check;
+
+    #[test]
+    fn the_check_does_not_depend_on_how_the_stream_is_split() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let mut whole = Check::default();
+        whole.add(&data);
+        for split in [1, 3, 7, 8, 9, 64, 333] {
+            let mut c = Check::default();
+            for part in data.chunks(split) {
+                c.add(part);
+            }
+            assert_eq!(c.sum, whole.sum, "split {split}");
+            assert_eq!(c.pos, 1000);
+        }
+        let mut changed = data.clone();
+        changed[500] ^= 1;
+        let mut c = Check::default();
+        c.add(&changed);
+        assert_ne!(c.sum, whole.sum);
+        let mut c = Check::default();
+        c.add(&data[..999]);
+        assert_ne!(c.sum, whole.sum, "a lost last byte");
     }
 }
