@@ -45,12 +45,13 @@ def human(n):
     return f"{n} B"
 
 
-def run_chain(transport, commands, tag):
+def run_faasin(transport, commands, tag, extra=(), timeout=120):
+    """`faasin run` with a report; the report, or the error."""
     report = os.path.join(OUT, "reports", f"{tag}.json")
-    cmd = ["faasin", "run", "-q", "--transport", transport,
-           "--report", report, "--timeout", "120"] + commands
+    cmd = ["faasin", "run", "-q", *extra, "--transport", transport,
+           "--report", report, "--timeout", str(timeout)] + commands
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True, timeout=180)
+                       stderr=subprocess.PIPE, text=True, timeout=timeout + 60)
     r = json.load(open(report)) if os.path.exists(report) else None
     if p.returncode != 0 or r is None or not r["ok"]:
         return {"ok": False, "error": (r or {}).get("error") or p.stderr.strip(),
@@ -60,16 +61,10 @@ def run_chain(transport, commands, tag):
 
 def run_warm(transport, commands, n, tag):
     """One warm run; returns its invocations after the first, or an error."""
-    report = os.path.join(OUT, "reports", f"{tag}.json")
-    cmd = ["faasin", "run", "-q", "--warm", str(n), "--transport", transport,
-           "--report", report, "--timeout", "600"] + commands
-    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True, timeout=900)
-    r = json.load(open(report)) if os.path.exists(report) else None
-    if p.returncode != 0 or r is None or not r["ok"]:
-        return {"ok": False, "error": (r or {}).get("error") or p.stderr.strip(),
-                "report": report}
-    return {"ok": True, "invocations": r["invocations"][1:], "report": report}
+    res = run_faasin(transport, commands, tag, extra=("--warm", str(n)), timeout=600)
+    if res["ok"]:
+        res["invocations"] = res["r"]["invocations"][1:]
+    return res
 
 
 def warm_rows(res, size):
@@ -142,7 +137,7 @@ def main():
         for size in [s for s in SIZES if rep < reps_of(s)]:
             k = (rep + SIZES.index(size)) % len(HOP_TRANSPORTS)
             for t in HOP_TRANSPORTS[k:] + HOP_TRANSPORTS[:k]:
-                res = run_chain(t, [f"chainfn write {size}", "chainfn read"],
+                res = run_faasin(t, [f"chainfn write {size}", "chainfn read"],
                                 f"hop-{size}-{t}-{rep}")
                 row = hop_row(res, size)
                 row.update({"transport": t, "size": size, "rep": rep})
@@ -158,7 +153,7 @@ def main():
     for rep in range(CHAIN_REPS):
         k = rep % len(CHAIN_TRANSPORTS)
         for t in CHAIN_TRANSPORTS[k:] + CHAIN_TRANSPORTS[:k]:
-            res = run_chain(t, chain, f"chain10-{t}-{rep}")
+            res = run_faasin(t, chain, f"chain10-{t}-{rep}")
             row = {"transport": t, "rep": rep, "ok": res["ok"], "report": res["report"]}
             if res["ok"]:
                 fs = res["r"]["functions"]

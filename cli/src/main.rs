@@ -175,18 +175,12 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
         if !(report.ok && args.quiet) {
             eprint!("{}", report.summary());
         }
-        if let Some(path) = &args.report {
-            let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
-            if let Err(e) = std::fs::write(path, json + "\n") {
-                eprintln!("faasin: cannot write the report to {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        }
-        return match (report.ok, crate::signals::received()) {
-            (true, _) => ExitCode::SUCCESS,
-            (false, Some(sig)) => ExitCode::from((128 + sig).clamp(0, 255) as u8),
-            (false, None) => ExitCode::from(1),
-        };
+        return finish(
+            &report,
+            args.report.as_deref(),
+            report.ok,
+            signals::received(),
+        );
     }
     let report = match runner::run(&chain, &opts) {
         Ok(r) => r,
@@ -195,14 +189,29 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
     if !(report.ok && (args.quiet || pipe)) {
         eprint!("{}", report.summary());
     }
-    if let Some(path) = &args.report {
-        let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+    finish(
+        &report,
+        args.report.as_deref(),
+        report.ok,
+        report.interrupted_by,
+    )
+}
+
+/// Writes the JSON report if asked to, and gives the run's exit status.
+fn finish(
+    report: &impl serde::Serialize,
+    path: Option<&std::path::Path>,
+    ok: bool,
+    interrupted_by: Option<i32>,
+) -> ExitCode {
+    if let Some(path) = path {
+        let json = serde_json::to_string_pretty(report).expect("a report always serializes");
         if let Err(e) = std::fs::write(path, json + "\n") {
             eprintln!("faasin: cannot write the report to {}: {e}", path.display());
             return ExitCode::from(2);
         }
     }
-    match (report.ok, report.interrupted_by) {
+    match (ok, interrupted_by) {
         (true, _) => ExitCode::SUCCESS,
         (false, Some(sig)) => ExitCode::from((128 + sig).clamp(0, 255) as u8),
         (false, None) => ExitCode::from(1),

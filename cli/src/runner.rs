@@ -127,6 +127,20 @@ impl Edge {
     }
 }
 
+/// Where the chain's output goes: `--output`, else (a duplicate of) stdout.
+pub(crate) fn open_output(opts: &Options) -> Result<Box<dyn Write + Send>, SetupError> {
+    Ok(match &opts.output {
+        Some(p) => {
+            Box::new(File::create(p).map_err(|e| {
+                SetupError(format!("cannot create output file {}: {e}", p.display()))
+            })?)
+        }
+        None => Box::new(File::from(
+            dup_std(1).map_err(|e| SetupError(format!("cannot use stdout: {e}")))?,
+        )),
+    })
+}
+
 pub(crate) fn os_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: fds is a valid array of two ints.
@@ -188,15 +202,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             dup_std(0).map_err(|e| SetupError(format!("cannot use stdin: {e}")))?,
         )),
     };
-    let mut output: Box<dyn Write + Send> =
-        match &opts.output {
-            Some(p) => Box::new(File::create(p).map_err(|e| {
-                SetupError(format!("cannot create output file {}: {e}", p.display()))
-            })?),
-            None => Box::new(File::from(
-                dup_std(1).map_err(|e| SetupError(format!("cannot use stdout: {e}")))?,
-            )),
-        };
+    let mut output = open_output(opts)?;
 
     let start = Instant::now();
     let started_unix = std::time::SystemTime::now()

@@ -266,15 +266,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             runner::dup_std(0).map_err(|e| SetupError(format!("cannot use stdin: {e}")))?,
         )),
     };
-    let mut output: Box<dyn Write> =
-        match &opts.output {
-            Some(p) => Box::new(File::create(p).map_err(|e| {
-                SetupError(format!("cannot create output file {}: {e}", p.display()))
-            })?),
-            None => Box::new(File::from(
-                runner::dup_std(1).map_err(|e| SetupError(format!("cannot use stdout: {e}")))?,
-            )),
-        };
+    let mut output = runner::open_output(opts)?;
     // The whole input comes first, as an event payload does, and before
     // anything is started: a Ctrl-C while it is typed leaves nothing behind.
     let mut data = Vec::new();

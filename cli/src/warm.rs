@@ -92,6 +92,9 @@ enum Event {
     /// A function's return value arrived (or its connection broke).
     Finished(usize, io::Result<(Vec<u8>, bool)>, Instant),
     Exited(usize, io::Result<ExitStatus>, Option<u64>),
+    /// Made by `next_event` from `Exited`: a function's process ended, with
+    /// the message that says so.
+    Ended(String),
 }
 
 struct Function {
@@ -125,15 +128,7 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
             .map_err(|e| SetupError(format!("cannot read input file {}: {e}", p.display())))?,
         None => Vec::new(),
     };
-    let mut output: Box<dyn Write + Send> =
-        match &opts.output {
-            Some(p) => Box::new(File::create(p).map_err(|e| {
-                SetupError(format!("cannot create output file {}: {e}", p.display()))
-            })?),
-            None => Box::new(File::from(
-                runner::dup_std(1).map_err(|e| SetupError(format!("cannot use stdout: {e}")))?,
-            )),
-        };
+    let mut output = runner::open_output(opts)?;
     let run_id = handoff_server::random_token()[..8].to_string();
     let store = match opts.transport {
         Transport::Redis | Transport::File => Some(Store::open(opts, &run_id)?),
@@ -319,6 +314,15 @@ fn accept_loop(listener: OwnedFd, tokens: Vec<String>, tx: mpsc::Sender<Event>) 
     }
 }
 
+/// Notes a function that broke off an invocation; the first one opens a
+/// short window for its neighbours' reports.
+fn broke(broken: &mut Vec<String>, limit: &mut Instant, e: String) {
+    if broken.is_empty() {
+        *limit = Instant::now() + Duration::from_millis(200);
+    }
+    broken.push(e);
+}
+
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -398,11 +402,11 @@ impl Warm<'_> {
                     } else {
                         ""
                     };
-                    return Err(format!(
+                    return Ok(Event::Ended(format!(
                         "{} ended ({}) while {what}{hint}",
                         self.name(i),
                         crate::report::status_text(st.code(), st.signal())
-                    ));
+                    )));
                 }
                 Ok(ev) => return Ok(ev),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -429,6 +433,7 @@ impl Warm<'_> {
         while self.funcs.iter().any(|f| f.asked.is_none()) {
             match self.next_event(limit, "waiting for the functions to ask for an invocation")? {
                 Event::Asked(i, c) => self.on_asked(i, c)?,
+                Event::Ended(e) => return Err(e),
                 _ => return Err("a stray event between invocations".into()),
             }
         }
@@ -512,14 +517,10 @@ impl Warm<'_> {
                     finished[i] = Some(at.duration_since(t0).as_secs_f64());
                     match self.result(i, r) {
                         Ok(v) => values[i] = v,
-                        Err(e) => {
-                            if broken.is_empty() {
-                                limit = Instant::now() + Duration::from_millis(200);
-                            }
-                            broken.push(e);
-                        }
+                        Err(e) => broke(&mut broken, &mut limit, e),
                     }
                 }
+                Event::Ended(e) => broke(&mut broken, &mut limit, e),
                 Event::Asked(i, c) => self.on_asked(i, c)?,
                 _ => return Err("a stray event".into()),
             }
@@ -606,6 +607,7 @@ impl Warm<'_> {
                         break;
                     }
                     Event::Asked(j, c) => self.on_asked(j, c)?,
+                    Event::Ended(e) => return Err(e),
                     _ => return Err("a stray event".into()),
                 }
             }

@@ -207,21 +207,28 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_warm_function_serves_invocations_until_the_runner_says_end() {
-        let dir = std::env::temp_dir().join(format!("faasin-warm-test-{}", std::process::id()));
+    /// A listening handoff socket in a fresh directory (removed by the
+    /// caller), and the warm iteration that asks it.
+    fn warm(tag: &str) -> (PathBuf, OwnedFd, Invocations) {
+        let dir = std::env::temp_dir().join(format!("faasin-warm-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("h.sock");
         let listener = handoff::listen(&path).unwrap();
-        // Larger than a ring and than one result message.
-        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let server = serve(listener, vec![b"abc".to_vec(), vec![], big.clone()]);
-        let mut it = Invocations {
+        let it = Invocations {
             state: State::Warm {
-                socket: path.clone(),
+                socket: path,
                 token: "tok".into(),
             },
         };
+        (dir, listener, it)
+    }
+
+    #[test]
+    fn a_warm_function_serves_invocations_until_the_runner_says_end() {
+        let (dir, listener, mut it) = warm("serve");
+        // Larger than a ring and than one result message.
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let server = serve(listener, vec![b"abc".to_vec(), vec![], big.clone()]);
         let mut served = 0;
         for inv in &mut it {
             let mut inv = inv.unwrap();
@@ -244,10 +251,7 @@ mod tests {
 
     #[test]
     fn an_invocation_dropped_without_finish_is_reported_as_broken_off() {
-        let dir = std::env::temp_dir().join(format!("faasin-warm-drop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("h.sock");
-        let listener = handoff::listen(&path).unwrap();
+        let (dir, listener, mut it) = warm("drop");
         let t = std::thread::spawn(move || {
             let conn = handoff::accept(listener.as_fd()).unwrap();
             handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap();
@@ -256,12 +260,6 @@ mod tests {
             handoff::grant(conn.as_fd(), Some(in_r.as_fd()), Some(out_w.as_fd())).unwrap();
             handoff::read_result(conn.as_fd(), 1024)
         });
-        let mut it = Invocations {
-            state: State::Warm {
-                socket: path,
-                token: "tok".into(),
-            },
-        };
         drop(it.next().unwrap().unwrap());
         let e = t.join().unwrap().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
@@ -270,21 +268,12 @@ mod tests {
 
     #[test]
     fn a_runner_that_goes_away_ends_the_iteration_with_an_error() {
-        let dir = std::env::temp_dir().join(format!("faasin-warm-gone-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("h.sock");
-        let listener = handoff::listen(&path).unwrap();
+        let (dir, listener, mut it) = warm("gone");
         let t = std::thread::spawn(move || {
             let conn = handoff::accept(listener.as_fd()).unwrap();
             handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap();
             // Closes without answering.
         });
-        let mut it = Invocations {
-            state: State::Warm {
-                socket: path,
-                token: "tok".into(),
-            },
-        };
         let e = it.next().unwrap().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted, "{e}");
         assert!(it.next().is_none());

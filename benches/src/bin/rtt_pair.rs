@@ -45,17 +45,6 @@ fn child() {
     }
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    }
-}
-
 fn quartiles(v: &[f64]) -> (f64, f64) {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
@@ -132,7 +121,7 @@ fn run() -> std::io::Result<()> {
 
     // The pairs whose bare round trip was in the faster half ran in the
     // "near" state, the others mostly "far": the ratio differs between them.
-    let cut = median(&bare);
+    let cut = fb::median(&bare);
     let split = |near: bool| -> Vec<f64> {
         ratio
             .iter()
@@ -147,17 +136,16 @@ fn run() -> std::io::Result<()> {
     println!("|---|---:|---:|---:|");
     let row = |name: &str, v: &[f64], unit: &str| {
         let (a, b) = quartiles(v);
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(0.0, f64::max);
+        let (lo, hi) = fb::min_max(v);
         if unit == "x" {
             println!(
                 "| {name} | {:.2}x | {a:.2}-{b:.2} | {lo:.2}-{hi:.2} |",
-                median(v)
+                fb::median(v)
             );
         } else {
             println!(
                 "| {name} | {:.0} ns | {a:.0}-{b:.0} | {lo:.0}-{hi:.0} |",
-                median(v)
+                fb::median(v)
             );
         }
     };

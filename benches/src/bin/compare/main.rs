@@ -13,7 +13,7 @@
 //! rows are skipped, and say so, without it). Run it with `benches/compare.sh`.
 
 use faasin::{Reader, Writer};
-use faasin_benches::{self as fb, ChildSide, Peer, Shm, RING};
+use faasin_benches::{self as fb, median, min_max, ChildSide, Peer, Shm, RING};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -496,23 +496,6 @@ struct Row {
     /// empty where the row could not run (with the reason).
     values: Vec<f64>,
     error: Option<String>,
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    }
-}
-
-fn min_max(v: &[f64]) -> (f64, f64) {
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (lo, hi)
 }
 
 fn human_size(n: usize) -> String {
