@@ -103,10 +103,15 @@ pub fn invocations() -> Invocations {
     let warm = std::env::var_os(ENV_WARM).is_some_and(|v| !v.is_empty() && v != "0");
     let state = match (warm, std::env::var_os(handoff::ENV_SOCKET)) {
         (false, _) => State::Once,
-        (true, Some(socket)) => State::Warm {
-            socket: socket.into(),
-            token: std::env::var(handoff::ENV_TOKEN).unwrap_or_default(),
-        },
+        (true, Some(socket)) => {
+            // Each invocation's streams come on the same ring memory as the
+            // last one's (the runner keeps it): keep their mappings too.
+            crate::mapping::keep_mappings();
+            State::Warm {
+                socket: socket.into(),
+                token: std::env::var(handoff::ENV_TOKEN).unwrap_or_default(),
+            }
+        }
         (true, None) => State::Failed(io::Error::new(
             io::ErrorKind::NotFound,
             format!(
