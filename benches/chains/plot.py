@@ -18,13 +18,19 @@ def main():
     src, dst = sys.argv[1], sys.argv[2]
     d = json.load(open(src))
     sizes = d["sizes"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
-    for ax, key, title in ((axes[0], "e2e_s", "End-to-end time, A -> B"),
-                           (axes[1], "first_byte_s", "Time until B has its first byte")):
+    panels = [("hop", "e2e_s", "One-shot: end-to-end time, A -> B"),
+              ("hop", "first_byte_s", "One-shot: time until B has its first byte")]
+    if d["summary"].get("warm_hop"):
+        panels += [("warm_hop", "e2e_s", "Warm functions: per invocation, A -> B"),
+                   ("warm_hop", "first_byte_s", "Warm: until B has its first byte")]
+    rows = (len(panels) + 1) // 2
+    fig, grid = plt.subplots(rows, 2, figsize=(11, 4.4 * rows), squeeze=False)
+    axes = [ax for row in grid for ax in row]
+    for ax, (part, key, title) in zip(axes, panels):
         for t, (label, marker, color) in STYLE.items():
             xs, ys, lo, hi = [], [], [], []
             for s in sizes:
-                st = d["summary"]["hop"][str(s)].get(t, {}).get(key)
+                st = d["summary"][part][str(s)].get(t, {}).get(key)
                 if st:
                     xs.append(s)
                     ys.append(st["median"] * 1e3)
@@ -41,8 +47,9 @@ def main():
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend()
     load = " ".join(d.get("loadavg_end", []))
-    fig.suptitle(f"faasin run: one hop, {d.get('small_reps', d['reps'])} repetitions per point "
-                 f"under 64 MiB, {d['reps']} from 64 MiB "
+    fig.suptitle(f"faasin run: one hop, {d.get('small_reps', d['reps'])} one-shot repetitions "
+                 f"per point under 64 MiB, {d['reps']} from 64 MiB;\nwarm: "
+                 f"{d.get('warm_rounds', '-')} runs of {d.get('warm_n', '-')} invocations "
                  f"(2 shared cores, load average {load})", fontsize=10)
     fig.tight_layout()
     fig.savefig(dst, dpi=110)
