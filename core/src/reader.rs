@@ -177,6 +177,7 @@ impl Reader {
         match &mut self.inner {
             Inner::Ring(r) => {
                 if n > 0 && r.cons.release(r.map.header(), n as u64) {
+                    r.cons.note_cpu(r.map.header(), sysfd::current_cpu());
                     endpoint::ring(r.sock.as_fd());
                 }
             }
@@ -240,7 +241,13 @@ impl RingReader {
         // When the spin gave up: how long the sleep after it lasted tunes the
         // next spin (see `SpinBudget::slept`).
         let mut gave_up = None;
-        if !opts.nonblocking && !opts.spin.is_zero() && !self.peer_gone {
+        let here = sysfd::current_cpu();
+        self.cons.note_cpu(h, here);
+        if !opts.nonblocking
+            && !opts.spin.is_zero()
+            && !self.peer_gone
+            && self.cons.spin_may_help(h, here)
+        {
             // One `pause` between looks at the writer's line: a batch of
             // them costs microseconds on some CPUs (about 65 cycles each on
             // recent AMD), which would set the round-trip latency.
@@ -310,7 +317,11 @@ impl RingReader {
             // After a timeout or EINTR nobody waits here any more: disarm,
             // so the peer does not ring for nobody.
             match endpoint::sleep(self.sock.as_fd(), deadline, "read") {
-                Ok(hung_up) => self.peer_gone |= hung_up,
+                Ok(hung_up) => {
+                    self.peer_gone |= hung_up;
+                    // The wake-up may have moved us (see `spin_may_help`).
+                    self.cons.note_cpu(h, sysfd::current_cpu());
+                }
                 Err(e) => {
                     self.cons.disarm(h);
                     return Err(e);
