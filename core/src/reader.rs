@@ -241,13 +241,11 @@ impl RingReader {
         // When the spin gave up: how long the sleep after it lasted tunes the
         // next spin (see `SpinBudget::slept`).
         let mut gave_up = None;
-        let here = sysfd::current_cpu();
-        self.cons.note_cpu(h, here);
-        if !opts.nonblocking
-            && !opts.spin.is_zero()
-            && !self.peer_gone
-            && self.cons.spin_may_help(h, here)
-        {
+        // Whether our CPU is recorded in the header for this wait (see
+        // `ring::spin_may_help`); looked up only once the first looks
+        // failed, so a wait the peer ends at once costs no syscall.
+        let mut noted = false;
+        if !opts.nonblocking && !opts.spin.is_zero() && !self.peer_gone {
             // One `pause` between looks at the writer's line: a batch of
             // them costs microseconds on some CPUs (about 65 cycles each on
             // recent AMD), which would set the round-trip latency.
@@ -279,6 +277,14 @@ impl RingReader {
                     if self.cons.peer_closed(h) {
                         break;
                     }
+                    if !noted {
+                        let here = sysfd::current_cpu();
+                        self.cons.note_cpu(h, here);
+                        noted = true;
+                        if !self.cons.spin_may_help(h, here) {
+                            break;
+                        }
+                    }
                     if start.get_or_insert_with(Instant::now).elapsed() >= budget {
                         gave_up = Some(Instant::now());
                         break;
@@ -286,6 +292,9 @@ impl RingReader {
                 }
                 std::hint::spin_loop();
             }
+        }
+        if !noted {
+            self.cons.note_cpu(h, sysfd::current_cpu());
         }
         let deadline = opts.timeout.map(|t| Instant::now() + t);
         loop {

@@ -333,8 +333,10 @@ impl Consumer {
 /// unknown) can only be queued behind us on this CPU, and every look we take
 /// delays it. This happens whenever other load leaves the two ends one CPU
 /// (README "Where we depart" has the measurements). Each end records its CPU
-/// when it starts a wait, wakes from a sleep, or rings the peer, so a stale
-/// guess costs one sleep and is corrected by the doorbell that ends it.
+/// when a wait does not end within its first looks (64, a few us; a wait
+/// the peer ends at once costs no `sched_getcpu`), when it wakes from a
+/// sleep, and when it rings the peer, so a stale guess costs one sleep and
+/// is corrected by the doorbell that ends it.
 fn spin_may_help(here: u32, peer: u32) -> bool {
     here == 0 || here != peer
 }

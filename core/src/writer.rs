@@ -275,9 +275,9 @@ impl RingWriter {
         // When the spin gave up: how long the sleep after it lasted tunes the
         // next spin (see `SpinBudget::slept`).
         let mut gave_up = None;
-        let here = sysfd::current_cpu();
-        self.prod.note_cpu(h, here);
-        if !opts.nonblocking && !opts.spin.is_zero() && self.prod.spin_may_help(h, here) {
+        // See `Reader::wait_data`.
+        let mut noted = false;
+        if !opts.nonblocking && !opts.spin.is_zero() {
             // One `pause` between looks, as in `Reader::wait_data`.
             // The clock is read only once the first 64 looks failed: a
             // streaming peer is usually found before that.
@@ -295,6 +295,14 @@ impl RingWriter {
                     if self.prod.peer_closed(h) {
                         return Err(broken_pipe());
                     }
+                    if !noted {
+                        let here = sysfd::current_cpu();
+                        self.prod.note_cpu(h, here);
+                        noted = true;
+                        if !self.prod.spin_may_help(h, here) {
+                            break;
+                        }
+                    }
                     if start.get_or_insert_with(Instant::now).elapsed() >= budget {
                         gave_up = Some(Instant::now());
                         break;
@@ -302,6 +310,9 @@ impl RingWriter {
                 }
                 std::hint::spin_loop();
             }
+        }
+        if !noted {
+            self.prod.note_cpu(h, sysfd::current_cpu());
         }
         let deadline = opts.timeout.map(|t| Instant::now() + t);
         loop {
