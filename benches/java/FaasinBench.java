@@ -125,12 +125,14 @@ public class FaasinBench {
                 }
                 warmNote = String.format(Locale.ROOT, "(%s: %d untimed warm-up rounds, the last with %d ms of JIT)",
                         chunk == 1 << 20 ? "1 MiB" : "64 KiB", warm, jit);
+                Load load = new Load(sinks);
                 for (int r = 0; r < reps; r++) {
                     for (int k = 0; k < sinks.length; k++) {
                         int i = (r + k) % sinks.length;
                         rates.get(i).add(sinks[i].segment());
                     }
                 }
+                warmNote += "\n" + load.done();
                 for (Sink s : sinks) {
                     s.finish();
                 }
@@ -143,6 +145,62 @@ public class FaasinBench {
             }
             table(CROSS_NAMES, rates, chunk, CROSS_KINDS.length - 1);
             System.out.println(warmNote);
+        }
+    }
+
+    /**
+     * The machine's CPU use over the timed rounds, outside the benchmark's
+     * own JVMs: other processes (this machine is shared) and, in a VM,
+     * time the host took (steal). A transport can only stream at full speed
+     * while its writer and reader each have a CPU.
+     */
+    static final class Load {
+        final Sink[] sinks;
+        final long[] stat0 = cpuStat();
+        final long own0;
+        final long t0 = System.nanoTime();
+
+        Load(Sink[] sinks) {
+            this.sinks = sinks;
+            own0 = ownCpuNanos();
+        }
+
+        long ownCpuNanos() {
+            long ns = ((com.sun.management.OperatingSystemMXBean)
+                    java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+            for (Sink s : sinks) {
+                ns += s.child.info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
+            }
+            return ns;
+        }
+
+        /** "busy" and "steal" ticks summed over all CPUs, from /proc/stat. */
+        static long[] cpuStat() {
+            try {
+                String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+                long busy = 0;
+                for (int i : new int[] {1, 2, 3, 6, 7}) { // user nice system irq softirq
+                    busy += Long.parseLong(f[i]);
+                }
+                return new long[] {busy, f.length > 8 ? Long.parseLong(f[8]) : 0};
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
+        }
+
+        String done() {
+            long[] stat1 = cpuStat();
+            double secs = (System.nanoTime() - t0) / 1e9;
+            if (stat0 == null || stat1 == null) {
+                return "(machine load: /proc/stat unreadable)";
+            }
+            double tick = 100.0; // USER_HZ on Linux
+            double busy = (stat1[0] - stat0[0]) / tick / secs;
+            double own = (ownCpuNanos() - own0) / 1e9 / secs;
+            double steal = (stat1[1] - stat0[1]) / tick / secs;
+            return String.format(Locale.ROOT, "(timed rounds: %d CPUs; this benchmark's JVMs used %.2f of them, "
+                    + "other processes %.2f, the VM host took %.2f)",
+                    Runtime.getRuntime().availableProcessors(), own, Math.max(0, busy - own), steal);
         }
     }
 

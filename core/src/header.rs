@@ -32,6 +32,10 @@ pub(crate) struct WriterLine {
     /// Invariant (checked by the reader on every load): `read_pos <= write_pos
     /// <= read_pos + capacity`.
     pub write_pos: AtomicU64,
+    /// 1 + the CPU the writer last ran on when it started a wait, woke from
+    /// one, or rang the reader's doorbell; 0 if unknown. A hint only (see
+    /// `ring::Producer::note_cpu`); any value is safe.
+    pub writer_cpu: AtomicU32,
 }
 
 #[repr(C, align(128))]
@@ -40,6 +44,8 @@ pub(crate) struct ReaderLine {
     /// Invariant (checked by the writer on every load): it never moves
     /// backwards and never passes `write_pos`.
     pub read_pos: AtomicU64,
+    /// 1 + the CPU the reader last ran on; mirror of `WriterLine::writer_cpu`.
+    pub reader_cpu: AtomicU32,
 }
 
 /// The reader's wake-up word and close flag. The writer swaps
@@ -97,9 +103,11 @@ impl Header {
             },
             writer: WriterLine {
                 write_pos: AtomicU64::new(0),
+                writer_cpu: AtomicU32::new(0),
             },
             reader: ReaderLine {
                 read_pos: AtomicU64::new(0),
+                reader_cpu: AtomicU32::new(0),
             },
             to_reader: ToReaderLine {
                 reader_waiting: AtomicU32::new(0),

@@ -177,6 +177,7 @@ impl Reader {
         match &mut self.inner {
             Inner::Ring(r) => {
                 if n > 0 && r.cons.release(r.map.header(), n as u64) {
+                    r.cons.note_cpu(r.map.header(), sysfd::current_cpu());
                     endpoint::ring(r.sock.as_fd());
                 }
             }
@@ -240,6 +241,10 @@ impl RingReader {
         // When the spin gave up: how long the sleep after it lasted tunes the
         // next spin (see `SpinBudget::slept`).
         let mut gave_up = None;
+        // Whether our CPU is recorded in the header for this wait (see
+        // `ring::spin_may_help`); looked up only once the first looks
+        // failed, so a wait the peer ends at once costs no syscall.
+        let mut noted = false;
         if !opts.nonblocking && !opts.spin.is_zero() && !self.peer_gone {
             // One `pause` between looks at the writer's line: a batch of
             // them costs microseconds on some CPUs (about 65 cycles each on
@@ -272,6 +277,14 @@ impl RingReader {
                     if self.cons.peer_closed(h) {
                         break;
                     }
+                    if !noted {
+                        let here = sysfd::current_cpu();
+                        self.cons.note_cpu(h, here);
+                        noted = true;
+                        if !self.cons.spin_may_help(h, here) {
+                            break;
+                        }
+                    }
                     if start.get_or_insert_with(Instant::now).elapsed() >= budget {
                         gave_up = Some(Instant::now());
                         break;
@@ -279,6 +292,9 @@ impl RingReader {
                 }
                 std::hint::spin_loop();
             }
+        }
+        if !noted {
+            self.cons.note_cpu(h, sysfd::current_cpu());
         }
         let deadline = opts.timeout.map(|t| Instant::now() + t);
         loop {
@@ -310,7 +326,11 @@ impl RingReader {
             // After a timeout or EINTR nobody waits here any more: disarm,
             // so the peer does not ring for nobody.
             match endpoint::sleep(self.sock.as_fd(), deadline, "read") {
-                Ok(hung_up) => self.peer_gone |= hung_up,
+                Ok(hung_up) => {
+                    self.peer_gone |= hung_up;
+                    // The wake-up may have moved us (see `spin_may_help`).
+                    self.cons.note_cpu(h, sysfd::current_cpu());
+                }
                 Err(e) => {
                     self.cons.disarm(h);
                     return Err(e);

@@ -166,6 +166,20 @@ impl Producer {
         set_flag(&h.to_writer.writer_waiting, 0);
     }
 
+    /// Records the CPU we run on (1 + its number, 0 if unknown), for the
+    /// reader's decision whether to spin (see `spin_may_help`).
+    pub(crate) fn note_cpu(&self, h: &Header, cpu: u32) {
+        // Relaxed: a hint that orders nothing; a stale or hostile value only
+        // makes the reader spin or not.
+        h.writer.writer_cpu.store(cpu, Ordering::Relaxed);
+    }
+
+    /// Whether spinning for the reader can help (see `spin_may_help`).
+    pub(crate) fn spin_may_help(&self, h: &Header, here: u32) -> bool {
+        // Relaxed: a hint, as in `note_cpu`.
+        spin_may_help(here, h.reader.reader_cpu.load(Ordering::Relaxed))
+    }
+
     /// Whether the reader closed its end on purpose.
     pub(crate) fn peer_closed(&self, h: &Header) -> bool {
         // Relaxed: no data is published with this flag; it only stops writes.
@@ -286,6 +300,18 @@ impl Consumer {
         set_flag(&h.to_reader.reader_waiting, 0);
     }
 
+    /// Records the CPU we run on; mirror of `Producer::note_cpu`.
+    pub(crate) fn note_cpu(&self, h: &Header, cpu: u32) {
+        // Relaxed: a hint, as in `Producer::note_cpu`.
+        h.reader.reader_cpu.store(cpu, Ordering::Relaxed);
+    }
+
+    /// Whether spinning for the writer can help (see `spin_may_help`).
+    pub(crate) fn spin_may_help(&self, h: &Header, here: u32) -> bool {
+        // Relaxed: a hint, as in `Producer::note_cpu`.
+        spin_may_help(here, h.writer.writer_cpu.load(Ordering::Relaxed))
+    }
+
     /// Whether the writer closed its end on purpose. Call `refresh` after a
     /// true answer: every byte committed before the close is then visible.
     pub(crate) fn peer_closed(&self, h: &Header) -> bool {
@@ -300,6 +326,19 @@ impl Consumer {
         h.to_reader.reader_closed.store(1, Ordering::Release);
         take_flag(&h.to_writer.writer_waiting)
     }
+}
+
+/// A wait spins only if the peer may be running on another CPU: one that
+/// last ran where we run now (`here` and `peer` are 1 + a CPU number, 0 if
+/// unknown) can only be queued behind us on this CPU, and every look we take
+/// delays it. This happens whenever other load leaves the two ends one CPU
+/// (README "Where we depart" has the measurements). Each end records its CPU
+/// when a wait does not end within its first looks (64, a few us; a wait
+/// the peer ends at once costs no `sched_getcpu`), when it wakes from a
+/// sleep, and when it rings the peer, so a stale guess costs one sleep and
+/// is corrected by the doorbell that ends it.
+fn spin_may_help(here: u32, peer: u32) -> bool {
+    here == 0 || here != peer
 }
 
 /// Clears a waiting flag; true if it was set (the caller rings the doorbell).

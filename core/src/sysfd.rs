@@ -61,3 +61,10 @@ pub(crate) fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any number is harmless; EBADF tells it is closed.
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
+
+/// 1 + the CPU this thread runs on now, or 0 if the kernel cannot tell.
+pub(crate) fn current_cpu() -> u32 {
+    // SAFETY: no arguments; sched_getcpu only reads the calling thread's state.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).map_or(0, |c| c.wrapping_add(1))
+}

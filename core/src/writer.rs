@@ -219,6 +219,7 @@ impl Writer {
             Inner::Ring(r) => {
                 r.check_open()?;
                 if n > 0 && r.prod.commit(r.map.header(), n as u64) {
+                    r.prod.note_cpu(r.map.header(), sysfd::current_cpu());
                     endpoint::ring(r.sock.as_fd());
                 }
                 Ok(())
@@ -274,6 +275,8 @@ impl RingWriter {
         // When the spin gave up: how long the sleep after it lasted tunes the
         // next spin (see `SpinBudget::slept`).
         let mut gave_up = None;
+        // See `Reader::wait_data`.
+        let mut noted = false;
         if !opts.nonblocking && !opts.spin.is_zero() {
             // One `pause` between looks, as in `Reader::wait_data`.
             // The clock is read only once the first 64 looks failed: a
@@ -292,6 +295,14 @@ impl RingWriter {
                     if self.prod.peer_closed(h) {
                         return Err(broken_pipe());
                     }
+                    if !noted {
+                        let here = sysfd::current_cpu();
+                        self.prod.note_cpu(h, here);
+                        noted = true;
+                        if !self.prod.spin_may_help(h, here) {
+                            break;
+                        }
+                    }
                     if start.get_or_insert_with(Instant::now).elapsed() >= budget {
                         gave_up = Some(Instant::now());
                         break;
@@ -299,6 +310,9 @@ impl RingWriter {
                 }
                 std::hint::spin_loop();
             }
+        }
+        if !noted {
+            self.prod.note_cpu(h, sysfd::current_cpu());
         }
         let deadline = opts.timeout.map(|t| Instant::now() + t);
         loop {
@@ -336,7 +350,11 @@ impl RingWriter {
             // After a timeout or EINTR nobody waits here any more: disarm,
             // so the peer does not ring for nobody.
             match endpoint::sleep(self.sock.as_fd(), deadline, "write") {
-                Ok(hung_up) => self.peer_gone |= hung_up,
+                Ok(hung_up) => {
+                    self.peer_gone |= hung_up;
+                    // The wake-up may have moved us (see `spin_may_help`).
+                    self.prod.note_cpu(h, sysfd::current_cpu());
+                }
                 Err(e) => {
                     self.prod.disarm(h);
                     return Err(e);
@@ -379,6 +397,7 @@ impl RingWriter {
             if more {
                 self.prod.commit_quietly(self.map.header(), n as u64);
             } else if self.prod.commit(self.map.header(), n as u64) {
+                self.prod.note_cpu(self.map.header(), sysfd::current_cpu());
                 endpoint::ring(self.sock.as_fd());
             }
             done += n;

@@ -460,3 +460,72 @@ fn one_large_write_and_read_stream_through_a_small_ring_without_spinning() {
         start.elapsed()
     );
 }
+
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays within
+    // it for cpu < CPU_SETSIZE (checked by the caller's choice of a CPU
+    // from the current mask).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(rc, 0, "sched_setaffinity: {}", io::Error::last_os_error());
+    }
+}
+
+/// The first CPU this thread may run on.
+fn first_allowed_cpu() -> usize {
+    // SAFETY: as in `pin_to`; sched_getaffinity fills the set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let rc = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        assert_eq!(rc, 0, "sched_getaffinity: {}", io::Error::last_os_error());
+        (0..libc::CPU_SETSIZE as usize)
+            .find(|&c| libc::CPU_ISSET(c, &set))
+            .expect("no allowed CPU")
+    }
+}
+
+#[test]
+fn ends_sharing_one_cpu_do_not_spin_for_each_other() {
+    // Both ends pinned to one CPU, with a spin far longer than a wait: a peer
+    // on our CPU cannot run while we spin, so once each end has recorded its
+    // CPU in the header (at its first wait), every wait sleeps at once
+    // instead of spinning until the scheduler preempts it.
+    let cpu = first_allowed_cpu();
+    let spin = Duration::from_millis(20);
+    let (mut r, mut w) = pipe(64 * 1024).unwrap();
+    r.set_spin(spin);
+    w.set_spin(spin);
+    const TOTAL: usize = 32 << 20;
+    let writer = thread::spawn(move || {
+        pin_to(cpu);
+        let chunk = vec![0x5au8; 16 * 1024];
+        for _ in 0..TOTAL / chunk.len() {
+            w.write_all(&chunk).unwrap();
+        }
+        thread_cpu_time()
+    });
+    pin_to(cpu);
+    let start = Instant::now();
+    let before = thread_cpu_time();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut got = 0;
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    let spent = thread_cpu_time() - before + writer.join().unwrap();
+    let wall = start.elapsed();
+    assert_eq!(got, TOTAL);
+    // The copies take a few ms; spinning until preempted would cost up to a
+    // time slice (ms) for each of the hundreds of waits.
+    assert!(
+        spent < Duration::from_millis(400),
+        "32 MiB through a 64 KiB ring on one CPU used {spent:?} of CPU ({wall:?} wall)"
+    );
+}
