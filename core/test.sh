@@ -17,6 +17,7 @@ LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 # The benchmarks build and run one iteration each (not a measurement).
 cargo bench -p faasin-benches --bench transports -- --test
 cargo run --release -q -p faasin-benches --bin rtt_pair -- 2 200 >/dev/null
+cargo run --release -q -p faasin-benches --bin ring_setup -- 1 2 >/dev/null
 # Miri on what Miri can run: the ring protocol's unit tests, including two
 # threads streaming through a heap ring (memfd, mmap and SCM_RIGHTS are
 # beyond Miri, so the rest is covered natively above).
