@@ -11,6 +11,7 @@
 
 use crate::chain::Chain;
 use crate::handoff_server;
+use crate::pumps;
 use crate::runner::{self, Options, SetupError, Transport};
 use crate::staged::Store;
 use faasin::handoff;
@@ -20,7 +21,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A function must ask for its first invocation within this long of its
@@ -123,11 +124,12 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
             }
         )));
     }
-    let input: Vec<u8> = match &opts.input {
+    // Read once, shared (not copied) by every invocation's feeder.
+    let input: Arc<Vec<u8>> = Arc::new(match &opts.input {
         Some(p) => std::fs::read(p)
             .map_err(|e| SetupError(format!("cannot read input file {}: {e}", p.display())))?,
         None => Vec::new(),
-    };
+    });
     let mut output = runner::open_output(opts)?;
     let run_id = handoff_server::random_token()[..8].to_string();
     let store = match opts.transport {
@@ -460,7 +462,7 @@ impl Warm<'_> {
     fn streamed(
         &mut self,
         opts: &Options,
-        input: &[u8],
+        input: &Arc<Vec<u8>>,
         output: &mut Box<dyn Write + Send>,
     ) -> Result<InvocationReport, String> {
         let n = self.funcs.len();
@@ -478,18 +480,24 @@ impl Warm<'_> {
             edges.into_iter().map(|(r, w)| (Some(r), Some(w))).collect();
         let feed = ends[0].1.take().expect("fresh");
         let drain = ends[n].0.take().expect("fresh");
-        let data = input.to_vec();
+        let data = Arc::clone(input);
         let feeder = std::thread::spawn(move || -> io::Result<()> {
             let mut w = faasin::Writer::from_fd(feed)?;
             w.write_all(&data)
         });
-        let (otx, orx) = mpsc::channel::<(io::Result<Vec<u8>>, Instant)>();
+        // The output streams to its destination as it comes, which the
+        // thread borrows for the invocation and hands back.
+        type Drained = (io::Result<u64>, Box<dyn Write + Send>, Instant);
+        let (otx, orx) = mpsc::channel::<Drained>();
+        let mut dst = std::mem::replace(output, Box::new(io::sink()));
         std::thread::spawn(move || {
-            let mut out = Vec::new();
-            // The reader is closed before the invocation can end: the next
-            // invocation reuses its ring memory.
-            let r = faasin::Reader::from_fd(drain).and_then(|mut r| r.read_to_end(&mut out));
-            let _ = otx.send((r.map(|_| out), Instant::now()));
+            let meter = pumps::Meter::new(Instant::now());
+            // The reader is closed (moved into the pump) before the
+            // invocation can end: the next invocation reuses its ring memory.
+            let r = faasin::Reader::from_fd(drain)
+                .and_then(|r| pumps::from_stream(r, &mut *dst, &meter))
+                .map(|()| meter.bytes());
+            let _ = otx.send((r, dst, Instant::now()));
         });
         // Last function first: each reader is on its way before its writer
         // starts, so a writer that fills its ring does not take the CPU its
@@ -528,7 +536,7 @@ impl Warm<'_> {
         if !broken.is_empty() {
             return Err(broken.join("; "));
         }
-        let (out, out_at) = loop {
+        let (out, dst, out_at) = loop {
             match orx.recv_timeout(runner::TICK) {
                 Ok(v) => break v,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -541,16 +549,14 @@ impl Warm<'_> {
                 }
             }
         };
-        let out = out.map_err(|e| format!("reading the output failed: {e}"))?;
+        *output = dst;
+        let out_len = out.map_err(|e| format!("passing the output on failed: {e}"))?;
         match feeder.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
             Ok(Err(e)) => return Err(format!("feeding the input failed: {e}")),
             Err(_) => return Err("the input thread panicked".into()),
         }
-        output
-            .write_all(&out)
-            .map_err(|e| format!("writing the output failed: {e}"))?;
         let end = finished
             .iter()
             .flatten()
@@ -561,7 +567,7 @@ impl Warm<'_> {
             elapsed_s: end,
             finished_s: finished.into_iter().flatten().collect(),
             return_values: values,
-            output_bytes: out.len() as u64,
+            output_bytes: out_len,
         })
     }
 
@@ -570,7 +576,7 @@ impl Warm<'_> {
     fn staged(
         &mut self,
         store: &Store,
-        input: &[u8],
+        input: &Arc<Vec<u8>>,
         output: &mut Box<dyn Write + Send>,
         ops: &mut Vec<(usize, Option<f64>, Option<f64>)>,
     ) -> Result<InvocationReport, String> {
@@ -579,19 +585,21 @@ impl Warm<'_> {
         let t0 = Instant::now();
         let mut finished = Vec::with_capacity(n);
         let mut values = Vec::with_capacity(n);
-        let mut carried: Vec<u8> = input.to_vec();
+        let mut carried = Arc::clone(input);
         let mut out_len = 0;
         for i in 0..n {
             if i > 0 {
                 let t = Instant::now();
-                carried = store
-                    .get(i)
-                    .map_err(|e| format!("getting the output of {}: {e}", self.name(i - 1)))?;
+                carried = Arc::new(
+                    store
+                        .get(i)
+                        .map_err(|e| format!("getting the output of {}: {e}", self.name(i - 1)))?,
+                );
                 ops.push((i, None, Some(t.elapsed().as_secs_f64())));
             }
             let (in_r, in_w) = runner::os_pipe().map_err(|e| format!("pipe: {e}"))?;
             let (out_r, out_w) = runner::os_pipe().map_err(|e| format!("pipe: {e}"))?;
-            let data = std::mem::take(&mut carried);
+            let data = Arc::clone(&carried);
             let feeder = std::thread::spawn(move || File::from(in_w).write_all(&data));
             let collector = std::thread::spawn(move || {
                 let mut v = Vec::new();
