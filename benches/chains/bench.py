@@ -113,6 +113,21 @@ def stats(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
+def summarize(rows):
+    """Statistics of one table row's runs (or invocations)."""
+    good = [r for r in rows if r["ok"]]
+    return {"e2e_s": stats([r["e2e_s"] for r in good]),
+            "first_byte_s": stats([r["first_byte_s"] for r in good]),
+            "invocations": len(good), "failed": len(rows) - len(good)}
+
+
+def ratio(s, base, key):
+    """A row's median over FAASIN's, as text."""
+    if s[key] is None or base[key] is None:
+        return "-"
+    return f"{s[key]['median'] / base[key]['median']:.1f}x"
+
+
 def ms(x):
     return f"{x * 1e3:.1f}" if x < 10 else f"{x:.2f} s"
 
@@ -204,25 +219,17 @@ def main():
         for t in HOP_TRANSPORTS:
             rows = [r for r in runs["hop"] if r["size"] == size and r["transport"] == t]
             good = [r for r in rows if r["ok"]]
-            s = {
-                "e2e_s": stats([r["e2e_s"] for r in good]),
-                "first_byte_s": stats([r["first_byte_s"] for r in good]),
-                "failed": len(rows) - len(good),
-                "errors": sorted({r["error"] for r in rows if not r["ok"]}),
-                "max_rss": {k: max((r[k] or 0 for r in good), default=None)
-                            for k in ("rss_a", "rss_b", "rss_runner", "rss_redis")},
-            }
+            s = summarize(rows)
+            s["errors"] = sorted({r["error"] for r in rows if not r["ok"]})
+            s["max_rss"] = {k: max((r[k] or 0 for r in good), default=None)
+                            for k in ("rss_a", "rss_b", "rss_runner", "rss_redis")}
             summary["hop"][str(size)][t] = s
         base = summary["hop"][str(size)]["faasin"]
         for t in HOP_TRANSPORTS:
             s = summary["hop"][str(size)][t]
-
-            def ratio(key):
-                if s[key] is None or base[key] is None:
-                    return "-"
-                return f"{s[key]['median'] / base[key]['median']:.1f}x"
-            lines.append(f"| {human(size)} | {t} | {fmt(s['e2e_s'])} | {ratio('e2e_s')} | "
-                         f"{fmt(s['first_byte_s'])} | {ratio('first_byte_s')} | {s['failed']} |")
+            lines.append(f"| {human(size)} | {t} | {fmt(s['e2e_s'])} | {ratio(s, base, 'e2e_s')} | "
+                         f"{fmt(s['first_byte_s'])} | {ratio(s, base, 'first_byte_s')} | "
+                         f"{s['failed']} |")
 
     big = str(max(SIZES))
     lines.append(f"\n### Peak resident memory at {human(int(big))} (max over repetitions, MiB)\n")
@@ -241,18 +248,11 @@ def main():
     lines.append("| transport | end-to-end | vs FAASIN | last function's first byte | failed runs |")
     lines.append("|---|---|---|---|---|")
     for t in CHAIN_TRANSPORTS:
-        rows = [r for r in runs["chain10"] if r["transport"] == t]
-        good = [r for r in rows if r["ok"]]
-        summary["chain10"][t] = {
-            "e2e_s": stats([r["e2e_s"] for r in good]),
-            "first_byte_s": stats([r["first_byte_s"] for r in good]),
-            "failed": len(rows) - len(good),
-        }
-    base = summary["chain10"]["faasin"]["e2e_s"]
+        summary["chain10"][t] = summarize([r for r in runs["chain10"] if r["transport"] == t])
     for t in CHAIN_TRANSPORTS:
         s = summary["chain10"][t]
-        rat = f"{s['e2e_s']['median'] / base['median']:.1f}x" if s["e2e_s"] and base else "-"
-        lines.append(f"| {t} | {fmt(s['e2e_s'])} | {rat} | {fmt(s['first_byte_s'])} | {s['failed']} |")
+        lines.append(f"| {t} | {fmt(s['e2e_s'])} | {ratio(s, summary['chain10']['faasin'], 'e2e_s')} | "
+                     f"{fmt(s['first_byte_s'])} | {s['failed']} |")
 
     summary["warm_hop"], summary["warm_chain10"] = {}, {}
     lines.append(f"\n### (c) One hop with warm functions: `faasin run --warm N`, "
@@ -262,24 +262,15 @@ def main():
     lines.append("| payload | transport | end-to-end | vs FAASIN | B's first byte | vs FAASIN | invocations | failed |")
     lines.append("|---|---|---|---|---|---|---|---|")
     for size in SIZES:
-        per = {}
-        for t in HOP_TRANSPORTS:
-            rows = [r for r in runs["warm_hop"] if r["size"] == size and r["transport"] == t]
-            good = [r for r in rows if r["ok"]]
-            per[t] = {"e2e_s": stats([r["e2e_s"] for r in good]),
-                      "first_byte_s": stats([r["first_byte_s"] for r in good]),
-                      "invocations": len(good), "failed": len(rows) - len(good)}
+        per = {t: summarize([r for r in runs["warm_hop"]
+                             if r["size"] == size and r["transport"] == t])
+               for t in HOP_TRANSPORTS}
         summary["warm_hop"][str(size)] = per
-        base = per["faasin"]
         for t in HOP_TRANSPORTS:
             s = per[t]
-
-            def wratio(key):
-                if s[key] is None or base[key] is None:
-                    return "-"
-                return f"{s[key]['median'] / base[key]['median']:.1f}x"
-            lines.append(f"| {human(size)} | {t} | {fmt(s['e2e_s'])} | {wratio('e2e_s')} | "
-                         f"{fmt(s['first_byte_s'])} | {wratio('first_byte_s')} | "
+            lines.append(f"| {human(size)} | {t} | {fmt(s['e2e_s'])} | "
+                         f"{ratio(s, per['faasin'], 'e2e_s')} | {fmt(s['first_byte_s'])} | "
+                         f"{ratio(s, per['faasin'], 'first_byte_s')} | "
                          f"{s['invocations']} | {s['failed']} |")
 
     lines.append(f"\n### (d) The 10-function chain with warm functions "
@@ -287,17 +278,13 @@ def main():
     lines.append("| transport | end-to-end | vs FAASIN | last function's first byte | invocations | failed |")
     lines.append("|---|---|---|---|---|---|")
     for t in CHAIN_TRANSPORTS:
-        rows = [r for r in runs["warm_chain10"] if r["transport"] == t]
-        good = [r for r in rows if r["ok"]]
-        summary["warm_chain10"][t] = {"e2e_s": stats([r["e2e_s"] for r in good]),
-                                      "first_byte_s": stats([r["first_byte_s"] for r in good]),
-                                      "invocations": len(good), "failed": len(rows) - len(good)}
-    base = summary["warm_chain10"]["faasin"]["e2e_s"]
+        summary["warm_chain10"][t] = summarize(
+            [r for r in runs["warm_chain10"] if r["transport"] == t])
     for t in CHAIN_TRANSPORTS:
         s = summary["warm_chain10"][t]
-        rat = f"{s['e2e_s']['median'] / base['median']:.1f}x" if s["e2e_s"] and base else "-"
-        lines.append(f"| {t} | {fmt(s['e2e_s'])} | {rat} | {fmt(s['first_byte_s'])} | "
-                     f"{s['invocations']} | {s['failed']} |")
+        lines.append(f"| {t} | {fmt(s['e2e_s'])} | "
+                     f"{ratio(s, summary['warm_chain10']['faasin'], 'e2e_s')} | "
+                     f"{fmt(s['first_byte_s'])} | {s['invocations']} | {s['failed']} |")
 
     load = open("/proc/loadavg").read().split()[:3]
     lines.append(f"\nLoad average at the end: {' '.join(load)}; bench time {time.time() - t0:.0f} s")
