@@ -105,6 +105,15 @@ struct Function {
     rss: Option<u64>,
 }
 
+impl Function {
+    /// Records that the process was reaped.
+    fn exited(&mut self, status: Option<ExitStatus>, rss: Option<u64>) {
+        self.status = status;
+        self.rss = rss;
+        self.pid = None;
+    }
+}
+
 pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, SetupError> {
     if count == 0 {
         return Err(SetupError("--warm needs at least one invocation".into()));
@@ -394,9 +403,7 @@ impl Warm<'_> {
             match self.rx.recv_timeout((limit - now).min(runner::TICK)) {
                 Ok(Event::Exited(i, st, rss)) => {
                     let st = st.map_err(|e| format!("cannot wait for {}: {e}", self.name(i)))?;
-                    self.funcs[i].status = Some(st);
-                    self.funcs[i].rss = rss;
-                    self.funcs[i].pid = None;
+                    self.funcs[i].exited(Some(st), rss);
                     // A clean exit here is a one-shot function (one that
                     // takes faasin::input()/output() once).
                     let hint = if st.success() {
@@ -681,9 +688,7 @@ impl Warm<'_> {
             match self.rx.recv_timeout(runner::TICK) {
                 Ok(Event::Asked(i, c)) => self.funcs[i].asked = Some(c),
                 Ok(Event::Exited(i, st, rss)) => {
-                    self.funcs[i].status = st.ok();
-                    self.funcs[i].rss = rss;
-                    self.funcs[i].pid = None;
+                    self.funcs[i].exited(st.ok(), rss);
                 }
                 Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -702,9 +707,7 @@ impl Warm<'_> {
             }
             while Instant::now() < until && self.funcs.iter().any(|f| f.pid.is_some()) {
                 if let Ok(Event::Exited(i, st, rss)) = self.rx.recv_timeout(runner::TICK) {
-                    self.funcs[i].status = st.ok();
-                    self.funcs[i].rss = rss;
-                    self.funcs[i].pid = None;
+                    self.funcs[i].exited(st.ok(), rss);
                 }
             }
             if signal == libc::SIGKILL {
