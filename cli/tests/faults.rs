@@ -30,8 +30,8 @@ fn a_crashing_function_is_named_with_its_signal() {
         "{err}"
     );
     // Downstream saw EOF and finished; upstream got EPIPE.
-    assert_eq!(r["functions"][2]["exit_code"], 0);
-    assert_eq!(r["functions"][0]["exit_code"], 1);
+    assert_eq!(r["functions"][2]["exit_code"], 0, "{err}");
+    assert_eq!(r["functions"][0]["exit_code"], 1, "{err}");
     assert!(err.contains("broken pipe"), "{err}");
 }
 

@@ -224,19 +224,33 @@ pub(crate) fn send_hello(
     send_with_fds(sock, &hello.encode(), &[memfd.as_raw_fd()])
 }
 
+/// `recv_with_fds` on a fresh endpoint, read on past one ECONNRESET.
+///
+/// A peer that closed its end without opening it (it died first) left its
+/// own hello unread, so Linux reports ECONNRESET once, before our queued
+/// hello; the report can come at the peek or, if the peer dies in between,
+/// at the read that takes the hello. Either way the report is taken and the
+/// hello read; the hang-up is seen later as EOF or EPIPE, as with a pipe
+/// whose other end was closed.
+fn recv_past_reset(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max_fds: usize,
+    flags: libc::c_int,
+) -> io::Result<(usize, Vec<OwnedFd>)> {
+    match recv_with_fds(sock, buf, max_fds, flags) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+            recv_with_fds(sock, buf, max_fds, flags)
+        }
+        other => other,
+    }
+}
+
 /// Takes the hello off a fresh endpoint, after checking (without consuming
 /// it) that it is meant for `role`, so a wrong-role open leaves the fd usable.
 pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello, OwnedFd)> {
     let mut buf = [0u8; HELLO_LEN + 1];
-    let peek = |buf: &mut [u8]| recv_with_fds(sock, buf, 0, libc::MSG_PEEK | libc::MSG_DONTWAIT);
-    // A peer that closed its end without opening it (it died first) left
-    // its hello unread, so Linux reports ECONNRESET once, before our queued
-    // hello: take that report and read on. The hang-up is seen later as EOF
-    // or EPIPE, as with a pipe whose other end was closed.
-    let first = match peek(&mut buf) {
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => peek(&mut buf),
-        other => other,
-    };
+    let first = recv_past_reset(sock, &mut buf, 0, libc::MSG_PEEK | libc::MSG_DONTWAIT);
     let n = match first {
         Ok(n) => n.0,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -258,7 +272,7 @@ pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello,
             format!("this fd is the {this} end of a FAASIN stream; open it as a {other}"),
         ));
     }
-    let (n, mut fds) = recv_with_fds(sock, &mut buf, 1, libc::MSG_DONTWAIT)?;
+    let (n, mut fds) = recv_past_reset(sock, &mut buf, 1, libc::MSG_DONTWAIT)?;
     let again = Hello::decode(&buf[..n])?;
     if again != hello || fds.len() != 1 {
         return Err(io::Error::new(
@@ -417,6 +431,38 @@ mod tests {
         assert_eq!(got, h);
         let e = recv_hello(a.as_fd(), Role::Reader).unwrap_err();
         assert!(e.to_string().contains("no hello"), "{e}");
+    }
+
+    /// The peer dies, its own hello unread, after our end was peeked: the
+    /// read that takes our hello gets the one ECONNRESET. This is the likely
+    /// reason why, in one CI run, the downstream `peer read` of the runner's
+    /// crash test (`cli/tests/faults.rs`) exited 1; its stderr was not kept.
+    #[test]
+    fn a_peer_dying_between_peek_and_read_does_not_fail_the_open() {
+        let hello_pair = || {
+            let (r, w) = crate::pipe_fds(4096).unwrap();
+            let mut buf = [0u8; HELLO_LEN + 1];
+            recv_with_fds(r.as_fd(), &mut buf, 0, libc::MSG_PEEK | libc::MSG_DONTWAIT).unwrap();
+            drop(w);
+            r
+        };
+        // What the kernel does: the plain read reports the reset once.
+        let r = hello_pair();
+        let mut buf = [0u8; HELLO_LEN + 1];
+        let e = recv_with_fds(r.as_fd(), &mut buf, 1, libc::MSG_DONTWAIT).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+        // What the open does: reads on past it and takes the hello.
+        let r = hello_pair();
+        let (n, fds) = recv_past_reset(r.as_fd(), &mut buf, 1, libc::MSG_DONTWAIT).unwrap();
+        assert_eq!(Hello::decode(&buf[..n]).unwrap().role, Role::Reader);
+        assert_eq!(fds.len(), 1);
+        // And the whole open, with the writer gone before it: EOF, not an error.
+        let (r, w) = crate::pipe_fds(4096).unwrap();
+        drop(w);
+        let mut reader = crate::Reader::from_fd(r).unwrap();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut out).unwrap();
+        assert!(out.is_empty());
     }
 
     #[test]
