@@ -1,6 +1,6 @@
 //! Per-end knobs shared by Reader and Writer.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Default spin budget before a waiting end goes to sleep in the kernel.
 ///
@@ -24,6 +24,9 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Options {
     pub nonblocking: bool,
+    /// In non-blocking mode, spin before failing with `WouldBlock` (see
+    /// `Reader::set_nonblocking_spin`).
+    pub nonblocking_spin: bool,
     pub spin: Duration,
     pub timeout: Option<Duration>,
 }
@@ -37,6 +40,7 @@ impl Options {
             .unwrap_or(DEFAULT_SPIN);
         Options {
             nonblocking: false,
+            nonblocking_spin: false,
             spin,
             timeout: None,
         }
@@ -50,21 +54,34 @@ pub const MIN_ADAPTIVE_SPIN: Duration = Duration::from_micros(2);
 
 /// One end's current spin budget (see [`DEFAULT_SPIN`]).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SpinBudget(Duration);
+pub(crate) struct SpinBudget {
+    budget: Duration,
+    /// When a non-blocking wait's spin ran out and the call failed with
+    /// `WouldBlock`: the caller's own wait (an event loop's poll) then
+    /// plays the part of the sleep, and the next call tunes the budget.
+    gave_up: Option<Instant>,
+}
 
 impl SpinBudget {
     pub(crate) fn new() -> SpinBudget {
-        SpinBudget(Duration::MAX)
+        SpinBudget {
+            budget: Duration::MAX,
+            gave_up: None,
+        }
     }
 
     /// How long this wait may spin, given the configured maximum.
     pub(crate) fn get(&self, max: Duration) -> Duration {
-        self.0.min(max)
+        self.budget.min(max)
     }
 
     /// The spin found what it waited for.
     pub(crate) fn served(&mut self, max: Duration) {
-        self.0 = self.0.saturating_mul(2).min(max).max(MIN_ADAPTIVE_SPIN);
+        self.budget = self
+            .budget
+            .saturating_mul(2)
+            .min(max)
+            .max(MIN_ADAPTIVE_SPIN);
     }
 
     /// The spin ran out, the end slept, and what it waited for came
@@ -74,7 +91,20 @@ impl SpinBudget {
         if waited < max {
             self.served(max);
         } else {
-            self.0 = (self.0.min(max) / 2).max(MIN_ADAPTIVE_SPIN);
+            self.budget = (self.budget.min(max) / 2).max(MIN_ADAPTIVE_SPIN);
+        }
+    }
+
+    /// A non-blocking call gives up after its spin ran out at `at`.
+    pub(crate) fn gave_up_nonblocking(&mut self, at: Instant) {
+        self.gave_up = Some(at);
+    }
+
+    /// The call after a non-blocking give-up: the caller waited (for
+    /// readiness) from then until now, which counts as the sleep.
+    pub(crate) fn settle(&mut self, max: Duration) {
+        if let Some(t) = self.gave_up.take() {
+            self.slept(t.elapsed(), max);
         }
     }
 }
@@ -104,6 +134,16 @@ mod tests {
             b.served(max);
         }
         assert_eq!(b.get(max), max);
+        // A non-blocking give-up counts as a sleep at the next call.
+        let mut b = SpinBudget::new();
+        b.gave_up_nonblocking(Instant::now() - long);
+        b.settle(max);
+        assert_eq!(b.get(max), Duration::from_micros(25));
+        b.settle(max);
+        assert_eq!(b.get(max), Duration::from_micros(25), "settled once");
+        b.gave_up_nonblocking(Instant::now());
+        b.settle(max);
+        assert_eq!(b.get(max), max, "a short wait grows it back");
         // A maximum below the floor is the budget.
         assert_eq!(b.get(Duration::from_micros(1)), Duration::from_micros(1));
     }

@@ -136,6 +136,19 @@ impl Reader {
         self.opts.nonblocking
     }
 
+    /// In non-blocking mode, a read that finds the ring empty first spins
+    /// like a blocking one (within the same adaptive budget, see
+    /// [`Reader::set_spin`]) and fails with `WouldBlock` only if nothing
+    /// came. Off by default. For event loops: there `WouldBlock` starts a
+    /// readiness round trip through the kernel and back (a thread wake-up
+    /// or two, 35-55 us each on the machines we target) that a streaming
+    /// writer would have ended within microseconds. The call then holds its
+    /// thread for at most the spin budget; the time until the next call
+    /// tunes the budget as a sleep does for a blocking read.
+    pub fn set_nonblocking_spin(&mut self, on: bool) {
+        self.opts.nonblocking_spin = on;
+    }
+
     /// How long a waiting read spins before it sleeps in the kernel
     /// (default [`crate::DEFAULT_SPIN`], or `FAASIN_SPIN_US`).
     /// This is the most a wait spins: the budget adapts below it (see
@@ -164,6 +177,38 @@ impl Reader {
     /// Gives `n` bytes of the last [`BufRead::fill_buf`] back to the writer.
     /// Unlike `consume`, an `n` beyond what was borrowed is an error.
     pub fn release(&mut self, n: usize) -> io::Result<()> {
+        self.unborrow(n)?;
+        match &mut self.inner {
+            Inner::Ring(r) => {
+                if n > 0 && r.cons.release(r.map.header(), n as u64) {
+                    r.cons.note_cpu(r.map.header(), sysfd::current_cpu());
+                    endpoint::ring(r.sock.as_fd());
+                }
+            }
+            Inner::Fd(f) => f.pos += n,
+        }
+        Ok(())
+    }
+
+    /// Gives `n` bytes of the last [`BufRead::fill_buf`] back like
+    /// [`Reader::release`], but without looking whether the writer sleeps:
+    /// a spinning writer sees the space at once, a sleeping one is not woken.
+    /// For copying a long span out piece by piece so that the writer refills
+    /// behind the copy (as `read` does) without a wake-up per piece. The
+    /// caller must give back the span's last bytes with `release` or
+    /// `consume` (of at least one byte), which wakes a sleeping writer,
+    /// before it waits or returns.
+    pub fn release_quietly(&mut self, n: usize) -> io::Result<()> {
+        self.unborrow(n)?;
+        match &mut self.inner {
+            Inner::Ring(r) => r.cons.release_quietly(r.map.header(), n as u64),
+            Inner::Fd(f) => f.pos += n,
+        }
+        Ok(())
+    }
+
+    /// Ends the borrow of `n` bytes; more than were borrowed is an error.
+    fn unborrow(&mut self, n: usize) -> io::Result<()> {
         if n > self.borrowed {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -174,15 +219,6 @@ impl Reader {
             ));
         }
         self.borrowed -= n;
-        match &mut self.inner {
-            Inner::Ring(r) => {
-                if n > 0 && r.cons.release(r.map.header(), n as u64) {
-                    r.cons.note_cpu(r.map.header(), sysfd::current_cpu());
-                    endpoint::ring(r.sock.as_fd());
-                }
-            }
-            Inner::Fd(f) => f.pos += n,
-        }
         Ok(())
     }
 
@@ -206,6 +242,7 @@ impl Reader {
         let opts = self.opts;
         match &mut self.inner {
             Inner::Ring(r) => {
+                r.spin.settle(opts.spin);
                 let h = r.map.header();
                 let mut avail = r.cons.available_cached();
                 if avail == 0 {
@@ -245,7 +282,7 @@ impl RingReader {
         // `ring::spin_may_help`); looked up only once the first looks
         // failed, so a wait the peer ends at once costs no syscall.
         let mut noted = false;
-        if !opts.nonblocking && !opts.spin.is_zero() && !self.peer_gone {
+        if (!opts.nonblocking || opts.nonblocking_spin) && !opts.spin.is_zero() && !self.peer_gone {
             // One `pause` between looks at the writer's line: a batch of
             // them costs microseconds on some CPUs (about 65 cycles each on
             // recent AMD), which would set the round-trip latency.
@@ -321,6 +358,9 @@ impl RingReader {
                 return Ok(self.cons.refresh(h)?);
             }
             if opts.nonblocking {
+                if let Some(t) = gave_up {
+                    self.spin.gave_up_nonblocking(t);
+                }
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             // After a timeout or EINTR nobody waits here any more: disarm,

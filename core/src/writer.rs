@@ -130,6 +130,13 @@ impl Writer {
         self.opts.nonblocking
     }
 
+    /// In non-blocking mode, a write that finds the ring full first spins
+    /// like a blocking one and fails with `WouldBlock` only if no space
+    /// came; see [`Reader::set_nonblocking_spin`](crate::Reader::set_nonblocking_spin).
+    pub fn set_nonblocking_spin(&mut self, on: bool) {
+        self.opts.nonblocking_spin = on;
+    }
+
     /// See [`crate::Reader::set_spin`].
     pub fn set_spin(&mut self, spin: Duration) {
         self.opts.spin = spin;
@@ -175,6 +182,7 @@ impl Writer {
                     ));
                 }
                 r.check_open()?;
+                r.spin.settle(opts.spin);
                 let h = r.map.header();
                 let mut free = r.prod.free_cached();
                 if free < min as u64 || free == 0 {
@@ -277,7 +285,7 @@ impl RingWriter {
         let mut gave_up = None;
         // See `Reader::wait_data`.
         let mut noted = false;
-        if !opts.nonblocking && !opts.spin.is_zero() {
+        if (!opts.nonblocking || opts.nonblocking_spin) && !opts.spin.is_zero() {
             // One `pause` between looks, as in `Reader::wait_data`.
             // The clock is read only once the first 64 looks failed: a
             // streaming peer is usually found before that.
@@ -345,6 +353,9 @@ impl RingWriter {
                 return Err(broken_pipe());
             }
             if opts.nonblocking {
+                if let Some(t) = gave_up {
+                    self.spin.gave_up_nonblocking(t);
+                }
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             // After a timeout or EINTR nobody waits here any more: disarm,
@@ -365,6 +376,7 @@ impl RingWriter {
 
     fn write(&mut self, buf: &[u8], opts: &Options) -> io::Result<usize> {
         self.check_open()?;
+        self.spin.settle(opts.spin);
         let mut done = 0usize;
         while done < buf.len() {
             let mut free = self.prod.free_cached();

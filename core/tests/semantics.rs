@@ -140,6 +140,61 @@ fn nonblocking_read_and_write_would_block() {
     assert_eq!(w.write(b"more").unwrap(), 4);
 }
 
+/// With `set_nonblocking_spin`, a non-blocking read or write that would
+/// wait spins first: what the peer publishes within the spin is returned
+/// instead of `WouldBlock`; with nothing coming, `WouldBlock` comes after
+/// about the spin budget, not at once and not never.
+#[test]
+fn nonblocking_spin_catches_what_comes_within_the_spin() {
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    r.set_nonblocking(true).unwrap();
+    r.set_nonblocking_spin(true);
+    r.set_spin(Duration::from_secs(5));
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        w.write_all(b"soon").unwrap();
+        w
+    });
+    let mut buf = [0u8; 8];
+    let n = r.read(&mut buf).expect("the spin catches the write");
+    assert_eq!(&buf[..n], b"soon");
+    let w = t.join().unwrap();
+
+    // Nothing comes: WouldBlock once the budget is spent.
+    r.set_spin(Duration::from_millis(30));
+    let start = Instant::now();
+    assert_eq!(
+        r.read(&mut buf).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    let spent = start.elapsed();
+    assert!(
+        spent >= Duration::from_millis(25),
+        "gave up after {spent:?}"
+    );
+    assert!(spent < Duration::from_secs(3), "gave up after {spent:?}");
+
+    drop((r, w));
+
+    // The writer side: a full ring, then the reader frees space in time. A
+    // new pipe: the reader above last waited on this thread's CPU, and a
+    // wait does not spin for a peer that last ran on its own CPU.
+    let (r, mut w) = pipe(CAP).unwrap();
+    w.set_nonblocking(true).unwrap();
+    w.set_nonblocking_spin(true);
+    w.set_spin(Duration::from_secs(5));
+    assert_eq!(w.write(&vec![1u8; CAP]).unwrap(), CAP);
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        let mut r = r;
+        let mut buf = vec![0u8; CAP];
+        r.read_exact(&mut buf).unwrap();
+        r
+    });
+    assert_eq!(w.write(b"more").expect("the spin catches the space"), 4);
+    drop(t.join().unwrap());
+}
+
 fn poll_readable(fd: i32, ms: i32) -> bool {
     let mut p = libc::pollfd {
         fd,
