@@ -5,7 +5,7 @@ use crate::slab;
 use crate::waiter::Waiter;
 use napi::{Env, JsBuffer, JsFunction};
 use napi_derive::napi;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 use std::os::fd::AsRawFd;
 
 /// A FAASIN read end in non-blocking mode. Every call returns at once;
@@ -23,6 +23,10 @@ pub struct NativeReader {
 impl NativeReader {
     pub fn new(mut end: faasin::Reader) -> io::Result<NativeReader> {
         end.set_nonblocking(true)?;
+        // A would-block costs a wake-up of the poll thread and one of the
+        // event loop (tens of us each); a short spin first avoids most of
+        // them while data streams (README, "How waiting works").
+        end.set_nonblocking_spin(true);
         Ok(NativeReader {
             waiter: None,
             end: Some(end),
@@ -63,15 +67,14 @@ impl NativeReader {
             ));
         }
         let end = self.end(&env)?;
-        let src = match end.fill_buf() {
-            Ok(s) => s,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(throw(&env, e)),
-        };
-        let n = src.len().min(room);
-        faasin::copy_bytes(&mut target[offset..offset + n], &src[..n]);
-        end.consume(n);
-        Ok(Some(n as f64))
+        // Core's `read` gives the space back step by step as it copies, so
+        // a writer waiting for room refills behind the copy instead of
+        // waiting for all of it (only the last step may wake it).
+        match end.read(&mut target[offset..offset + room]) {
+            Ok(n) => Ok(Some(n as f64)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(throw(&env, e)),
+        }
     }
 
     /// The zero-copy borrow: every readable byte as one Buffer that views the
