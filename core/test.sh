@@ -18,6 +18,9 @@ LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 cargo bench -p faasin-benches --bench transports -- --test
 cargo run --release -q -p faasin-benches --bin rtt_pair -- 2 200 >/dev/null
 cargo run --release -q -p faasin-benches --bin ring_setup -- 1 2 >/dev/null
+# The benches' own helpers (the host-state probe and its classification).
+cargo test --release -q -p faasin-benches --lib
+cargo run --release -q -p faasin-benches --bin host_state >/dev/null
 # Miri on what Miri can run: the ring protocol's unit tests, including two
 # threads streaming through a heap ring (memfd, mmap and SCM_RIGHTS are
 # beyond Miri, so the rest is covered natively above).

@@ -4,6 +4,8 @@
 //! acknowledgements. The criterion bench is `benches/transports.rs`, the
 //! one-run side-by-side comparison is `src/bin/compare.rs`.
 
+pub mod host_state;
+
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
