@@ -13,6 +13,7 @@
 //! rows are skipped, and say so, without it). Run it with `benches/compare.sh`.
 
 use faasin::{Reader, Writer};
+use faasin_benches::host_state::{self, HostState};
 use faasin_benches::{self as fb, median, min_max, ChildSide, Peer, Shm, RING};
 use std::fmt::Write as _;
 use std::fs::File;
@@ -495,6 +496,9 @@ struct Row {
     /// Bytes/s for throughput, seconds per round trip for round trips;
     /// empty where the row could not run (with the reason).
     values: Vec<f64>,
+    /// The host state each value was measured in (probed before and after
+    /// it; `None` where the probe could not run).
+    states: Vec<Option<HostState>>,
     error: Option<String>,
 }
 
@@ -589,6 +593,65 @@ fn json_str(s: &str) -> String {
     o
 }
 
+/// The throughput rows again, split by the host state their measurements
+/// ran in (`faasin_benches::host_state`): medians over the near and over
+/// the far measurements, each with its count and its ratio to FAASIN's
+/// copy path in the same state. Measurements whose probes disagree are left
+/// out.
+fn by_state(rows: &[Row]) -> String {
+    let mut out = String::new();
+    if rows.iter().all(|r| r.states.iter().all(Option::is_none)) {
+        return out;
+    }
+    let gib = (1u64 << 30) as f64;
+    let of = |r: &Row, st: HostState| -> Vec<f64> {
+        r.values
+            .iter()
+            .zip(&r.states)
+            .filter(|(_, s)| **s == Some(st))
+            .map(|(v, _)| *v)
+            .collect()
+    };
+    let _ = writeln!(
+        out,
+        "\n### Throughput by host state (bare round trip under / over {:.0} ns before and after the measurement)\n\n| write size | transport | near: median GiB/s (n) | vs FAASIN copy | far: median GiB/s (n) | vs FAASIN copy |\n|---|---|---:|---:|---:|---:|",
+        host_state::FAR_ABOVE_NS
+    );
+    for size in SIZES {
+        let reference = rows
+            .iter()
+            .find(|r| r.kind == "throughput" && r.size == size && r.transport == "faasin-copy");
+        for r in rows
+            .iter()
+            .filter(|r| r.kind == "throughput" && r.size == size && !r.values.is_empty())
+        {
+            let mut cells = Vec::new();
+            for st in [HostState::Near, HostState::Far] {
+                let v = of(r, st);
+                if v.is_empty() {
+                    cells.push("- (0) | ".to_string());
+                    continue;
+                }
+                let m = median(&v);
+                let ratio = reference
+                    .map(|f| of(f, st))
+                    .filter(|f| !f.is_empty())
+                    .map_or("".into(), |f| format!("{:.2}x", m / median(&f)));
+                cells.push(format!("{:.2} ({}) | {ratio}", m / gib, v.len()));
+            }
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                human_size(size),
+                r.transport,
+                cells[0],
+                cells[1]
+            );
+        }
+    }
+    out
+}
+
 fn write_results(rows: &[Row], settings: &str) -> io::Result<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results");
     std::fs::create_dir_all(&dir)?;
@@ -603,12 +666,17 @@ fn write_results(rows: &[Row], settings: &str) -> io::Result<std::path::PathBuf>
         let vals: Vec<String> = r.values.iter().map(|v| format!("{v:e}")).collect();
         let _ = writeln!(
             json,
-            "    {{\"kind\": {}, \"transport\": {}, \"size\": {}, \"unit\": {}, \"values\": [{}], \"error\": {}}}{}",
+            "    {{\"kind\": {}, \"transport\": {}, \"size\": {}, \"unit\": {}, \"values\": [{}], \"host_states\": [{}], \"error\": {}}}{}",
             json_str(r.kind),
             json_str(&r.transport),
             r.size,
             json_str(unit),
             vals.join(", "),
+            r.states
+                .iter()
+                .map(|s| s.map_or("null".into(), |s| json_str(s.name())))
+                .collect::<Vec<_>>()
+                .join(", "),
             r.error.as_deref().map_or("null".into(), json_str),
             if i + 1 < rows.len() { "," } else { "" }
         );
@@ -652,6 +720,7 @@ fn main() {
                 transport: t.into(),
                 size,
                 values: vec![],
+                states: vec![],
                 error: None,
             });
         }
@@ -662,6 +731,7 @@ fn main() {
             transport: format!("{t} {mode}"),
             size: 64,
             values: vec![],
+            states: vec![],
             error: None,
         });
     }
@@ -684,6 +754,7 @@ fn main() {
             if verbose {
                 eprintln!("{} {} ...", row.transport, row.size);
             }
+            let before = host_state::probe().ok();
             let outcome = if row.kind == "throughput" {
                 let bytes = if row.transport == "redis" {
                     redis_total
@@ -701,8 +772,13 @@ fn main() {
                 };
                 round_trip(t, mode, n).map(|secs| secs / n as f64)
             };
+            let after = host_state::probe().ok();
             match outcome {
-                Ok(v) => row.values.push(v),
+                Ok(v) => {
+                    row.values.push(v);
+                    row.states
+                        .push(before.zip(after).map(|(b, a)| HostState::between(b, a)));
+                }
                 Err(e) => {
                     eprintln!("{} {}: {e}", row.transport, row.size);
                     row.error = Some(e);
@@ -723,6 +799,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     print!("{}", table(&rows));
+    print!("{}", by_state(&rows));
     match write_results(&rows, &settings) {
         Ok(p) => println!("\nraw numbers: {}", p.display()),
         Err(e) => {
