@@ -16,7 +16,7 @@
 // of the copy without a fresh allocation per chunk); the peek/release row
 // borrows the ring's bytes and neither copies nor touches them. Time runs from the first byte received to the last, so process
 // start-up is not counted.
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -140,6 +140,26 @@ async function runStdio(chunk, total) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+// The host state around each measurement (benches/src/host_state.rs): the
+// `host_state` program times a bare cache-line round trip between CPU 0 and
+// CPU 1 and says `near` or `far`; the ring's rate follows it, a socket's
+// much less. null (and no split table) when the program is not built.
+const HOST_STATE = process.env.FAASIN_HOST_STATE || path.join(__dirname, '..', 'target', 'release', 'host_state');
+let hostStateWarned = false;
+function hostState() {
+  try {
+    const out = execFileSync(HOST_STATE, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const [, state] = out.trim().split(' ');
+    return state ?? null;
+  } catch {
+    if (!hostStateWarned) {
+      hostStateWarned = true;
+      console.log('(no host-state probe: build it with `cargo build --release -p faasin-benches --bin host_state`)');
+    }
+    return null;
+  }
+}
+
 async function main() {
   const totalMiB = Number(process.argv[2] ?? 256);
   const reps = Number(process.argv[3] ?? 5);
@@ -156,18 +176,34 @@ async function main() {
     `Node ${process.version}, ${totalMiB} MiB per run, median of ${reps} (transports alternate), ${os.cpus().length} CPUs`,
   );
   const rows = [];
+  const stateRows = [];
   for (const chunk of CHUNKS) {
     // One untimed pass per transport first: JIT, page cache and allocator
     // warm-up would otherwise all land on whichever row runs first.
     for (const [, run] of transports) await run(chunk, Math.min(total, 16 * 1024 * 1024));
     const secs = Object.fromEntries(transports.map(([name]) => [name, []]));
+    const states = Object.fromEntries(transports.map(([name]) => [name, []]));
     // Rounds alternate the transports, so a burst of load on this shared
     // machine hits every row alike instead of one row's whole series.
     for (let i = 0; i < reps; i++) {
-      for (const [name, run] of transports) secs[name].push(await run(chunk, total));
+      for (const [name, run] of transports) {
+        const before = hostState();
+        secs[name].push(await run(chunk, total));
+        const after = hostState();
+        states[name].push(before === null || after === null ? null : before === after ? before : 'mixed');
+      }
     }
     const mibps = Object.fromEntries(transports.map(([name]) => [name, totalMiB / median(secs[name])]));
     for (const [name] of transports) {
+      const split = (st) => secs[name].filter((_, i) => states[name][i] === st).map((x) => totalMiB / x);
+      const unix = (st) => secs['net unix socket'].filter((_, i) => states['net unix socket'][i] === st).map((x) => totalMiB / x);
+      const cell = (st) => {
+        const v = split(st);
+        if (v.length === 0) return ['- (0)', ''];
+        const u = unix(st);
+        return [`${median(v).toFixed(0)} (${v.length})`, u.length ? (median(v) / median(u)).toFixed(2) : ''];
+      };
+      stateRows.push([name, `${chunk / 1024} KiB`, ...cell('near'), ...cell('far')]);
       const runs = secs[name].map((x) => totalMiB / x);
       rows.push([
         name,
@@ -178,7 +214,14 @@ async function main() {
       ]);
     }
   }
-  const head = ['transport', 'chunk', 'MiB/s', 'x unix socket', 'min-max MiB/s'];
+  printTable(['transport', 'chunk', 'MiB/s', 'x unix socket', 'min-max MiB/s'], rows);
+  if (stateRows.some((r) => r[2] !== '- (0)' || r[4] !== '- (0)')) {
+    console.log('\nBy host state (bare cache-line round trip before and after each run, both near or both far):');
+    printTable(['transport', 'chunk', 'near MiB/s (n)', 'x unix socket', 'far MiB/s (n)', 'x unix socket'], stateRows);
+  }
+}
+
+function printTable(head, rows) {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
   console.log(line(head));

@@ -105,11 +105,13 @@ public class FaasinBench {
         for (int chunk : new int[] {64 << 10, 1 << 20}) {
             Sink[] sinks = new Sink[CROSS_KINDS.length];
             List<List<Double>> rates = new ArrayList<>();
+            List<List<String>> states = new ArrayList<>();
             String warmNote = "";
             try {
                 for (int i = 0; i < sinks.length; i++) {
                     sinks[i] = new Sink(CROSS_KINDS[i], chunk, total);
                     rates.add(new ArrayList<>());
+                    states.add(new ArrayList<>());
                 }
                 // Untimed rounds until neither JVM is compiling any more:
                 // both run javac first (source-file mode), and its JIT work
@@ -129,7 +131,9 @@ public class FaasinBench {
                 for (int r = 0; r < reps; r++) {
                     for (int k = 0; k < sinks.length; k++) {
                         int i = (r + k) % sinks.length;
+                        String before = HostState.probe();
                         rates.get(i).add(sinks[i].segment());
+                        states.get(i).add(HostState.between(before, HostState.probe()));
                     }
                 }
                 warmNote += "\n" + load.done();
@@ -145,6 +149,7 @@ public class FaasinBench {
             }
             table(CROSS_NAMES, rates, chunk, CROSS_KINDS.length - 1);
             System.out.println(warmNote);
+            HostState.table(CROSS_NAMES, rates, states, chunk, CROSS_KINDS.length - 1);
         }
     }
 
@@ -310,6 +315,91 @@ public class FaasinBench {
             Files.deleteIfExists(dir.resolve("s"));
             Files.deleteIfExists(dir.resolve("h"));
             Files.deleteIfExists(dir);
+        }
+    }
+
+    /**
+     * The host state (see benches/src/host_state.rs) around each measurement,
+     * from the {@code host_state} program (a bare cache-line round trip
+     * between CPU 0 and CPU 1): the ring's rate follows it, a socket's much
+     * less. Off, with a note, when the program is not built.
+     */
+    static final class HostState {
+        static final Path PROGRAM = Path.of(System.getProperty("faasin.host.state",
+                Path.of("target", "release", "host_state").toString()));
+        static boolean warned;
+
+        /** "near", "far", or null when the probe cannot run. */
+        static String probe() {
+            if (!Files.isExecutable(PROGRAM)) {
+                if (!warned) {
+                    warned = true;
+                    System.out.println("(no host-state probe: build it with `cargo build --release -p faasin-benches "
+                            + "--bin host_state`)");
+                }
+                return null;
+            }
+            try {
+                Process p = new ProcessBuilder(PROGRAM.toString()).redirectErrorStream(true).start();
+                String out = new String(p.getInputStream().readAllBytes()).trim();
+                if (p.waitFor() != 0) {
+                    return null;
+                }
+                String[] f = out.split(" ");
+                return f.length == 2 ? f[1] : null;
+            } catch (IOException | InterruptedException e) {
+                return null;
+            }
+        }
+
+        /** The state of a measurement: its probes agree, or "mixed". */
+        static String between(String before, String after) {
+            if (before == null || after == null) {
+                return null;
+            }
+            return before.equals(after) ? before : "mixed";
+        }
+
+        /** The table again, split into measurements made near and far. */
+        static void table(String[] names, List<List<Double>> rates, List<List<String>> states, int chunk, int base) {
+            if (states.stream().allMatch(l -> l.stream().allMatch(x -> x == null))) {
+                return;
+            }
+            System.out.printf(Locale.ROOT, "by host state: %-26s %8s %16s %10s %16s %10s%n", "transport", "chunk",
+                    "near MiB/s (n)", "vs socket", "far MiB/s (n)", "vs socket");
+            for (int i = 0; i < names.length; i++) {
+                StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "by host state: %-26s %8s",
+                        names[i], chunk == 1 << 20 ? "1 MiB" : "64 KiB"));
+                for (String st : new String[] {"near", "far"}) {
+                    List<Double> mine = of(rates.get(i), states.get(i), st);
+                    List<Double> ref = of(rates.get(base), states.get(base), st);
+                    if (mine.isEmpty()) {
+                        row.append(String.format(Locale.ROOT, " %16s %10s", "- (0)", ""));
+                        continue;
+                    }
+                    double m = median(mine);
+                    row.append(String.format(Locale.ROOT, " %16s %10s",
+                            String.format(Locale.ROOT, "%.0f (%d)", m, mine.size()),
+                            ref.isEmpty() ? "" : String.format(Locale.ROOT, "%.2fx", m / median(ref))));
+                }
+                System.out.println(row);
+            }
+        }
+
+        static List<Double> of(List<Double> rates, List<String> states, String st) {
+            List<Double> out = new ArrayList<>();
+            for (int j = 0; j < rates.size(); j++) {
+                if (st.equals(states.get(j))) {
+                    out.add(rates.get(j));
+                }
+            }
+            return out;
+        }
+
+        static double median(List<Double> v) {
+            List<Double> s = new ArrayList<>(v);
+            Collections.sort(s);
+            return s.get(s.size() / 2);
         }
     }
 
