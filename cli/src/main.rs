@@ -18,6 +18,7 @@ mod runner;
 mod signals;
 mod staged;
 mod warm;
+mod workers;
 
 use clap::{Args, Parser, Subcommand};
 use std::io::{BufRead, Write};

@@ -14,6 +14,7 @@ use crate::handoff_server;
 use crate::pumps;
 use crate::runner::{self, Options, SetupError, Transport};
 use crate::staged::Store;
+use crate::workers::Workers;
 use faasin::handoff;
 use serde::Serialize;
 use std::fs::File;
@@ -39,7 +40,9 @@ pub struct WarmFunction {
 
 #[derive(Serialize)]
 pub struct InvocationReport {
-    /// Unix time the runner began the invocation (made its streams).
+    /// Unix time the runner began the invocation: over rings and pipes its
+    /// first grant (the streams were made at the end of the previous one),
+    /// over a store its first store operation or grant.
     pub started_unix_s: f64,
     /// Until the last function sent its return value and the output ended.
     pub elapsed_s: f64,
@@ -211,11 +214,17 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
         funcs.push(func);
     }
     let deadline = opts.timeout.map(|t| start + t);
+    // One worker per job of an invocation: its feeder, its output pump and
+    // one return-value reader per function.
+    let workers = Workers::new(n + 2)
+        .map_err(|e| SetupError(format!("cannot start the runner's threads: {e}")))?;
     let mut w = Warm {
         chain,
         funcs,
         tx,
         rings: (0..=n).map(|_| None).collect(),
+        next_edges: None,
+        workers,
         rx,
         deadline,
         start,
@@ -350,6 +359,12 @@ struct Warm<'a> {
     /// the next (fresh memory costs a page fault per 4 KiB at first write:
     /// about 2 ms per MiB here).
     rings: Vec<Option<faasin::RingMemory>>,
+    /// The next invocation's streams, made at the end of the previous one
+    /// while the functions ask for it (every end of the previous streams
+    /// is closed by then, see `edge`), so that an invocation starts with
+    /// its grants.
+    next_edges: Option<Vec<(OwnedFd, OwnedFd)>>,
+    workers: Workers,
     rx: mpsc::Receiver<Event>,
     deadline: Option<Instant>,
     start: Instant,
@@ -377,6 +392,17 @@ impl Warm<'_> {
             }
             _ => runner::os_pipe(),
         }
+    }
+
+    /// Every edge of an invocation: input, between functions, output.
+    fn edges(&mut self, transport: Transport) -> io::Result<Vec<(OwnedFd, OwnedFd)>> {
+        let n = self.funcs.len();
+        let mut edges = Vec::with_capacity(n + 1);
+        for i in 0..=n {
+            let cap = self.chain.functions[i.saturating_sub(1)].capacity;
+            edges.push(self.edge(transport, i, cap)?);
+        }
+        Ok(edges)
     }
 
     fn name(&self, i: usize) -> String {
@@ -458,7 +484,7 @@ impl Warm<'_> {
         // neighbours as EOF or a broken pipe.
         drop((input, output));
         let tx = self.tx.clone();
-        std::thread::spawn(move || {
+        self.workers.run(move || {
             let r = handoff::read_result(conn.as_fd(), runner::MAX_RETURN);
             let _ = tx.send(Event::Finished(i, r, Instant::now()));
         });
@@ -475,34 +501,41 @@ impl Warm<'_> {
         let n = self.funcs.len();
         let started_unix_s = unix_now();
         let t0 = Instant::now();
-        let mut edges = Vec::with_capacity(n + 1);
-        for i in 0..=n {
-            let cap = self.chain.functions[i.saturating_sub(1)].capacity;
-            edges.push(
-                self.edge(opts.transport, i, cap)
-                    .map_err(|e| format!("cannot create a stream: {e}"))?,
-            );
-        }
+        let edges = match self.next_edges.take() {
+            Some(e) => e,
+            None => self
+                .edges(opts.transport)
+                .map_err(|e| format!("cannot create a stream: {e}"))?,
+        };
         let mut ends: Vec<(Option<OwnedFd>, Option<OwnedFd>)> =
             edges.into_iter().map(|(r, w)| (Some(r), Some(w))).collect();
         let feed = ends[0].1.take().expect("fresh");
         let drain = ends[n].0.take().expect("fresh");
         let data = Arc::clone(input);
-        let feeder = std::thread::spawn(move || -> io::Result<()> {
-            let mut w = faasin::Writer::from_fd(feed)?;
-            w.write_all(&data)
+        let (ftx, frx) = mpsc::channel::<io::Result<()>>();
+        // The runner's own ends do not spin: on two CPUs a spinning runner
+        // thread takes the CPU a function needs to start or to run.
+        self.workers.run(move || {
+            let r = faasin::Writer::from_fd(feed).and_then(|mut w| {
+                w.set_spin(Duration::ZERO);
+                w.write_all(&data)
+            });
+            let _ = ftx.send(r);
         });
         // The output streams to its destination as it comes, which the
         // thread borrows for the invocation and hands back.
         type Drained = (io::Result<u64>, Box<dyn Write + Send>, Instant);
         let (otx, orx) = mpsc::channel::<Drained>();
         let mut dst = std::mem::replace(output, Box::new(io::sink()));
-        std::thread::spawn(move || {
+        self.workers.run(move || {
             let meter = pumps::Meter::new(Instant::now());
             // The reader is closed (moved into the pump) before the
             // invocation can end: the next invocation reuses its ring memory.
             let r = faasin::Reader::from_fd(drain)
-                .and_then(|r| pumps::from_stream(r, &mut *dst, &meter))
+                .and_then(|mut r| {
+                    r.set_spin(Duration::ZERO);
+                    pumps::from_stream(r, &mut *dst, &meter)
+                })
                 .map(|()| meter.bytes());
             let _ = otx.send((r, dst, Instant::now()));
         });
@@ -558,12 +591,15 @@ impl Warm<'_> {
         };
         *output = dst;
         let out_len = out.map_err(|e| format!("passing the output on failed: {e}"))?;
-        match feeder.join() {
+        match frx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
             Ok(Err(e)) => return Err(format!("feeding the input failed: {e}")),
             Err(_) => return Err("the input thread panicked".into()),
         }
+        // Every end of this invocation's streams is closed now: the next
+        // invocation's can be made while the functions ask for it.
+        self.next_edges = self.edges(opts.transport).ok();
         let end = finished
             .iter()
             .flatten()
@@ -607,10 +643,14 @@ impl Warm<'_> {
             let (in_r, in_w) = runner::os_pipe().map_err(|e| format!("pipe: {e}"))?;
             let (out_r, out_w) = runner::os_pipe().map_err(|e| format!("pipe: {e}"))?;
             let data = Arc::clone(&carried);
-            let feeder = std::thread::spawn(move || File::from(in_w).write_all(&data));
-            let collector = std::thread::spawn(move || {
+            let (ftx, feeder) = mpsc::channel::<io::Result<()>>();
+            self.workers.run(move || {
+                let _ = ftx.send(File::from(in_w).write_all(&data));
+            });
+            let (ctx, collector) = mpsc::channel::<io::Result<Vec<u8>>>();
+            self.workers.run(move || {
                 let mut v = Vec::new();
-                File::from(out_r).read_to_end(&mut v).map(|_| v)
+                let _ = ctx.send(File::from(out_r).read_to_end(&mut v).map(|_| v));
             });
             self.grant(i, in_r, out_w)?;
             let limit = Instant::now() + Duration::from_secs(24 * 3600);
@@ -627,10 +667,10 @@ impl Warm<'_> {
                 }
             }
             let stored = collector
-                .join()
+                .recv()
                 .map_err(|_| "the collector thread panicked".to_string())?
                 .map_err(|e| format!("collecting the output of {}: {e}", self.name(i)))?;
-            match feeder.join() {
+            match feeder.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
                 Ok(Err(e)) => return Err(format!("feeding {}: {e}", self.name(i))),
