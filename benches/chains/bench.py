@@ -10,8 +10,13 @@ transport (benches/chains/run.sh builds and calls this).
     8 x `faasin cat`, `chainfn read`): end-to-end time;
 (c), (d) the same with warm functions (`faasin run --warm N`: processes
     started once, each invocation with fresh streams): per invocation, from
-    the runner making the invocation's streams until the last return value
-    and the output are in, as a platform with warm containers would see it.
+    the runner's first grant (it makes an invocation's streams at the end of
+    the previous one) until the last return value and the output are in, as
+    a platform with warm containers would see it.
+
+Each run is bracketed by two probes of the host state (`host_state`, see
+benches/src/host_state.rs), and the tables say how many runs (invocations)
+of each row ran near, far, or across a change of state.
 
 Every repetition runs every transport, in an order rotated per repetition so
 that drift on this shared machine hits all alike. Raw reports go to OUT/.
@@ -45,8 +50,28 @@ def human(n):
     return f"{n} B"
 
 
+def host_state():
+    """`near` or `far` from the host_state probe (benches/src/host_state.rs),
+    or None if it cannot run."""
+    try:
+        out = subprocess.run(["host_state"], capture_output=True, text=True, timeout=30)
+        return out.stdout.split()[1] if out.returncode == 0 else None
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
 def run_faasin(transport, commands, tag, extra=(), timeout=120):
-    """`faasin run` with a report; the report, or the error."""
+    """`faasin run` with a report; the report, or the error. `state` is the
+    host state around the run: near or far when the probes before and after
+    agree, else mixed (or None without a probe)."""
+    before = host_state()
+    res = run_faasin_once(transport, commands, tag, extra, timeout)
+    after = host_state()
+    res["state"] = None if None in (before, after) else before if before == after else "mixed"
+    return res
+
+
+def run_faasin_once(transport, commands, tag, extra, timeout):
     report = os.path.join(OUT, "reports", f"{tag}.json")
     cmd = ["faasin", "run", "-q", *extra, "--transport", transport,
            "--report", report, "--timeout", str(timeout)] + commands
@@ -79,7 +104,7 @@ def warm_rows(res, size):
             rows.append({"ok": False, "error": f"check failed: wrote {a}, read {z}"})
             continue
         first = z["first_byte_unix_s"]
-        rows.append({"ok": True, "e2e_s": inv["elapsed_s"],
+        rows.append({"ok": True, "e2e_s": inv["elapsed_s"], "state": res["state"],
                      "first_byte_s": first - inv["started_unix_s"] if first else None})
     return rows
 
@@ -97,6 +122,7 @@ def hop_row(res, size):
     store = r.get("store") or {}
     return {
         "ok": True,
+        "state": res["state"],
         "e2e_s": r["elapsed_s"],
         "first_byte_s": first - r["started_unix_s"] if first else None,
         "rss_a": a["max_rss_bytes"], "rss_b": b["max_rss_bytes"],
@@ -116,9 +142,18 @@ def stats(xs):
 def summarize(rows):
     """Statistics of one table row's runs (or invocations)."""
     good = [r for r in rows if r["ok"]]
+    states = {}
+    for r in good:
+        k = r.get("state") or "unknown"
+        states[k] = states.get(k, 0) + 1
     return {"e2e_s": stats([r["e2e_s"] for r in good]),
             "first_byte_s": stats([r["first_byte_s"] for r in good]),
-            "invocations": len(good), "failed": len(rows) - len(good)}
+            "invocations": len(good), "failed": len(rows) - len(good), "states": states}
+
+
+def states(s):
+    """How many of a row's runs (or invocations) ran in each host state."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(s["states"].items())) or "-"
 
 
 def ratio(s, base, key):
@@ -212,8 +247,8 @@ def main():
     lines.append(f"### (a) One hop A -> B: `chainfn write SIZE` -> `chainfn read` "
                  f"({SMALL_REPS} repetitions under 64 MiB, {REPS} from 64 MiB; "
                  f"median (min-max); ms unless marked s)\n")
-    lines.append("| payload | transport | end-to-end | vs FAASIN | B's first byte | vs FAASIN | failed runs |")
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("| payload | transport | end-to-end | vs FAASIN | B's first byte | vs FAASIN | failed runs | host state |")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for size in SIZES:
         summary["hop"][str(size)] = {}
         for t in HOP_TRANSPORTS:
@@ -229,7 +264,7 @@ def main():
             s = summary["hop"][str(size)][t]
             lines.append(f"| {human(size)} | {t} | {fmt(s['e2e_s'])} | {ratio(s, base, 'e2e_s')} | "
                          f"{fmt(s['first_byte_s'])} | {ratio(s, base, 'first_byte_s')} | "
-                         f"{s['failed']} |")
+                         f"{s['failed']} | {states(s)} |")
 
     big = str(max(SIZES))
     lines.append(f"\n### Peak resident memory at {human(int(big))} (max over repetitions, MiB)\n")
@@ -259,8 +294,8 @@ def main():
                  f"{WARM_ROUNDS} runs per transport and payload, N = {WARM_N} "
                  f"({max(3, WARM_N // 3)} from 64 MiB), each run's first invocation left out; "
                  f"per invocation, median (min-max), ms unless marked s\n")
-    lines.append("| payload | transport | end-to-end | vs FAASIN | B's first byte | vs FAASIN | invocations | failed |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("| payload | transport | end-to-end | vs FAASIN | B's first byte | vs FAASIN | invocations | failed | host state (invocations) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for size in SIZES:
         per = {t: summarize([r for r in runs["warm_hop"]
                              if r["size"] == size and r["transport"] == t])
@@ -271,7 +306,7 @@ def main():
             lines.append(f"| {human(size)} | {t} | {fmt(s['e2e_s'])} | "
                          f"{ratio(s, per['faasin'], 'e2e_s')} | {fmt(s['first_byte_s'])} | "
                          f"{ratio(s, per['faasin'], 'first_byte_s')} | "
-                         f"{s['invocations']} | {s['failed']} |")
+                         f"{s['invocations']} | {s['failed']} | {states(s)} |")
 
     lines.append(f"\n### (d) The 10-function chain with warm functions "
                  f"(N = {2 * WARM_N}, {WARM_ROUNDS} runs per transport)\n")

@@ -25,6 +25,8 @@ if [[ -z ${NO_PLOT:-} ]] && ! python3 -c 'import matplotlib' 2>/dev/null; then
 fi
 
 cargo build --release -q -p faasin-cli -p faasin-chains-bench
+# The host-state probe (benches/src/host_state.rs), run around every run.
+cargo build --release -q -p faasin-benches --bin host_state
 export PATH=$PWD/target/release:$PATH
 export OUT=target/bench-results/chains
 rm -rf "$OUT"
