@@ -114,9 +114,11 @@ pub fn from_inline(cmds: &[String], stdio: &[usize], capacity: usize) -> Result<
     Ok(Chain { functions })
 }
 
-/// The first word of a shell command, without its directory.
+/// The first word of a shell command, without its directory and without
+/// the quotes around a quoted path (`'/usr/bin/java' -cp ...` is `java`).
 fn default_name(cmd: &str) -> String {
     let word = cmd.split_whitespace().next().unwrap_or("f");
+    let word = word.trim_matches(|c| c == '\'' || c == '"');
     word.rsplit('/').next().unwrap_or(word).to_string()
 }
 
@@ -279,6 +281,13 @@ pub fn check_capacity(capacity: usize) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_program_path_names_the_program() {
+        assert_eq!(default_name("'/usr/lib/jvm/bin/java' -cp x Main"), "java");
+        assert_eq!(default_name("\"/opt/x/fn\" a"), "fn");
+        assert_eq!(default_name("cat"), "cat");
+    }
 
     #[test]
     fn inline_names_prefix_and_flags() {
