@@ -16,6 +16,8 @@ fi
 cargo test -q -p faasin-jni --release
 cargo build -q --release -p faasin-jni
 cargo build -q --release -p faasin --example peer
+# The runner, for the warm-function tests (WarmTest).
+cargo build -q --release -p faasin-cli
 
 case "$(uname -m)" in
     x86_64 | amd64) arch=x86_64 ;;

@@ -16,6 +16,7 @@ mod array;
 mod copy;
 mod guard;
 mod handle;
+mod invocations;
 mod pipe;
 mod reader;
 mod writer;

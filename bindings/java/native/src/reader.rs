@@ -314,7 +314,16 @@ pub extern "system" fn Java_io_faasin_Native_readerFree(
 ) {
     guard(&mut env, (), |_| {
         // SAFETY: called once, by the Cleaner of the unreachable Java object.
-        unsafe { free_handle::<ReaderEnd>(h) };
+        unsafe { free(h) };
         Ok(())
     })
+}
+
+/// Frees an end's handle.
+///
+/// # Safety
+/// As for `free_handle`: `h` is an end handle of this module, used no more.
+pub(crate) unsafe fn free(h: jlong) {
+    // SAFETY: the caller's contract.
+    unsafe { free_handle::<ReaderEnd>(h) }
 }

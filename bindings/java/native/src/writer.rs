@@ -313,7 +313,16 @@ pub extern "system" fn Java_io_faasin_Native_writerFree(
 ) {
     guard(&mut env, (), |_| {
         // SAFETY: called once, by the Cleaner of the unreachable Java object.
-        unsafe { free_handle::<WriterEnd>(h) };
+        unsafe { free(h) };
         Ok(())
     })
+}
+
+/// Frees an end's handle.
+///
+/// # Safety
+/// As for `free_handle`: `h` is an end handle of this module, used no more.
+pub(crate) unsafe fn free(h: jlong) {
+    // SAFETY: the caller's contract.
+    unsafe { free_handle::<WriterEnd>(h) }
 }

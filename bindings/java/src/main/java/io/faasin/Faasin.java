@@ -40,6 +40,28 @@ public final class Faasin {
         return new FaasinPipe(Native.pipeCreate(capacity));
     }
 
+    /**
+     * The invocations this process serves, for a warm function:
+     *
+     * <pre>{@code
+     * for (FaasinInvocation inv : Faasin.invocations()) {
+     *     byte[] request = inv.in().readAllBytes();
+     *     inv.out().write(result);
+     *     inv.finish("{\"ok\": true}");
+     * }
+     * }</pre>
+     *
+     * Started by {@code faasin run --warm N} (env {@code FAASIN_WARM} and
+     * {@code FAASIN_SOCKET}), the loop runs once per invocation, each time
+     * with fresh streams from the runner. Started any other way, it runs
+     * once, on the function's streams ({@link #in}, {@link #out} are then
+     * the same ends; use one or the other), and {@code finish} prints the
+     * return value on standard output, so one program serves both.
+     */
+    public static FaasinInvocations invocations() throws IOException {
+        return new FaasinInvocations();
+    }
+
     /** A new stream with the {@linkplain #DEFAULT_CAPACITY default capacity}. */
     public static FaasinPipe pipe() throws IOException {
         return pipe(DEFAULT_CAPACITY);

@@ -101,6 +101,17 @@ final class Native {
 
     static native void handoffFree(long h);
 
+    static native long invocationsOpen() throws IOException;
+
+    /** The next invocation's reader, writer and completion handles, or false when there are none. */
+    static native boolean invocationsNext(long h, long[] out) throws IOException;
+
+    static native void invocationsFree(long h);
+
+    static native void completionFinish(long h, byte[] value) throws IOException;
+
+    static native void completionFree(long h);
+
     /** Panics in Rust on purpose: the test that panics become exceptions. */
     static native int selfTestPanic();
 

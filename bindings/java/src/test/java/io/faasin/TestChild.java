@@ -51,6 +51,23 @@ public final class TestChild {
                 System.out.println(total + " " + TestSupport.hex(md.digest()));
                 break;
             }
+            case "warm":
+            case "warm-drop": {
+                // Echoes each invocation's input upper-cased; "warm-drop"
+                // breaks off its second invocation (closes it unfinished).
+                int k = 0;
+                for (FaasinInvocation inv : Faasin.invocations()) {
+                    byte[] b = inv.in().readAllBytes();
+                    if (args[0].equals("warm-drop") && ++k == 2) {
+                        inv.close();
+                        continue;
+                    }
+                    inv.out().write(new String(b, java.nio.charset.StandardCharsets.UTF_8)
+                            .toUpperCase(java.util.Locale.ROOT).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                    inv.finish("{\"bytes\": " + b.length + "}");
+                }
+                break;
+            }
             default:
                 throw new IllegalArgumentException(args[0]);
         }

@@ -106,6 +106,32 @@ final class TestSupport {
         return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT);
     }
 
+    /** The shell command that runs {@link TestChild} with {@code args}, for a chain. */
+    static String childCommand(String... args) {
+        String cp = System.getProperty("faasin.test.classpath");
+        if (cp == null) {
+            throw new AssertionError("faasin.test.classpath is not set (run the tests with Maven)");
+        }
+        StringBuilder sb = new StringBuilder();
+        for (String a : List.of(javaBin(), "-Xcheck:jni", "-cp", cp, TestChild.class.getName())) {
+            sb.append('\'').append(a.replace("'", "'\\''")).append("' ");
+        }
+        for (String a : args) {
+            sb.append(a).append(' ');
+        }
+        return sb.toString().trim();
+    }
+
+    /** The runner (cli/, `faasin`), built by test.sh. */
+    static String cli() {
+        String p = System.getProperty("faasin.cli");
+        if (p == null || !Files.isExecutable(Path.of(p))) {
+            throw new AssertionError("faasin runner not found at " + p
+                    + "; build it: cargo build --release -p faasin-cli");
+        }
+        return p;
+    }
+
     /** The Rust test peer (core/examples/peer.rs), built by test.sh. */
     static ProcessBuilder peer(String... args) {
         String p = System.getProperty("faasin.peer");
