@@ -116,3 +116,25 @@ export declare function openReader(fd: number, options?: ReaderOptions): FaasinR
 
 /** Opens a write end from an fd you own (a FAASIN endpoint or any writable fd). On success the stream owns it. */
 export declare function openWriter(fd: number, options?: EndOptions): FaasinWriter;
+
+/** One invocation of a warm function; see `invocations()`. */
+export declare class FaasinInvocation {
+  private constructor();
+  /** This invocation's input stream. */
+  readonly input: FaasinReader;
+  /** This invocation's output stream. */
+  readonly output: FaasinWriter;
+  /**
+   * Ends `output`, closes `input`, then sends `value` as the return value
+   * (a string or bytes as they are, anything else as JSON).
+   */
+  finish(value?: unknown): Promise<void>;
+  /** Closes both streams without a return value: the invocation broke off. */
+  close(): void;
+}
+
+/**
+ * The invocations this process serves: one per `faasin run --warm`
+ * invocation, or exactly one (on the process's own streams) otherwise.
+ */
+export declare function invocations(): AsyncGenerator<FaasinInvocation, void, undefined>;

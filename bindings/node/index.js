@@ -463,6 +463,73 @@ function closeQuietly(fd) {
   }
 }
 
+/**
+ * One invocation of a warm function (see `invocations()`): `input` and
+ * `output` are its streams; `finish(value)` ends it with a return value.
+ */
+class FaasinInvocation {
+  constructor(nativeInvocation) {
+    this._native = nativeInvocation;
+    this._done = false;
+    this.input = new FaasinReader(nativeInvocation.takeReader());
+    this.output = new FaasinWriter(nativeInvocation.takeWriter());
+  }
+
+  /**
+   * Ends the invocation: ends `output` (the next function gets every byte
+   * written, then EOF), closes `input`, then sends `value` as the return
+   * value (a string or bytes as they are, anything else as JSON): to the
+   * warm runner, or on stdout when the process was not started warm.
+   */
+  async finish(value) {
+    if (this._done) throw faasinError('EINVAL', 'this invocation was already finished or closed');
+    this._done = true;
+    const bytes =
+      value instanceof Uint8Array
+        ? Buffer.from(value)
+        : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value ?? null));
+    await new Promise((resolve, reject) => {
+      this.output.end((err) => (err ? reject(err) : resolve()));
+    });
+    this.output.destroy();
+    this.input.destroy();
+    this._native.finish(bytes);
+  }
+
+  /** Closes both streams without a return value: the runner sees the invocation as broken off. */
+  close() {
+    if (this._done) return;
+    this._done = true;
+    this.input.destroy();
+    this.output.destroy();
+    this._native.abandon();
+  }
+}
+
+/**
+ * The invocations this process serves, for a warm function:
+ *
+ *     for await (const inv of faasin.invocations()) {
+ *       for await (const chunk of inv.input) inv.output.write(transform(chunk));
+ *       await inv.finish({ ok: true });
+ *     }
+ *
+ * Started by `faasin run --warm N`, the loop runs once per invocation, with
+ * fresh streams each time; the wait for the next one happens off the event
+ * loop. Started any other way it runs once, on the function's own streams
+ * (then do not also use `faasin.input`/`output`: an end opens once), and
+ * `finish` prints the return value on stdout.
+ */
+async function* invocations() {
+  const it = native.invocations();
+  for (;;) {
+    const next = await it.next();
+    if (next === null) return;
+    if (!(next instanceof native.NativeInvocation)) throw faasinError(next.code, next.message);
+    yield new FaasinInvocation(next);
+  }
+}
+
 let input;
 let output;
 
@@ -474,6 +541,8 @@ module.exports = {
   openWriter,
   FaasinReader,
   FaasinWriter,
+  FaasinInvocation,
+  invocations,
   /** Exposed for tests: a Rust panic must surface as a JS Error. */
   _native: native,
 };

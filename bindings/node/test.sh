@@ -16,6 +16,8 @@ cargo test -p faasin-node --release -q
 cargo build --release -p faasin --example peer
 export FAASIN_PEER="${CARGO_TARGET_DIR:-target}/release/examples/peer"
 FAASIN_PEER="$(cd "$(dirname "$FAASIN_PEER")" && pwd)/peer"
+# The runner, for the warm-function tests (test/warm.test.js).
+cargo build --release -p faasin-cli
 
 (cd bindings/node && timeout 600 node --test --test-concurrency=1 --test-timeout=180000 test/*.test.js)
 

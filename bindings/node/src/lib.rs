@@ -6,6 +6,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod errors;
+mod invocations;
 mod reader;
 mod slab;
 mod waiter;
@@ -86,6 +87,12 @@ pub fn input(env: Env) -> napi::Result<NativeReader> {
     faasin::input()
         .and_then(NativeReader::new)
         .map_err(|e| throw(&env, e))
+}
+
+/// The invocations this process serves (see `invocations()` in index.js).
+#[napi(catch_unwind)]
+pub fn invocations() -> invocations::NativeInvocations {
+    invocations::NativeInvocations::new()
 }
 
 /// The function's output stream (FAASOUT_FD, fd 4, or FAASIN_SOCKET).
