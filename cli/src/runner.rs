@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -304,7 +304,10 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         let mut cmd = build_command(
             f,
             container.as_deref(),
-            server.as_ref(),
+            server.as_ref().map(|s| HandoffAt {
+                dir: s.dir(),
+                socket: s.socket(),
+            }),
             token.as_deref(),
             &opts.docker,
         );
@@ -687,12 +690,17 @@ fn remove_containers(slots: &[Slot], docker: &str) {
         .iter()
         .filter_map(|s| s.container.as_deref())
         .collect();
+    remove_named_containers(&names, docker);
+}
+
+/// `docker rm -f` of these containers (each may be gone already).
+pub(crate) fn remove_named_containers(names: &[&str], docker: &str) {
     if names.is_empty() {
         return;
     }
     let _ = std::process::Command::new(docker)
         .args(["rm", "-f"])
-        .args(&names)
+        .args(names)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -774,10 +782,17 @@ pub(crate) fn read_return(src: &mut dyn Read) -> (Vec<u8>, bool) {
     (kept, truncated)
 }
 
+/// Where a function finds the handoff socket: its directory (bind-mounted
+/// into a container) and the socket's path on the host.
+pub(crate) struct HandoffAt<'a> {
+    pub dir: &'a Path,
+    pub socket: &'a Path,
+}
+
 pub(crate) fn build_command(
     f: &Function,
     container: Option<&str>,
-    server: Option<&Server>,
+    server: Option<HandoffAt<'_>>,
     token: Option<&str>,
     docker: &str,
 ) -> std::process::Command {
@@ -804,7 +819,7 @@ pub(crate) fn build_command(
             if let (Some(server), Some(token)) = (server, token) {
                 c.arg("-v").arg(format!(
                     "{}:{}",
-                    server.dir().display(),
+                    server.dir.display(),
                     handoff_server::CONTAINER_DIR
                 ));
                 c.arg("-e").arg(format!(
@@ -833,7 +848,7 @@ pub(crate) fn build_command(
             }
             c.envs(&f.env);
             if let (Some(server), Some(token)) = (server, token) {
-                c.env(faasin::handoff::ENV_SOCKET, server.socket());
+                c.env(faasin::handoff::ENV_SOCKET, server.socket);
                 c.env(faasin::handoff::ENV_TOKEN, token);
             }
         }
@@ -886,7 +901,7 @@ pub(crate) fn dup_std(fd: RawFd) -> io::Result<OwnedFd> {
 
 /// Every image must exist here: nothing can be pulled, and failing before
 /// anything runs is clearer than a container failing in the middle.
-fn check_images(chain: &Chain, docker: &str) -> Result<(), SetupError> {
+pub(crate) fn check_images(chain: &Chain, docker: &str) -> Result<(), SetupError> {
     for f in &chain.functions {
         let Some(image) = &f.image else { continue };
         let out = std::process::Command::new(docker)

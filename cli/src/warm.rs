@@ -33,6 +33,8 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct WarmFunction {
     pub name: String,
     pub command: String,
+    /// The container's name, for a function in one.
+    pub container: Option<String>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub max_rss_bytes: Option<u64>,
@@ -106,6 +108,8 @@ struct Function {
     asked: Option<OwnedFd>,
     status: Option<ExitStatus>,
     rss: Option<u64>,
+    /// The container's name, for a function in one.
+    container: Option<String>,
 }
 
 impl Function {
@@ -121,21 +125,13 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
     if count == 0 {
         return Err(SetupError("--warm needs at least one invocation".into()));
     }
-    if let Some(f) = chain
-        .functions
-        .iter()
-        .find(|f| f.image.is_some() || f.stdio)
-    {
+    if let Some(f) = chain.functions.iter().find(|f| f.stdio) {
         return Err(SetupError(format!(
-            "--warm runs processes that loop over faasin::invocations(); function {:?} is a {}",
-            f.name,
-            if f.stdio {
-                "stdio program"
-            } else {
-                "container"
-            }
+            "--warm runs functions that loop over faasin::invocations(); function {:?} is a stdio program",
+            f.name
         )));
     }
+    runner::check_images(chain, &opts.docker)?;
     // Read once, shared (not copied) by every invocation's feeder.
     let input: Arc<Vec<u8>> = Arc::new(match &opts.input {
         Some(p) => std::fs::read(p)
@@ -170,12 +166,25 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
     let mut funcs: Vec<Function> = Vec::with_capacity(n);
     let mut error = None;
     for (i, f) in chain.functions.iter().enumerate() {
-        let mut cmd = runner::build_command(f, None, None, None, &opts.docker);
-        cmd.env(handoff::ENV_SOCKET, &socket)
-            .env(handoff::ENV_TOKEN, &tokens[i])
-            .env(faasin::ENV_WARM, "1")
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit());
+        // A container gets the handoff directory bind-mounted and its
+        // variables with -e; a process gets them in its environment.
+        let container = f
+            .image
+            .as_ref()
+            .map(|_| format!("faasin-{run_id}-{}", i + 1));
+        let mut warm_fn = f.clone();
+        warm_fn.env.insert(faasin::ENV_WARM.into(), "1".into());
+        let mut cmd = runner::build_command(
+            &warm_fn,
+            container.as_deref(),
+            Some(runner::HandoffAt {
+                dir: &dir,
+                socket: &socket,
+            }),
+            Some(&tokens[i]),
+            &opts.docker,
+        );
+        cmd.stdin(Stdio::null()).stderr(Stdio::inherit());
         // A warm function's stdout is not its return value (that comes per
         // invocation): it goes where its stderr goes.
         match runner::dup_std(2) {
@@ -190,12 +199,16 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
             asked: None,
             status: None,
             rss: None,
+            container,
         };
         match cmd.spawn() {
             Ok(child) => {
                 let pid = child.id() as i32;
                 func.pid = Some(pid);
                 guard.group(pid);
+                if let Some(name) = &func.container {
+                    guard.container(name);
+                }
                 let tx = tx.clone();
                 std::thread::spawn(move || {
                     let (st, rss) = runner::wait_rusage(pid);
@@ -257,7 +270,7 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
             }
         }
     }
-    w.end_all(error.is_none(), opts.grace);
+    w.end_all(error.is_none(), opts.grace, &opts.docker);
     guard.done();
     let _ = std::fs::remove_dir_all(&dir);
     let store_report = store.as_ref().map(|s| {
@@ -271,6 +284,7 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
         .map(|(f, s)| WarmFunction {
             name: f.name.clone(),
             command: f.command.display(),
+            container: s.container.clone(),
             exit_code: s.status.and_then(|st| st.code()),
             signal: s.status.and_then(|st| st.signal()),
             max_rss_bytes: s.rss,
@@ -714,7 +728,7 @@ impl Warm<'_> {
 
     /// Tells every function that asks that there is no more work (or, after
     /// a failure, just stops them), then waits for them to exit.
-    fn end_all(&mut self, ok: bool, grace: Duration) {
+    fn end_all(&mut self, ok: bool, grace: Duration, docker: &str) {
         let limit = Instant::now() + if ok { ASK_TIMEOUT } else { Duration::ZERO };
         loop {
             for f in self.funcs.iter_mut() {
@@ -734,6 +748,15 @@ impl Warm<'_> {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
+        // A container still running is removed: its `docker run` client
+        // dying (below) would not stop it.
+        let left: Vec<&str> = self
+            .funcs
+            .iter()
+            .filter(|f| f.pid.is_some())
+            .filter_map(|f| f.container.as_deref())
+            .collect();
+        runner::remove_named_containers(&left, docker);
         // Whoever is left: SIGTERM, then SIGKILL.
         let mut signal = libc::SIGTERM;
         let mut until = Instant::now() + grace.min(runner::KILL_AFTER);

@@ -316,3 +316,58 @@ fn containers_are_removed_even_when_the_runner_gets_sigkill() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+#[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
+fn a_warm_container_serves_every_invocation_and_is_gone_after() {
+    // A process feeding a warm container: `faasin cat` loops over
+    // faasin::invocations() inside the container, taking each invocation's
+    // ends from the bind-mounted handoff socket.
+    let (file, report) = chain_file(
+        "warm-container",
+        r#"
+[[function]]
+name = "docker-cat"
+image = "faasin-tools"
+command = ["/bin/faasin", "cat"]
+
+[[function]]
+name = "process-cat"
+command = "faasin cat"
+"#,
+    );
+    // A warm run feeds the --input file to every invocation.
+    let input = bytes(3_000_000, 7);
+    let input_file = file.with_file_name("input.bin");
+    std::fs::write(&input_file, &input).unwrap();
+    let out = run(
+        &[
+            "run",
+            "--warm",
+            "3",
+            "-i",
+            input_file.to_str().unwrap(),
+            "-f",
+            file.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Every invocation's output, in order.
+    assert_eq!(out.stdout.len(), 3 * input.len());
+    assert!(out.stdout.chunks(input.len()).all(|c| c == input));
+    let r = read_report(&report);
+    assert_eq!(r["invocations"].as_array().unwrap().len(), 3);
+    for inv in r["invocations"].as_array().unwrap() {
+        for v in inv["return_values"].as_array().unwrap() {
+            assert_eq!(v["bytes"], 3_000_000, "{inv}");
+        }
+    }
+    let f = r["functions"].as_array().unwrap();
+    assert!(f[0]["container"].as_str().unwrap().starts_with("faasin-"));
+    assert!(f[1]["container"].is_null());
+    assert_eq!(f[0]["exit_code"], 0);
+    assert_removed(&r);
+}
