@@ -371,3 +371,59 @@ command = "faasin cat"
     assert_eq!(f[0]["exit_code"], 0);
     assert_removed(&r);
 }
+
+#[test]
+#[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
+fn a_warm_run_stopped_by_its_timeout_leaves_no_container() {
+    // 1000 invocations of 64 MiB cannot finish within the 1 s timeout, so
+    // it most likely hits the warm container in the middle of an
+    // invocation, where it is not waiting for an END: the runner has to
+    // stop it (docker rm -f of a container still running, then SIGTERM to
+    // its `docker run` client, which passes signals on). Either alone
+    // suffices here: the test checks that nothing is left, not which did it.
+    let (file, report) = chain_file(
+        "warm-container-timeout",
+        r#"
+[[function]]
+name = "docker-cat"
+image = "faasin-tools"
+command = ["/bin/faasin", "cat"]
+
+[[function]]
+name = "process-cat"
+command = "faasin cat"
+"#,
+    );
+    let input_file = file.with_file_name("input.bin");
+    std::fs::write(&input_file, bytes(64 << 20, 3)).unwrap();
+    let output = file.with_file_name("output.bin");
+    let start = Instant::now();
+    let out = run(
+        &[
+            "run",
+            "--warm",
+            "1000",
+            "--timeout",
+            "1",
+            "-i",
+            input_file.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+            "-f",
+            file.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    let r = read_report(&report);
+    assert!(r["functions"][0]["container"].is_string());
+    assert_removed(&r);
+}
