@@ -488,9 +488,18 @@ class FaasinInvocation {
       value instanceof Uint8Array
         ? Buffer.from(value)
         : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value ?? null));
-    await new Promise((resolve, reject) => {
-      this.output.end((err) => (err ? reject(err) : resolve()));
-    });
+    try {
+      await new Promise((resolve, reject) => {
+        this.output.end((err) => (err ? reject(err) : resolve()));
+      });
+    } catch (err) {
+      // The output could not be ended (the next function left, say): the
+      // invocation broke off; the runner hears it now, not at GC.
+      this.input.destroy();
+      this.output.destroy();
+      this._native.abandon();
+      throw err;
+    }
     this.output.destroy();
     this.input.destroy();
     this._native.finish(bytes);
