@@ -28,6 +28,8 @@ use crate::{handoff, Reader, Writer};
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 /// Env variable that makes [`invocations`] ask the handoff socket for one
 /// invocation after another (set by `faasin run --warm`).
@@ -95,6 +97,9 @@ enum State {
 /// The invocations this process serves; see the module documentation.
 pub struct Invocations {
     state: State,
+    /// The spin budgets of the last invocation's read and write ends, for
+    /// the next one's (see `SpinBudget::share`).
+    budgets: [Arc<AtomicU64>; 2],
 }
 
 /// The invocations this process serves: many when the runner started it
@@ -120,7 +125,10 @@ pub fn invocations() -> Invocations {
             ),
         )),
     };
-    Invocations { state }
+    Invocations {
+        state,
+        budgets: Default::default(),
+    }
 }
 
 impl Iterator for Invocations {
@@ -151,8 +159,12 @@ impl Iterator for Invocations {
                     )
                 };
                 let inv = (|| {
-                    let input = Reader::from_fd(streams.input.ok_or_else(|| missing("input"))?)?;
-                    let output = Writer::from_fd(streams.output.ok_or_else(|| missing("output"))?)?;
+                    let mut input =
+                        Reader::from_fd(streams.input.ok_or_else(|| missing("input"))?)?;
+                    let mut output =
+                        Writer::from_fd(streams.output.ok_or_else(|| missing("output"))?)?;
+                    input.share_spin_budget(Arc::clone(&self.budgets[0]));
+                    output.share_spin_budget(Arc::clone(&self.budgets[1]));
                     Ok(Invocation {
                         input,
                         output,
@@ -224,6 +236,7 @@ mod tests {
                 socket: path,
                 token: "tok".into(),
             },
+            budgets: Default::default(),
         };
         (dir, listener, it)
     }

@@ -1,5 +1,7 @@
 //! Per-end knobs shared by Reader and Writer.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Default spin budget before a waiting end goes to sleep in the kernel.
@@ -53,13 +55,16 @@ impl Options {
 pub const MIN_ADAPTIVE_SPIN: Duration = Duration::from_micros(2);
 
 /// One end's current spin budget (see [`DEFAULT_SPIN`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct SpinBudget {
     budget: Duration,
     /// When a non-blocking wait's spin ran out and the call failed with
     /// `WouldBlock`: the caller's own wait (an event loop's poll) then
     /// plays the part of the sleep, and the next call tunes the budget.
     gave_up: Option<Instant>,
+    /// Where the budget is kept for the next end in the same role (a warm
+    /// function's next invocation, see `share`), in nanoseconds.
+    shared: Option<Arc<AtomicU64>>,
 }
 
 impl SpinBudget {
@@ -67,6 +72,33 @@ impl SpinBudget {
         SpinBudget {
             budget: Duration::MAX,
             gave_up: None,
+            shared: None,
+        }
+    }
+
+    /// Starts from the budget `cell` holds (if any) and keeps it up to date
+    /// there. A warm function's ends are new each invocation; without this
+    /// each would start at the full budget and spin it out while the data
+    /// is still several functions upstream. A warm 10-function chain passing
+    /// 100 bytes (`faasin run --warm 41`, two CPUs), three alternating A/B
+    /// pairs: 1.56-1.64 ms per invocation without sharing, 1.28-1.52 with.
+    pub(crate) fn share(&mut self, cell: Arc<AtomicU64>) {
+        // Relaxed: a hint about the peer's pace; nothing is published with it.
+        let ns = cell.load(Ordering::Relaxed);
+        if ns != 0 {
+            self.budget = Duration::from_nanos(ns);
+        }
+        self.shared = Some(cell);
+    }
+
+    fn set(&mut self, budget: Duration) {
+        self.budget = budget;
+        if let Some(cell) = &self.shared {
+            // Relaxed: as in `share`.
+            cell.store(
+                u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -77,11 +109,12 @@ impl SpinBudget {
 
     /// The spin found what it waited for.
     pub(crate) fn served(&mut self, max: Duration) {
-        self.budget = self
-            .budget
-            .saturating_mul(2)
-            .min(max)
-            .max(MIN_ADAPTIVE_SPIN);
+        self.set(
+            self.budget
+                .saturating_mul(2)
+                .min(max)
+                .max(MIN_ADAPTIVE_SPIN),
+        );
     }
 
     /// The spin ran out, the end slept, and what it waited for came
@@ -91,7 +124,7 @@ impl SpinBudget {
         if waited < max {
             self.served(max);
         } else {
-            self.budget = (self.budget.min(max) / 2).max(MIN_ADAPTIVE_SPIN);
+            self.set((self.budget.min(max) / 2).max(MIN_ADAPTIVE_SPIN));
         }
     }
 
@@ -144,6 +177,15 @@ mod tests {
         b.gave_up_nonblocking(Instant::now());
         b.settle(max);
         assert_eq!(b.get(max), max, "a short wait grows it back");
+        // A shared budget starts the next end where the last one left it.
+        let cell = Arc::new(AtomicU64::new(0));
+        let mut a = SpinBudget::new();
+        a.share(Arc::clone(&cell));
+        assert_eq!(a.get(max), max, "nothing kept yet: the full budget");
+        a.slept(long, max);
+        let mut b = SpinBudget::new();
+        b.share(Arc::clone(&cell));
+        assert_eq!(b.get(max), Duration::from_micros(25));
         // A maximum below the floor is the budget.
         assert_eq!(b.get(Duration::from_micros(1)), Duration::from_micros(1));
     }

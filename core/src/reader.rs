@@ -149,6 +149,14 @@ impl Reader {
         self.opts.nonblocking_spin = on;
     }
 
+    /// Starts this end's spin budget from `cell` and keeps it there, for
+    /// the next end in the same role (see `SpinBudget::share`).
+    pub(crate) fn share_spin_budget(&mut self, cell: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        if let Inner::Ring(r) = &mut self.inner {
+            r.spin.share(cell);
+        }
+    }
+
     /// How long a waiting read spins before it sleeps in the kernel
     /// (default [`crate::DEFAULT_SPIN`], or `FAASIN_SPIN_US`).
     /// This is the most a wait spins: the budget adapts below it (see

@@ -137,6 +137,14 @@ impl Writer {
         self.opts.nonblocking_spin = on;
     }
 
+    /// Starts this end's spin budget from `cell` and keeps it there, for
+    /// the next end in the same role (see `SpinBudget::share`).
+    pub(crate) fn share_spin_budget(&mut self, cell: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        if let Inner::Ring(r) = &mut self.inner {
+            r.spin.share(cell);
+        }
+    }
+
     /// See [`crate::Reader::set_spin`].
     pub fn set_spin(&mut self, spin: Duration) {
         self.opts.spin = spin;
