@@ -102,6 +102,13 @@ impl SpinBudget {
         }
     }
 
+    /// Starts afresh at the full budget (a new maximum was set), still
+    /// keeping it in the shared cell if there is one.
+    pub(crate) fn restart(&mut self) {
+        self.gave_up = None;
+        self.set(Duration::MAX);
+    }
+
     /// How long this wait may spin, given the configured maximum.
     pub(crate) fn get(&self, max: Duration) -> Duration {
         self.budget.min(max)
@@ -139,6 +146,77 @@ impl SpinBudget {
         if let Some(t) = self.gave_up.take() {
             self.slept(t.elapsed(), max);
         }
+    }
+}
+
+/// The bookkeeping of one wait's spin phase, the same for a reader waiting
+/// for data and a writer waiting for space: one `pause` between looks at
+/// the peer's line (a batch of them costs microseconds on some CPUs, about
+/// 65 cycles each on recent AMD, which would set the round-trip latency),
+/// and every 64th look the slower checks. The clock is read only once the
+/// first 64 looks failed: a streaming peer is usually found before that.
+pub(crate) struct SpinPhase {
+    looks: u32,
+    start: Option<Instant>,
+    budget: Duration,
+    noted: bool,
+}
+
+/// What a look that found nothing leads to (see [`SpinPhase::missed`]).
+pub(crate) enum Missed {
+    /// Look again.
+    Spin,
+    /// The peer closed its end on purpose.
+    PeerClosed,
+    /// Stop spinning and sleep; `Some(when)` if the budget ran out (the
+    /// sleep that follows then tunes it, see [`SpinBudget::slept`]).
+    Stop(Option<Instant>),
+}
+
+impl SpinPhase {
+    pub(crate) fn new(budget: Duration) -> SpinPhase {
+        SpinPhase {
+            looks: 0,
+            start: None,
+            budget,
+            noted: false,
+        }
+    }
+
+    /// After a look that found nothing. Every 64th look: `peer_closed()`
+    /// ends the spin; the first time, `note(cpu)` records the CPU we run on
+    /// (1 + its number, 0 if unknown) and says whether spinning can help
+    /// (see `ring::spin_may_help`); a spent budget ends it. Looked up this
+    /// late, a wait the peer ends at once costs no syscall.
+    #[inline]
+    pub(crate) fn missed(
+        &mut self,
+        peer_closed: impl FnOnce() -> bool,
+        note: impl FnOnce(u32) -> bool,
+    ) -> Missed {
+        self.looks = self.looks.wrapping_add(1);
+        if self.looks % 64 == 0 {
+            if peer_closed() {
+                return Missed::PeerClosed;
+            }
+            if !self.noted {
+                self.noted = true;
+                if !note(crate::sysfd::current_cpu()) {
+                    return Missed::Stop(None);
+                }
+            }
+            if self.start.get_or_insert_with(Instant::now).elapsed() >= self.budget {
+                return Missed::Stop(Some(Instant::now()));
+            }
+        }
+        std::hint::spin_loop();
+        Missed::Spin
+    }
+
+    /// Whether our CPU was recorded during this phase; if not, the caller
+    /// records it before it sleeps (the peer's doorbell decision uses it).
+    pub(crate) fn noted(&self) -> bool {
+        self.noted
     }
 }
 

@@ -3,12 +3,13 @@
 use crate::copy;
 use crate::endpoint::{self, Role};
 use crate::mapping::Mapping;
-use crate::options::{Options, SpinBudget};
+use crate::options::{Missed, Options, SpinBudget, SpinPhase};
 use crate::region::{HeapBuf, Keepalive, Region};
 use crate::ring::Consumer;
 use crate::sysfd;
 use std::io::{self, BufRead, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -151,7 +152,7 @@ impl Reader {
 
     /// Starts this end's spin budget from `cell` and keeps it there, for
     /// the next end in the same role (see `SpinBudget::share`).
-    pub(crate) fn share_spin_budget(&mut self, cell: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    pub(crate) fn share_spin_budget(&mut self, cell: Arc<AtomicU64>) {
         if let Inner::Ring(r) = &mut self.inner {
             r.spin.share(cell);
         }
@@ -164,7 +165,7 @@ impl Reader {
     pub fn set_spin(&mut self, spin: Duration) {
         self.opts.spin = spin;
         if let Inner::Ring(r) = &mut self.inner {
-            r.spin = SpinBudget::new();
+            r.spin.restart();
         }
     }
 
@@ -286,19 +287,8 @@ impl RingReader {
         // When the spin gave up: how long the sleep after it lasted tunes the
         // next spin (see `SpinBudget::slept`).
         let mut gave_up = None;
-        // Whether our CPU is recorded in the header for this wait (see
-        // `ring::spin_may_help`); looked up only once the first looks
-        // failed, so a wait the peer ends at once costs no syscall.
-        let mut noted = false;
+        let mut phase = SpinPhase::new(self.spin.get(opts.spin));
         if (!opts.nonblocking || opts.nonblocking_spin) && !opts.spin.is_zero() && !self.peer_gone {
-            // One `pause` between looks at the writer's line: a batch of
-            // them costs microseconds on some CPUs (about 65 cycles each on
-            // recent AMD), which would set the round-trip latency.
-            // The clock is read only once the first 64 looks failed: a
-            // streaming peer is usually found before that.
-            let mut start = None;
-            let mut looks = 0u32;
-            let budget = self.spin.get(opts.spin);
             // Each look also loads the first data line the writer will fill,
             // so that the look which sees the new write_pos has usually
             // fetched that line in parallel, instead of missing on it right
@@ -317,28 +307,25 @@ impl RingReader {
                     self.spin.served(opts.spin);
                     return Ok(a);
                 }
-                looks = looks.wrapping_add(1);
-                if looks % 64 == 0 {
-                    if self.cons.peer_closed(h) {
-                        break;
-                    }
-                    if !noted {
-                        let here = sysfd::current_cpu();
-                        self.cons.note_cpu(h, here);
-                        noted = true;
-                        if !self.cons.spin_may_help(h, here) {
-                            break;
-                        }
-                    }
-                    if start.get_or_insert_with(Instant::now).elapsed() >= budget {
-                        gave_up = Some(Instant::now());
+                let cons = &self.cons;
+                match phase.missed(
+                    || cons.peer_closed(h),
+                    |here| {
+                        cons.note_cpu(h, here);
+                        cons.spin_may_help(h, here)
+                    },
+                ) {
+                    Missed::Spin => {}
+                    // The sleep loop below returns what is left, then EOF.
+                    Missed::PeerClosed => break,
+                    Missed::Stop(at) => {
+                        gave_up = at;
                         break;
                     }
                 }
-                std::hint::spin_loop();
             }
         }
-        if !noted {
+        if !phase.noted() {
             self.cons.note_cpu(h, sysfd::current_cpu());
         }
         let deadline = opts.timeout.map(|t| Instant::now() + t);

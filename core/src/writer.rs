@@ -3,13 +3,14 @@
 use crate::copy;
 use crate::endpoint::{self, Role};
 use crate::mapping::Mapping;
-use crate::options::{Options, SpinBudget};
+use crate::options::{Missed, Options, SpinBudget, SpinPhase};
 use crate::region::{HeapBuf, Keepalive, Region};
 use crate::ring::Producer;
 use crate::sysfd;
 use std::io::{self, Write};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,7 +140,7 @@ impl Writer {
 
     /// Starts this end's spin budget from `cell` and keeps it there, for
     /// the next end in the same role (see `SpinBudget::share`).
-    pub(crate) fn share_spin_budget(&mut self, cell: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    pub(crate) fn share_spin_budget(&mut self, cell: Arc<AtomicU64>) {
         if let Inner::Ring(r) = &mut self.inner {
             r.spin.share(cell);
         }
@@ -149,7 +150,7 @@ impl Writer {
     pub fn set_spin(&mut self, spin: Duration) {
         self.opts.spin = spin;
         if let Inner::Ring(r) = &mut self.inner {
-            r.spin = SpinBudget::new();
+            r.spin.restart();
         }
     }
 
@@ -234,9 +235,8 @@ impl Writer {
         match &mut self.inner {
             Inner::Ring(r) => {
                 r.check_open()?;
-                if n > 0 && r.prod.commit(r.map.header(), n as u64) {
-                    r.prod.note_cpu(r.map.header(), sysfd::current_cpu());
-                    endpoint::ring(r.sock.as_fd());
+                if n > 0 {
+                    r.publish(n as u64);
                 }
                 Ok(())
             }
@@ -277,6 +277,15 @@ fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
 }
 
 impl RingWriter {
+    /// Publishes `n` more bytes and, if the reader sleeps, notes our CPU
+    /// (see `ring::spin_may_help`) and rings its doorbell.
+    fn publish(&mut self, n: u64) {
+        if self.prod.commit(self.map.header(), n) {
+            self.prod.note_cpu(self.map.header(), sysfd::current_cpu());
+            endpoint::ring(self.sock.as_fd());
+        }
+    }
+
     fn check_open(&mut self) -> io::Result<()> {
         if self.peer_gone || self.prod.peer_closed(self.map.header()) {
             return Err(broken_pipe());
@@ -291,43 +300,32 @@ impl RingWriter {
         // When the spin gave up: how long the sleep after it lasted tunes the
         // next spin (see `SpinBudget::slept`).
         let mut gave_up = None;
-        // See `Reader::wait_data`.
-        let mut noted = false;
+        let mut phase = SpinPhase::new(self.spin.get(opts.spin));
         if (!opts.nonblocking || opts.nonblocking_spin) && !opts.spin.is_zero() {
-            // One `pause` between looks, as in `Reader::wait_data`.
-            // The clock is read only once the first 64 looks failed: a
-            // streaming peer is usually found before that.
-            let mut start = None;
-            let mut looks = 0u32;
-            let budget = self.spin.get(opts.spin);
             loop {
                 let f = self.prod.refresh(h)?;
                 if f >= min {
                     self.spin.served(opts.spin);
                     return Ok(f);
                 }
-                looks = looks.wrapping_add(1);
-                if looks % 64 == 0 {
-                    if self.prod.peer_closed(h) {
-                        return Err(broken_pipe());
-                    }
-                    if !noted {
-                        let here = sysfd::current_cpu();
-                        self.prod.note_cpu(h, here);
-                        noted = true;
-                        if !self.prod.spin_may_help(h, here) {
-                            break;
-                        }
-                    }
-                    if start.get_or_insert_with(Instant::now).elapsed() >= budget {
-                        gave_up = Some(Instant::now());
+                let prod = &self.prod;
+                match phase.missed(
+                    || prod.peer_closed(h),
+                    |here| {
+                        prod.note_cpu(h, here);
+                        prod.spin_may_help(h, here)
+                    },
+                ) {
+                    Missed::Spin => {}
+                    Missed::PeerClosed => return Err(broken_pipe()),
+                    Missed::Stop(at) => {
+                        gave_up = at;
                         break;
                     }
                 }
-                std::hint::spin_loop();
             }
         }
-        if !noted {
+        if !phase.noted() {
             self.prod.note_cpu(h, sysfd::current_cpu());
         }
         let deadline = opts.timeout.map(|t| Instant::now() + t);
@@ -416,9 +414,8 @@ impl RingWriter {
             let more = done + n < buf.len() && free > n as u64;
             if more {
                 self.prod.commit_quietly(self.map.header(), n as u64);
-            } else if self.prod.commit(self.map.header(), n as u64) {
-                self.prod.note_cpu(self.map.header(), sysfd::current_cpu());
-                endpoint::ring(self.sock.as_fd());
+            } else {
+                self.publish(n as u64);
             }
             done += n;
         }
