@@ -284,10 +284,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
             .write
             .take()
             .expect("each write end is taken once");
-        let container = f
-            .image
-            .as_ref()
-            .map(|_| format!("faasin-{run_id}-{}", i + 1));
+        let container = container_name(f, run_id, i);
         let uses_handoff = !f.stdio && (f.image.is_some() || f.handoff);
         let mut inherited = None;
         let mut stdio_ends = None;
@@ -782,6 +779,14 @@ pub(crate) fn read_return(src: &mut dyn Read) -> (Vec<u8>, bool) {
     (kept, truncated)
 }
 
+/// The container name of function `i` of run `run_id`, if it runs in one
+/// (the guard and the Docker tests find a run's containers by it).
+pub(crate) fn container_name(f: &Function, run_id: &str, i: usize) -> Option<String> {
+    f.image
+        .as_ref()
+        .map(|_| format!("faasin-{run_id}-{}", i + 1))
+}
+
 /// Where a function finds the handoff socket: its directory (bind-mounted
 /// into a container) and the socket's path on the host.
 pub(crate) struct HandoffAt<'a> {
@@ -792,7 +797,7 @@ pub(crate) struct HandoffAt<'a> {
 pub(crate) fn build_command(
     f: &Function,
     container: Option<&str>,
-    server: Option<HandoffAt<'_>>,
+    handoff: Option<HandoffAt<'_>>,
     token: Option<&str>,
     docker: &str,
 ) -> std::process::Command {
@@ -816,10 +821,10 @@ pub(crate) fn build_command(
                 c.arg("-e").arg(format!("{k}={v}"));
             }
             // After the user's env, so that these win.
-            if let (Some(server), Some(token)) = (server, token) {
+            if let (Some(at), Some(token)) = (handoff, token) {
                 c.arg("-v").arg(format!(
                     "{}:{}",
-                    server.dir.display(),
+                    at.dir.display(),
                     handoff_server::CONTAINER_DIR
                 ));
                 c.arg("-e").arg(format!(
@@ -847,8 +852,8 @@ pub(crate) fn build_command(
                 c.env_remove(v);
             }
             c.envs(&f.env);
-            if let (Some(server), Some(token)) = (server, token) {
-                c.env(faasin::handoff::ENV_SOCKET, server.socket);
+            if let (Some(at), Some(token)) = (handoff, token) {
+                c.env(faasin::handoff::ENV_SOCKET, at.socket);
                 c.env(faasin::handoff::ENV_TOKEN, token);
             }
         }

@@ -160,6 +160,11 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
         std::thread::spawn(move || accept_loop(listener, tokens, tx));
     }
 
+    // One worker per job of an invocation: its feeder, its output pump and
+    // one return-value reader per function. Started before the functions,
+    // so that failing to start them leaves nothing running.
+    let workers = Workers::new(n + 2)
+        .map_err(|e| SetupError(format!("cannot start the runner's threads: {e}")))?;
     crate::signals::install();
     let mut guard = crate::guard::Guard::start(&opts.docker, &run_id);
     let start = Instant::now();
@@ -168,10 +173,7 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
     for (i, f) in chain.functions.iter().enumerate() {
         // A container gets the handoff directory bind-mounted and its
         // variables with -e; a process gets them in its environment.
-        let container = f
-            .image
-            .as_ref()
-            .map(|_| format!("faasin-{run_id}-{}", i + 1));
+        let container = runner::container_name(f, &run_id, i);
         let mut warm_fn = f.clone();
         warm_fn.env.insert(faasin::ENV_WARM.into(), "1".into());
         let mut cmd = runner::build_command(
@@ -227,10 +229,6 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
         funcs.push(func);
     }
     let deadline = opts.timeout.map(|t| start + t);
-    // One worker per job of an invocation: its feeder, its output pump and
-    // one return-value reader per function.
-    let workers = Workers::new(n + 2)
-        .map_err(|e| SetupError(format!("cannot start the runner's threads: {e}")))?;
     let mut w = Warm {
         chain,
         funcs,
