@@ -132,6 +132,11 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
         )));
     }
     runner::check_images(chain, &opts.docker)?;
+    if opts.transport == Transport::Faasin {
+        // The runner's own ends (the feeder's and the output pump's) open
+        // the first and last edge's ring memory again each invocation.
+        faasin::keep_mappings();
+    }
     // Read once, shared (not copied) by every invocation's feeder.
     let input: Arc<Vec<u8>> = Arc::new(match &opts.input {
         Some(p) => std::fs::read(p)
@@ -320,30 +325,18 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
 }
 
 fn accept_loop(listener: OwnedFd, tokens: Vec<String>, tx: mpsc::Sender<Event>) {
-    loop {
-        let conn = match handoff::accept(listener.as_fd()) {
-            Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        };
-        let (tx, tokens) = (tx.clone(), tokens.clone());
-        std::thread::spawn(move || {
-            match handoff::read_request(conn.as_fd(), Duration::from_secs(10)) {
-                Ok(t) => match tokens.iter().position(|x| *x == t) {
-                    Some(i) => {
-                        let _ = tx.send(Event::Asked(i, conn));
-                    }
-                    None => {
-                        eprintln!("faasin: refused a handoff request: unknown token");
-                        let _ = handoff::refuse(conn.as_fd(), "unknown token");
-                    }
-                },
-                Err(e) => {
-                    let _ = handoff::refuse(conn.as_fd(), &format!("bad request ({e})"));
-                }
+    crate::asks::serve(
+        listener,
+        &tokens,
+        crate::asks::REQUEST_TIMEOUT,
+        |r| match r {
+            crate::asks::Request::Asked(i, conn) => tx.send(Event::Asked(i, conn)).is_ok(),
+            crate::asks::Request::Refused(why) => {
+                eprintln!("faasin: refused a handoff request: {why}");
+                true
             }
-        });
-    }
+        },
+    );
 }
 
 /// Notes a function that broke off an invocation; the first one opens a

@@ -48,7 +48,7 @@ pub use function_env::{
     input, output, DEFAULT_INPUT_FD, DEFAULT_OUTPUT_FD, ENV_INPUT_FD, ENV_OUTPUT_FD,
 };
 pub use invocations::{invocations, Completion, Invocation, Invocations, ENV_WARM};
-pub use mapping::{MAX_CAPACITY, MIN_CAPACITY};
+pub use mapping::{keep_mappings, MAX_CAPACITY, MIN_CAPACITY};
 pub use options::{DEFAULT_SPIN, MIN_ADAPTIVE_SPIN};
 pub use probe::Probe;
 pub use reader::Reader;

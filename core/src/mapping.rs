@@ -151,7 +151,13 @@ const KEEP_BYTES: usize = 64 << 20;
 /// mappings (a page fault per 4 KiB, then the unmap) and 0.14-0.17 ms with
 /// kept ones. A memfd cannot be freed, so its inode number not reused,
 /// while a mapping of it lives.
-pub(crate) fn keep_mappings() {
+///
+/// Process-wide and for good: `invocations()` switches it on in a warm
+/// function, and the warm runner for its own ends of each invocation's
+/// first and last stream. A process should switch it on only if every
+/// ring it is handed again comes from the same party (a kept mapping can
+/// read whatever later flows through that memory).
+pub fn keep_mappings() {
     let mut k = KEPT.lock().unwrap_or_else(|p| p.into_inner());
     k.get_or_insert_with(Vec::new);
 }
