@@ -95,8 +95,14 @@ impl WarmReport {
 enum Event {
     /// A function asked for an invocation (or the END).
     Asked(usize, OwnedFd),
-    /// A function's return value arrived (or its connection broke).
-    Finished(usize, io::Result<(Vec<u8>, bool)>, Instant),
+    /// A function's return value arrived (or its connection broke), with
+    /// the connection if the function waits on it for its next invocation.
+    Finished(
+        usize,
+        io::Result<handoff::ReturnValue>,
+        Instant,
+        Option<OwnedFd>,
+    ),
     Exited(usize, io::Result<ExitStatus>, Option<u64>),
     /// Made by `next_event` from `Exited`: a function's process ended, with
     /// the message that says so.
@@ -180,7 +186,11 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
         // variables with -e; a process gets them in its environment.
         let container = runner::container_name(f, &run_id, i);
         let mut warm_fn = f.clone();
-        warm_fn.env.insert(faasin::ENV_WARM.into(), "1".into());
+        // Each function waits for its next invocation on the connection
+        // of its last one (see faasin::handoff).
+        warm_fn
+            .env
+            .insert(faasin::ENV_WARM.into(), faasin::WARM_STAYS.into());
         let mut cmd = runner::build_command(
             &warm_fn,
             container.as_deref(),
@@ -491,7 +501,9 @@ impl Warm<'_> {
         let tx = self.tx.clone();
         self.workers.run(move || {
             let r = handoff::read_result(conn.as_fd(), runner::MAX_RETURN);
-            let _ = tx.send(Event::Finished(i, r, Instant::now()));
+            let at = Instant::now();
+            let stays = matches!(&r, Ok(v) if v.stays);
+            let _ = tx.send(Event::Finished(i, r, at, stays.then_some(conn)));
         });
         Ok(())
     }
@@ -566,11 +578,14 @@ impl Warm<'_> {
                 Err(e) => return Err(e),
             };
             match ev {
-                Event::Finished(i, r, at) => {
+                Event::Finished(i, r, at, stays) => {
                     finished[i] = Some(at.duration_since(t0).as_secs_f64());
                     match self.result(i, r) {
                         Ok(v) => values[i] = v,
                         Err(e) => broke(&mut broken, &mut limit, e),
+                    }
+                    if let Some(conn) = stays {
+                        self.on_asked(i, conn)?;
                     }
                 }
                 Event::Ended(e) => broke(&mut broken, &mut limit, e),
@@ -661,9 +676,12 @@ impl Warm<'_> {
             let limit = Instant::now() + Duration::from_secs(24 * 3600);
             loop {
                 match self.next_event(limit, "an invocation ran")? {
-                    Event::Finished(j, r, at) if j == i => {
+                    Event::Finished(j, r, at, stays) if j == i => {
                         values.push(self.result(i, r)?);
                         finished.push(at.duration_since(t0).as_secs_f64());
+                        if let Some(conn) = stays {
+                            self.on_asked(i, conn)?;
+                        }
                         break;
                     }
                     Event::Asked(j, c) => self.on_asked(j, c)?,
@@ -706,10 +724,10 @@ impl Warm<'_> {
     fn result(
         &self,
         i: usize,
-        r: io::Result<(Vec<u8>, bool)>,
+        r: io::Result<handoff::ReturnValue>,
     ) -> Result<serde_json::Value, String> {
         match r {
-            Ok((v, _cut)) => Ok(crate::report::return_value(&v)),
+            Ok(v) => Ok(crate::report::return_value(&v.value)),
             Err(e) => Err(format!(
                 "{} broke off its invocation before returning: {e}",
                 self.name(i)

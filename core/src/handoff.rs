@@ -13,6 +13,13 @@
 //! return value on it: messages of `V` plus a piece of the value (at most
 //! [`RESULT_PIECE`] bytes in all), then `E`. A connection that closes before
 //! the `E` is an invocation that broke off (the function died or dropped it).
+//!
+//! A runner that starts its warm functions with `FAASIN_WARM=2` also takes
+//! `K` in place of the `E`: the value is complete and the function waits on
+//! this same connection for its next reply (`OK` with the next streams, or
+//! `END`) instead of connecting again. That saves a connection (a socket,
+//! an accept and a request) per function and invocation. A function told
+//! `FAASIN_WARM=1` (or an older one) sends `E` and asks anew.
 
 use crate::endpoint;
 use std::io;
@@ -122,15 +129,39 @@ pub fn request_invocation(path: &Path, token: &str) -> io::Result<Option<(Stream
 /// Client side of a warm function: sends an invocation's return value on
 /// its connection, then closes it.
 pub fn send_result(conn: OwnedFd, value: &[u8]) -> io::Result<()> {
-    set_timeout(conn.as_fd(), libc::SO_SNDTIMEO, Duration::from_secs(30));
+    send_value(conn.as_fd(), value, b"E")
+}
+
+/// Client side of a warm function whose runner keeps connections
+/// (`FAASIN_WARM=2`): sends the return value ending in `K`; the next reply
+/// comes on the same connection ([`next_invocation`]).
+pub fn send_result_and_stay(conn: BorrowedFd<'_>, value: &[u8]) -> io::Result<()> {
+    send_value(conn, value, b"K")
+}
+
+fn send_value(conn: BorrowedFd<'_>, value: &[u8], end: &[u8]) -> io::Result<()> {
+    set_timeout(conn, libc::SO_SNDTIMEO, Duration::from_secs(30));
     let mut msg = Vec::with_capacity(RESULT_PIECE);
     for piece in value.chunks(RESULT_PIECE - 1) {
         msg.clear();
         msg.push(b'V');
         msg.extend_from_slice(piece);
-        endpoint::send_with_fds(conn.as_fd(), &msg, &[])?;
+        endpoint::send_with_fds(conn, &msg, &[])?;
     }
-    endpoint::send_with_fds(conn.as_fd(), b"E", &[])
+    endpoint::send_with_fds(conn, end, &[])
+}
+
+/// Client side of a warm function that sent its last return value with
+/// [`send_result_and_stay`]: waits on that connection for the runner's next
+/// reply, as [`request_invocation`] does on a new one.
+pub fn next_invocation(conn: OwnedFd) -> io::Result<Option<(Streams, OwnedFd)>> {
+    // The send timeout of the return value must not cut this wait short;
+    // receiving never had one on a warm connection.
+    let (sock, answer) = await_answer(conn, None, None)?;
+    Ok(match answer {
+        Answer::Granted(s) => Some((s, sock)),
+        Answer::End => None,
+    })
 }
 
 fn ask(path: &Path, token: &str, timeout: Option<Duration>) -> io::Result<(OwnedFd, Answer)> {
@@ -158,6 +189,15 @@ fn ask(path: &Path, token: &str, timeout: Option<Duration>) -> io::Result<(Owned
     let mut msg = REQUEST_PREFIX.to_vec();
     msg.extend_from_slice(token.as_bytes());
     endpoint::send_with_fds(sock.as_fd(), &msg, &[])?;
+    await_answer(sock, timeout, Some(path))
+}
+
+/// Reads the runner's reply to a request on `sock`.
+fn await_answer(
+    sock: OwnedFd,
+    timeout: Option<Duration>,
+    path: Option<&Path>,
+) -> io::Result<(OwnedFd, Answer)> {
     let mut buf = [0u8; 1024];
     let received = loop {
         match endpoint::recv_with_fds(sock.as_fd(), &mut buf, 2, 0) {
@@ -171,7 +211,10 @@ fn ask(path: &Path, token: &str, timeout: Option<Duration>) -> io::Result<(Owned
         if e.kind() == io::ErrorKind::WouldBlock {
             io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("no answer from {} within {timeout:?}", path.display()),
+                format!(
+                    "no answer from {} within {timeout:?}",
+                    path.map_or("the runner".into(), |p| p.display().to_string())
+                ),
             )
         } else {
             e
@@ -292,11 +335,23 @@ pub fn end(conn: BorrowedFd<'_>) -> io::Result<()> {
     endpoint::send_with_fds(conn, b"END", &[])
 }
 
+/// A warm function's return value, as [`read_result`] got it.
+#[derive(Debug)]
+pub struct ReturnValue {
+    /// The value's bytes, at most the `max` asked for.
+    pub value: Vec<u8>,
+    /// Whether bytes beyond `max` were dropped.
+    pub cut: bool,
+    /// Whether the function waits on this connection for its next reply
+    /// (it ended the value with `K`; see the module documentation).
+    pub stays: bool,
+}
+
 /// Server side: reads a warm function's return value from its invocation's
 /// connection; at most `max` bytes are kept (the rest is read and dropped;
-/// the flag says so). `UnexpectedEof`: the connection closed before the
+/// `cut` says so). `UnexpectedEof`: the connection closed before the
 /// function finished the invocation (it died, or dropped it).
-pub fn read_result(conn: BorrowedFd<'_>, max: usize) -> io::Result<(Vec<u8>, bool)> {
+pub fn read_result(conn: BorrowedFd<'_>, max: usize) -> io::Result<ReturnValue> {
     let mut kept = Vec::new();
     let mut cut = false;
     let mut buf = vec![0u8; RESULT_PIECE];
@@ -313,7 +368,13 @@ pub fn read_result(conn: BorrowedFd<'_>, max: usize) -> io::Result<(Vec<u8>, boo
                     "the function closed its invocation without finishing it",
                 ))
             }
-            Some((b'E', [])) => return Ok((kept, cut)),
+            Some((end @ (b'E' | b'K'), [])) => {
+                return Ok(ReturnValue {
+                    value: kept,
+                    cut,
+                    stays: *end == b'K',
+                })
+            }
             Some((b'V', piece)) => {
                 let room = max - kept.len();
                 kept.extend_from_slice(&piece[..piece.len().min(room)]);

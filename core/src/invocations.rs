@@ -26,14 +26,23 @@
 
 use crate::{handoff, Reader, Writer};
 use std::io::{self, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Env variable that makes [`invocations`] ask the handoff socket for one
-/// invocation after another (set by `faasin run --warm`).
+/// invocation after another (set by `faasin run --warm`). `1`: a new
+/// connection per invocation; [`WARM_STAYS`]: the next invocation comes on
+/// the connection that carried the last return value.
 pub const ENV_WARM: &str = "FAASIN_WARM";
+
+/// The [`ENV_WARM`] value of a runner that keeps each warm function's
+/// connection from one invocation to the next (see [`crate::handoff`]).
+pub const WARM_STAYS: &str = "2";
+
+/// Where a finished invocation leaves its connection for the next request.
+type Kept = Arc<Mutex<Option<OwnedFd>>>;
 
 /// One invocation's streams.
 #[derive(Debug)]
@@ -42,6 +51,8 @@ pub struct Invocation {
     pub output: Writer,
     /// Where the return value goes when warm; stdout otherwise.
     conn: Option<OwnedFd>,
+    /// Where `conn` waits for the next invocation, if the runner keeps it.
+    kept: Option<Kept>,
 }
 
 impl Invocation {
@@ -60,7 +71,11 @@ impl Invocation {
     /// whose streams live in objects of their own). Close both streams
     /// before [`Completion::finish`].
     pub fn into_parts(self) -> (Reader, Writer, Completion) {
-        (self.input, self.output, Completion { conn: self.conn })
+        let done = Completion {
+            conn: self.conn,
+            kept: self.kept,
+        };
+        (self.input, self.output, done)
     }
 }
 
@@ -69,6 +84,7 @@ impl Invocation {
 #[derive(Debug)]
 pub struct Completion {
     conn: Option<OwnedFd>,
+    kept: Option<Kept>,
 }
 
 impl Completion {
@@ -76,9 +92,14 @@ impl Completion {
     /// when warm, on stdout otherwise. Dropped unsent, the invocation is
     /// reported to a warm runner as broken off.
     pub fn finish(self, value: &[u8]) -> io::Result<()> {
-        match self.conn {
-            Some(c) => handoff::send_result(c, value),
-            None => {
+        match (self.conn, self.kept) {
+            (Some(c), Some(kept)) => {
+                handoff::send_result_and_stay(c.as_fd(), value)?;
+                *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
+                Ok(())
+            }
+            (Some(c), None) => handoff::send_result(c, value),
+            (None, _) => {
                 let mut out = io::stdout().lock();
                 out.write_all(value)?;
                 out.flush()
@@ -89,7 +110,13 @@ impl Completion {
 
 enum State {
     Once,
-    Warm { socket: PathBuf, token: String },
+    Warm {
+        socket: PathBuf,
+        token: String,
+        /// Set when the runner keeps connections: the last one, once its
+        /// invocation finished.
+        kept: Option<Kept>,
+    },
     Failed(io::Error),
     Done,
 }
@@ -105,7 +132,8 @@ pub struct Invocations {
 /// The invocations this process serves: many when the runner started it
 /// warm (`FAASIN_WARM` with `FAASIN_SOCKET`), else exactly one.
 pub fn invocations() -> Invocations {
-    let warm = std::env::var_os(ENV_WARM).is_some_and(|v| !v.is_empty() && v != "0");
+    let warm_var = std::env::var_os(ENV_WARM);
+    let warm = warm_var.as_ref().is_some_and(|v| !v.is_empty() && v != "0");
     let state = match (warm, std::env::var_os(handoff::ENV_SOCKET)) {
         (false, _) => State::Once,
         (true, Some(socket)) => {
@@ -115,6 +143,7 @@ pub fn invocations() -> Invocations {
             State::Warm {
                 socket: socket.into(),
                 token: std::env::var(handoff::ENV_TOKEN).unwrap_or_default(),
+                kept: (warm_var.is_some_and(|v| v == WARM_STAYS)).then(Kept::default),
             }
         }
         (true, None) => State::Failed(io::Error::new(
@@ -144,10 +173,24 @@ impl Iterator for Invocations {
                     input,
                     output: crate::output()?,
                     conn: None,
+                    kept: None,
                 })
             })),
-            State::Warm { socket, token } => {
-                let (streams, conn) = match handoff::request_invocation(&socket, &token) {
+            State::Warm {
+                socket,
+                token,
+                kept,
+            } => {
+                // The last invocation's connection, if it finished and the
+                // runner keeps connections; else a new one.
+                let last = kept
+                    .as_ref()
+                    .and_then(|k| k.lock().unwrap_or_else(|p| p.into_inner()).take());
+                let asked = match last {
+                    Some(conn) => handoff::next_invocation(conn),
+                    None => handoff::request_invocation(&socket, &token),
+                };
+                let (streams, conn) = match asked {
                     Ok(Some(granted)) => granted,
                     Ok(None) => return None,
                     Err(e) => return Some(Err(e)),
@@ -169,10 +212,15 @@ impl Iterator for Invocations {
                         input,
                         output,
                         conn: Some(conn),
+                        kept: kept.clone(),
                     })
                 })();
                 if inv.is_ok() {
-                    self.state = State::Warm { socket, token };
+                    self.state = State::Warm {
+                        socket,
+                        token,
+                        kept,
+                    };
                 }
                 Some(inv)
             }
@@ -188,19 +236,30 @@ mod tests {
 
     /// A runner's side in a thread: serves `invocations` requests with a
     /// fresh ring pair each, feeds `payload` and collects the output and the
-    /// return value, then answers END.
+    /// return value, then answers END. With `stays`, the function must wait
+    /// on its connection for the next reply (`FAASIN_WARM=2`), and is
+    /// accepted once; without, it must connect for every request.
     fn serve(
         listener: OwnedFd,
         payloads: Vec<Vec<u8>>,
+        stays: bool,
     ) -> std::thread::JoinHandle<Vec<(Vec<u8>, Vec<u8>)>> {
+        let accept = move |listener: &OwnedFd| {
+            let conn = handoff::accept(listener.as_fd()).unwrap();
+            assert_eq!(
+                handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap(),
+                "tok"
+            );
+            conn
+        };
         std::thread::spawn(move || {
             let mut got = Vec::new();
+            let mut last: Option<OwnedFd> = None;
             for p in payloads {
-                let conn = handoff::accept(listener.as_fd()).unwrap();
-                assert_eq!(
-                    handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap(),
-                    "tok"
-                );
+                let conn = match last.take() {
+                    Some(c) => c,
+                    None => accept(&listener),
+                };
                 let (in_r, in_w) = crate::pipe_fds(4096).unwrap();
                 let (out_r, out_w) = crate::pipe_fds(4096).unwrap();
                 handoff::grant(conn.as_fd(), Some(in_r.as_fd()), Some(out_w.as_fd())).unwrap();
@@ -213,12 +272,18 @@ mod tests {
                     .unwrap()
                     .read_to_end(&mut out)
                     .unwrap();
-                let (ret, cut) = handoff::read_result(conn.as_fd(), 1 << 20).unwrap();
-                assert!(!cut);
-                got.push((out, ret));
+                let ret = handoff::read_result(conn.as_fd(), 1 << 20).unwrap();
+                assert!(!ret.cut);
+                assert_eq!(ret.stays, stays, "the function's end marker");
+                if ret.stays {
+                    last = Some(conn);
+                }
+                got.push((out, ret.value));
             }
-            let conn = handoff::accept(listener.as_fd()).unwrap();
-            handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap();
+            let conn = match last.take() {
+                Some(c) => c,
+                None => accept(&listener),
+            };
             handoff::end(conn.as_fd()).unwrap();
             got
         })
@@ -226,7 +291,7 @@ mod tests {
 
     /// A listening handoff socket in a fresh directory (removed by the
     /// caller), and the warm iteration that asks it.
-    fn warm(tag: &str) -> (PathBuf, OwnedFd, Invocations) {
+    fn warm(tag: &str, stays: bool) -> (PathBuf, OwnedFd, Invocations) {
         let dir = std::env::temp_dir().join(format!("faasin-warm-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("h.sock");
@@ -235,6 +300,7 @@ mod tests {
             state: State::Warm {
                 socket: path,
                 token: "tok".into(),
+                kept: stays.then(Kept::default),
             },
             budgets: Default::default(),
         };
@@ -243,10 +309,16 @@ mod tests {
 
     #[test]
     fn a_warm_function_serves_invocations_until_the_runner_says_end() {
-        let (dir, listener, mut it) = warm("serve");
+        for stays in [false, true] {
+            serve_three(stays);
+        }
+    }
+
+    fn serve_three(stays: bool) {
+        let (dir, listener, mut it) = warm(&format!("serve-{stays}"), stays);
         // Larger than a ring and than one result message.
         let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let server = serve(listener, vec![b"abc".to_vec(), vec![], big.clone()]);
+        let server = serve(listener, vec![b"abc".to_vec(), vec![], big.clone()], stays);
         let mut served = 0;
         for inv in &mut it {
             let mut inv = inv.unwrap();
@@ -269,16 +341,23 @@ mod tests {
 
     #[test]
     fn an_invocation_dropped_without_finish_is_reported_as_broken_off() {
-        let (dir, listener, mut it) = warm("drop");
+        let (dir, listener, mut it) = warm("drop", true);
         let t = std::thread::spawn(move || {
             let conn = handoff::accept(listener.as_fd()).unwrap();
             handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap();
             let (in_r, _in_w) = crate::pipe_fds(4096).unwrap();
             let (_out_r, out_w) = crate::pipe_fds(4096).unwrap();
             handoff::grant(conn.as_fd(), Some(in_r.as_fd()), Some(out_w.as_fd())).unwrap();
-            handoff::read_result(conn.as_fd(), 1024)
+            let broken = handoff::read_result(conn.as_fd(), 1024);
+            // Nothing stays on a connection whose invocation broke off: the
+            // function asks again on a new one.
+            let again = handoff::accept(listener.as_fd()).unwrap();
+            handoff::read_request(again.as_fd(), std::time::Duration::from_secs(5)).unwrap();
+            handoff::end(again.as_fd()).unwrap();
+            broken
         });
         drop(it.next().unwrap().unwrap());
+        assert!(it.next().is_none(), "END on the new connection");
         let e = t.join().unwrap().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -286,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_runner_that_goes_away_ends_the_iteration_with_an_error() {
-        let (dir, listener, mut it) = warm("gone");
+        let (dir, listener, mut it) = warm("gone", true);
         let t = std::thread::spawn(move || {
             let conn = handoff::accept(listener.as_fd()).unwrap();
             handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap();

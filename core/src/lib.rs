@@ -47,7 +47,7 @@ pub use copy::copy_bytes;
 pub use function_env::{
     input, output, DEFAULT_INPUT_FD, DEFAULT_OUTPUT_FD, ENV_INPUT_FD, ENV_OUTPUT_FD,
 };
-pub use invocations::{invocations, Completion, Invocation, Invocations, ENV_WARM};
+pub use invocations::{invocations, Completion, Invocation, Invocations, ENV_WARM, WARM_STAYS};
 pub use mapping::{keep_mappings, MAX_CAPACITY, MIN_CAPACITY};
 pub use options::{DEFAULT_SPIN, MIN_ADAPTIVE_SPIN};
 pub use probe::Probe;
