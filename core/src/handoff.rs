@@ -352,6 +352,9 @@ pub struct ReturnValue {
 /// `cut` says so). `UnexpectedEof`: the connection closed before the
 /// function finished the invocation (it died, or dropped it).
 pub fn read_result(conn: BorrowedFd<'_>, max: usize) -> io::Result<ReturnValue> {
+    // An invocation takes as long as it takes (the runner has its own
+    // timeout): clear the receive timeout that reading the request set.
+    set_timeout(conn, libc::SO_RCVTIMEO, Duration::ZERO);
     let mut kept = Vec::new();
     let mut cut = false;
     let mut buf = vec![0u8; RESULT_PIECE];
@@ -395,4 +398,46 @@ pub fn refuse(conn: BorrowedFd<'_>, reason: &str) -> io::Result<()> {
     let mut msg = b"NO".to_vec();
     msg.extend_from_slice(reason.as_bytes());
     endpoint::send_with_fds(conn, &msg, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request is read with a short timeout; the invocation's result may
+    /// come much later, and again on the same connection when it stays.
+    #[test]
+    fn a_result_may_take_longer_than_the_request_timeout() {
+        let dir = std::env::temp_dir().join(format!("faasin-handoff-slow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.sock");
+        let listener = listen(&path).unwrap();
+        let client = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let (_streams, conn) = request_invocation(&path, "t").unwrap().unwrap();
+                std::thread::sleep(Duration::from_millis(150));
+                send_result_and_stay(conn.as_fd(), b"late").unwrap();
+                let (_streams, conn) = next_invocation(conn).unwrap().unwrap();
+                std::thread::sleep(Duration::from_millis(150));
+                send_result(conn, b"later").unwrap();
+            })
+        };
+        let conn = accept(listener.as_fd()).unwrap();
+        assert_eq!(
+            read_request(conn.as_fd(), Duration::from_millis(20)).unwrap(),
+            "t"
+        );
+        grant(conn.as_fd(), None, None).unwrap();
+        let first = read_result(conn.as_fd(), 100).unwrap();
+        assert_eq!((first.value.as_slice(), first.stays), (&b"late"[..], true));
+        grant(conn.as_fd(), None, None).unwrap();
+        let second = read_result(conn.as_fd(), 100).unwrap();
+        assert_eq!(
+            (second.value.as_slice(), second.stays),
+            (&b"later"[..], false)
+        );
+        client.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
