@@ -9,6 +9,7 @@
 
 mod asks;
 mod chain;
+mod events;
 mod guard;
 mod handoff_server;
 mod progress;

@@ -10,6 +10,7 @@
 //! then, as with the one-shot staged transports.
 
 use crate::chain::Chain;
+use crate::events::Ready;
 use crate::handoff_server;
 use crate::pumps;
 use crate::runner::{self, Options, SetupError, Transport};
@@ -19,7 +20,7 @@ use faasin::handoff;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{mpsc, Arc};
@@ -28,6 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// A function must ask for its first invocation within this long of its
 /// start, and for its next one (or the END) within this long of finishing.
 const ASK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a function may pause in the middle of sending its return value.
+const RESULT_STALL: Duration = Duration::from_secs(5);
 
 #[derive(Serialize)]
 pub struct WarmFunction {
@@ -163,7 +166,8 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
 
     let n = chain.functions.len();
     let tokens: Vec<String> = (0..n).map(|_| handoff_server::random_token()).collect();
-    let (tx, rx) = mpsc::channel::<Event>();
+    let (tx, rx) = crate::events::channel::<Event>()
+        .map_err(|e| SetupError(format!("cannot make the runner's event channel: {e}")))?;
     {
         let (tx, tokens) = (tx.clone(), tokens.clone());
         // Detached: it ends with the process (the listener is never closed
@@ -171,10 +175,11 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
         std::thread::spawn(move || accept_loop(listener, tokens, tx));
     }
 
-    // One worker per job of an invocation: its feeder, its output pump and
-    // one return-value reader per function. Started before the functions,
-    // so that failing to start them leaves nothing running.
-    let workers = Workers::new(n + 2)
+    // One worker per blocking job of an invocation: its feeder and its
+    // output pump (the return values are read by this thread, see
+    // `next_event`). Started before the functions, so that failing to start
+    // them leaves nothing running.
+    let workers = Workers::new(2)
         .map_err(|e| SetupError(format!("cannot start the runner's threads: {e}")))?;
     crate::signals::install();
     let mut guard = crate::guard::Guard::start(&opts.docker, &run_id);
@@ -230,7 +235,7 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
                 std::thread::spawn(move || {
                     let (st, rss) = runner::wait_rusage(pid);
                     drop(child);
-                    let _ = tx.send(Event::Exited(i, st, rss));
+                    tx.send(Event::Exited(i, st, rss));
                 });
             }
             Err(e) => {
@@ -244,10 +249,11 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
         funcs.push(func);
     }
     let deadline = opts.timeout.map(|t| start + t);
+    drop(tx);
     let mut w = Warm {
         chain,
+        results: (0..n).map(|_| None).collect(),
         funcs,
-        tx,
         rings: (0..=n).map(|_| None).collect(),
         next_edges: None,
         workers,
@@ -334,13 +340,13 @@ pub fn run(chain: &Chain, opts: &Options, count: usize) -> Result<WarmReport, Se
     })
 }
 
-fn accept_loop(listener: OwnedFd, tokens: Vec<String>, tx: mpsc::Sender<Event>) {
+fn accept_loop(listener: OwnedFd, tokens: Vec<String>, tx: crate::events::Sender<Event>) {
     crate::asks::serve(
         listener,
         &tokens,
         crate::asks::REQUEST_TIMEOUT,
         |r| match r {
-            crate::asks::Request::Asked(i, conn) => tx.send(Event::Asked(i, conn)).is_ok(),
+            crate::asks::Request::Asked(i, conn) => tx.send(Event::Asked(i, conn)),
             crate::asks::Request::Refused(why) => {
                 eprintln!("faasin: refused a handoff request: {why}");
                 true
@@ -368,8 +374,9 @@ fn unix_now() -> f64 {
 struct Warm<'a> {
     chain: &'a Chain,
     funcs: Vec<Function>,
-    /// For the threads that wait for return values.
-    tx: mpsc::Sender<Event>,
+    /// Per function, the connection of its running invocation, on which its
+    /// return value will come (read by `next_event`).
+    results: Vec<Option<OwnedFd>>,
     /// Per edge, the ring memory its streams reuse from one invocation to
     /// the next (fresh memory costs a page fault per 4 KiB at first write:
     /// about 2 ms per MiB here).
@@ -380,7 +387,7 @@ struct Warm<'a> {
     /// its grants.
     next_edges: Option<Vec<(OwnedFd, OwnedFd)>>,
     workers: Workers,
-    rx: mpsc::Receiver<Event>,
+    rx: crate::events::Receiver<Event>,
     deadline: Option<Instant>,
     start: Instant,
 }
@@ -424,7 +431,8 @@ impl Warm<'_> {
         format!("function {} ({})", i + 1, self.chain.functions[i].name)
     }
 
-    /// The next event, or why there will be none in time.
+    /// The next event, or why there will be none in time. Return values
+    /// are read here, from the connections of the running invocations.
     fn next_event(&mut self, limit: Instant, what: &str) -> Result<Event, String> {
         let limit = self.deadline.map_or(limit, |d| d.min(limit));
         loop {
@@ -441,8 +449,28 @@ impl Warm<'_> {
                     _ => format!("no progress while {what}"),
                 });
             }
-            match self.rx.recv_timeout((limit - now).min(runner::TICK)) {
-                Ok(Event::Exited(i, st, rss)) => {
+            let waiting: Vec<usize> = (0..self.results.len())
+                .filter(|&i| self.results[i].is_some())
+                .collect();
+            let fds: Vec<BorrowedFd<'_>> = waiting
+                .iter()
+                .filter_map(|&i| self.results[i].as_ref().map(|c| c.as_fd()))
+                .collect();
+            let ready = self.rx.wait(&fds, (limit - now).min(runner::TICK));
+            drop(fds);
+            match ready {
+                Ready::Fd(k) => {
+                    let i = waiting[k];
+                    let conn = self.results[i].take().expect("a waiting connection");
+                    // Readable: the function is sending its value (or hung
+                    // up); its pieces follow each other at once.
+                    let r =
+                        handoff::read_result_within(conn.as_fd(), runner::MAX_RETURN, RESULT_STALL);
+                    let at = Instant::now();
+                    let stays = matches!(&r, Ok(v) if v.stays);
+                    return Ok(Event::Finished(i, r, at, stays.then_some(conn)));
+                }
+                Ready::Message(Event::Exited(i, st, rss)) => {
                     let st = st.map_err(|e| format!("cannot wait for {}: {e}", self.name(i)))?;
                     self.funcs[i].exited(Some(st), rss);
                     // A clean exit here is a one-shot function (one that
@@ -458,11 +486,9 @@ impl Warm<'_> {
                         crate::report::status_text(st.code(), st.signal())
                     )));
                 }
-                Ok(ev) => return Ok(ev),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(format!("every function is gone while {what}"))
-                }
+                Ready::Message(ev) => return Ok(ev),
+                Ready::Timeout => {}
+                Ready::Disconnected => return Err(format!("every function is gone while {what}")),
             }
         }
     }
@@ -490,7 +516,8 @@ impl Warm<'_> {
         Ok(())
     }
 
-    /// Hands function `i` its ends and starts reading its return value.
+    /// Hands function `i` its ends; its return value will come on the
+    /// connection, which `next_event` watches from now on.
     fn grant(&mut self, i: usize, input: OwnedFd, output: OwnedFd) -> Result<(), String> {
         let conn = self.funcs[i].asked.take().expect("asked before the grant");
         handoff::grant(conn.as_fd(), Some(input.as_fd()), Some(output.as_fd()))
@@ -498,13 +525,7 @@ impl Warm<'_> {
         // Our copies close here, so that the function's exit is seen by its
         // neighbours as EOF or a broken pipe.
         drop((input, output));
-        let tx = self.tx.clone();
-        self.workers.run(move || {
-            let r = handoff::read_result(conn.as_fd(), runner::MAX_RETURN);
-            let at = Instant::now();
-            let stays = matches!(&r, Ok(v) if v.stays);
-            let _ = tx.send(Event::Finished(i, r, at, stays.then_some(conn)));
-        });
+        self.results[i] = Some(conn);
         Ok(())
     }
 
@@ -738,6 +759,8 @@ impl Warm<'_> {
     /// Tells every function that asks that there is no more work (or, after
     /// a failure, just stops them), then waits for them to exit.
     fn end_all(&mut self, ok: bool, grace: Duration, docker: &str) {
+        // An invocation still running is over for the runner.
+        self.results.iter_mut().for_each(|r| *r = None);
         let limit = Instant::now() + if ok { ASK_TIMEOUT } else { Duration::ZERO };
         loop {
             for f in self.funcs.iter_mut() {

@@ -354,7 +354,18 @@ pub struct ReturnValue {
 pub fn read_result(conn: BorrowedFd<'_>, max: usize) -> io::Result<ReturnValue> {
     // An invocation takes as long as it takes (the runner has its own
     // timeout): clear the receive timeout that reading the request set.
-    set_timeout(conn, libc::SO_RCVTIMEO, Duration::ZERO);
+    read_result_within(conn, max, Duration::ZERO)
+}
+
+/// [`read_result`] for a runner that calls it once the connection is
+/// readable: each message of the value must come within `stall` of the
+/// one before (`TimedOut` otherwise); zero waits as long as it takes.
+pub fn read_result_within(
+    conn: BorrowedFd<'_>,
+    max: usize,
+    stall: Duration,
+) -> io::Result<ReturnValue> {
+    set_timeout(conn, libc::SO_RCVTIMEO, stall);
     let mut kept = Vec::new();
     let mut cut = false;
     let mut buf = vec![0u8; RESULT_PIECE];
@@ -362,6 +373,12 @@ pub fn read_result(conn: BorrowedFd<'_>, max: usize) -> io::Result<ReturnValue> 
         let n = match endpoint::recv_with_fds(conn, &mut buf, 0, 0) {
             Ok((n, _)) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the function stopped sending its return value for {stall:?}"),
+                ))
+            }
             Err(e) => return Err(e),
         };
         match buf[..n].split_first() {
