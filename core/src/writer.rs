@@ -201,6 +201,7 @@ impl Writer {
                     free = r.wait_space(min as u64, &opts)?;
                 }
                 let off = r.prod.offset();
+                r.map.populate_ahead(off, min.max(1));
                 // SAFETY: off < capacity, free <= capacity: inside the
                 // mirrored 2 * capacity data mapping.
                 (unsafe { r.map.data().add(off) }, free as usize)
@@ -403,6 +404,7 @@ impl RingWriter {
             }
             let n = (free as usize).min(buf.len() - done).min(self.step);
             let off = self.prod.offset();
+            self.map.populate_ahead(off, n);
             // SAFETY: [off, off + n) lies in the mirrored data mapping (off <
             // capacity, n <= free <= capacity); the span is free, so the
             // reader does not read it; `buf[done..done + n]` is in bounds.
