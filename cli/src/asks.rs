@@ -13,7 +13,7 @@
 
 use faasin::handoff;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// How long a connection may take to send its request.
@@ -38,9 +38,6 @@ pub fn serve(
     patience: Duration,
     mut deliver: impl FnMut(Request) -> bool,
 ) {
-    if set_nonblocking(listener.as_fd()).is_err() {
-        return;
-    }
     // Accepted connections whose request has not arrived yet.
     let mut pending: Vec<(OwnedFd, Instant)> = Vec::new();
     loop {
@@ -89,16 +86,13 @@ pub fn serve(
         if lr & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
             return;
         }
+        // One connection per wake-up: readable means one is queued, so the
+        // accept does not block (a unix socket's queued connection stays
+        // even if its client hung up), and poll says so again while more
+        // are. A failed accept (fds exhausted) leaves the listener usable.
         if lr & libc::POLLIN != 0 {
-            loop {
-                match handoff::accept(listener.as_fd()) {
-                    Ok(c) => pending.push((c, now + patience)),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // WouldBlock: every waiting connection is taken; any
-                    // other error (a connection reset before we took it,
-                    // fds exhausted) leaves the listener usable.
-                    Err(_) => break,
-                }
+            if let Ok(c) = handoff::accept(listener.as_fd()) {
+                pending.push((c, now + patience));
             }
         }
     }
@@ -123,19 +117,6 @@ fn answer(conn: OwnedFd, tokens: &[String]) -> Request {
             Request::Refused(why)
         }
     }
-}
-
-fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we hold, with plain integer arguments.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
