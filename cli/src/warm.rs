@@ -98,14 +98,8 @@ impl WarmReport {
 enum Event {
     /// A function asked for an invocation (or the END).
     Asked(usize, OwnedFd),
-    /// A function's return value arrived (or its connection broke), with
-    /// the connection if the function waits on it for its next invocation.
-    Finished(
-        usize,
-        io::Result<handoff::ReturnValue>,
-        Instant,
-        Option<OwnedFd>,
-    ),
+    /// A function's return value arrived (or its connection broke).
+    Finished(usize, io::Result<handoff::ReturnValue>, Instant),
     Exited(usize, io::Result<ExitStatus>, Option<u64>),
     /// Made by `next_event` from `Exited`: a function's process ended, with
     /// the message that says so.
@@ -449,13 +443,10 @@ impl Warm<'_> {
                     _ => format!("no progress while {what}"),
                 });
             }
-            let waiting: Vec<usize> = (0..self.results.len())
-                .filter(|&i| self.results[i].is_some())
-                .collect();
-            let fds: Vec<BorrowedFd<'_>> = waiting
-                .iter()
-                .filter_map(|&i| self.results[i].as_ref().map(|c| c.as_fd()))
-                .collect();
+            let (waiting, fds): (Vec<usize>, Vec<BorrowedFd<'_>>) = (self.results.iter())
+                .enumerate()
+                .filter_map(|(i, c)| Some((i, c.as_ref()?.as_fd())))
+                .unzip();
             let ready = self.rx.wait(&fds, (limit - now).min(runner::TICK));
             drop(fds);
             match ready {
@@ -467,8 +458,11 @@ impl Warm<'_> {
                     let r =
                         handoff::read_result_within(conn.as_fd(), runner::MAX_RETURN, RESULT_STALL);
                     let at = Instant::now();
-                    let stays = matches!(&r, Ok(v) if v.stays);
-                    return Ok(Event::Finished(i, r, at, stays.then_some(conn)));
+                    if matches!(&r, Ok(v) if v.stays) {
+                        // It waits there for its next invocation: asked.
+                        self.on_asked(i, conn)?;
+                    }
+                    return Ok(Event::Finished(i, r, at));
                 }
                 Ready::Message(Event::Exited(i, st, rss)) => {
                     let st = st.map_err(|e| format!("cannot wait for {}: {e}", self.name(i)))?;
@@ -599,14 +593,11 @@ impl Warm<'_> {
                 Err(e) => return Err(e),
             };
             match ev {
-                Event::Finished(i, r, at, stays) => {
+                Event::Finished(i, r, at) => {
                     finished[i] = Some(at.duration_since(t0).as_secs_f64());
                     match self.result(i, r) {
                         Ok(v) => values[i] = v,
                         Err(e) => broke(&mut broken, &mut limit, e),
-                    }
-                    if let Some(conn) = stays {
-                        self.on_asked(i, conn)?;
                     }
                 }
                 Event::Ended(e) => broke(&mut broken, &mut limit, e),
@@ -697,12 +688,9 @@ impl Warm<'_> {
             let limit = Instant::now() + Duration::from_secs(24 * 3600);
             loop {
                 match self.next_event(limit, "an invocation ran")? {
-                    Event::Finished(j, r, at, stays) if j == i => {
+                    Event::Finished(j, r, at) if j == i => {
                         values.push(self.result(i, r)?);
                         finished.push(at.duration_since(t0).as_secs_f64());
-                        if let Some(conn) = stays {
-                            self.on_asked(i, conn)?;
-                        }
                         break;
                     }
                     Event::Asked(j, c) => self.on_asked(j, c)?,
