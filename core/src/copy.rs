@@ -1,18 +1,25 @@
 //! Copies between the ring and the caller's buffers.
 //!
-//! glibc copies blocks of a few KiB and up with `rep movsb`, which on AMD Zen
-//! 3 (this project's benchmark machine) runs about twenty times slower when
-//! the destination sits 1 to 63 bytes after the source modulo 4096: 64 KiB at
-//! 1.6-2.1 GB/s instead of 25-40 GB/s (measured with glibc 2.36, see
-//! BENCHMARKS.md). The ring's data area is page-aligned, and the buffers
-//! runtimes hand us often sit just past a page start (glibc puts a 16-byte
-//! header before every mmap-ed block, so a 1 MiB Python `bytearray` begins at
-//! page + 16): a read at a page-aligned ring offset then lands exactly in
-//! that window. Such copies take a plain vector loop instead, which runs at
-//! full speed there; all others stay with `memcpy`.
+//! Every copy of 1 KiB or more takes a plain vector loop (AVX2 when the CPU
+//! has it, SSE2 otherwise) instead of glibc's `memcpy`, which moves such
+//! blocks with `rep movsb`. On AMD Zen 3 (this project's benchmark machine,
+//! glibc 2.36) `rep movsb` is slow in two cases that the ring meets all the
+//! time:
+//!
+//! - when the destination sits 1 to 63 bytes after the source modulo 4096
+//!   (64 KiB at 1.6-2.1 GB/s instead of 25-40 GB/s). The ring's data area is
+//!   page-aligned and runtimes' large buffers begin just past a page start
+//!   (glibc's mmap-ed blocks at page + 16), so a read at a page-aligned ring
+//!   offset lands exactly there;
+//! - when the source lines were just written by the other CPU, which is what
+//!   a reader copies out of the ring: 4 KiB and 64 KiB reads between two
+//!   processes ran at 7-9 GiB/s in about half the runs, against 17-29 GiB/s
+//!   with the loop in every run (BENCHMARKS.md, "Copy loop").
+//!
+//! Below 1 KiB glibc does not use `rep movsb`, and `memcpy` stays.
 
-/// Below this, glibc does not use `rep movsb`.
-const SLOW_WINDOW_MIN_LEN: usize = 1024;
+/// From this length on, copies take the vector loop.
+const LOOP_MIN_LEN: usize = 1024;
 
 /// Copies `n` bytes from `src` to `dst`.
 ///
@@ -22,9 +29,16 @@ const SLOW_WINDOW_MIN_LEN: usize = 1024;
 #[inline]
 pub(crate) unsafe fn copy(src: *const u8, dst: *mut u8, n: usize) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if n >= SLOW_WINDOW_MIN_LEN && in_slow_window(src, dst) {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { copy_sse2(src, dst, n) };
+    if n >= LOOP_MIN_LEN {
+        // `is_x86_feature_detected!` caches its answer: after the first call
+        // this is one relaxed load.
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the caller's contract, passed on; the CPU has AVX2.
+            unsafe { copy_avx2(src, dst, n) };
+        } else {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { copy_sse2(src, dst, n) };
+        }
         return;
     }
     // SAFETY: the caller's contract.
@@ -47,10 +61,50 @@ pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
     unsafe { copy(src.as_ptr(), dst.as_mut_ptr(), src.len()) };
 }
 
-/// Whether `dst` lies 1 to 63 bytes after `src` modulo 4096.
-fn in_slow_window(src: *const u8, dst: *mut u8) -> bool {
-    let d = (dst as usize).wrapping_sub(src as usize) & 4095;
-    (1..64).contains(&d)
+/// 128 bytes per step with AVX2: unaligned loads, and stores aligned to 32
+/// bytes after one unaligned head store (a store that straddles two cache
+/// lines costs two). The tail is one more unaligned 32-byte store per 32
+/// bytes, the last of which ends exactly at `dst + n` and may write some
+/// bytes again (with the same values).
+///
+/// # Safety
+/// As for [`copy`], plus `n >= 64` and a CPU with AVX2.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[target_feature(enable = "avx2")]
+unsafe fn copy_avx2(src: *const u8, dst: *mut u8, n: usize) {
+    use std::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_store_si256, _mm256_storeu_si256};
+    debug_assert!(n >= 64);
+    let load = |off: usize| {
+        // SAFETY: every caller below passes off + 32 <= n.
+        unsafe { _mm256_loadu_si256(src.add(off).cast::<__m256i>()) }
+    };
+    // Every store below writes 32 bytes at dst + off with off + 32 <= n, so
+    // inside the destination; `_mm256_store_si256` only where dst + off is
+    // 32-byte aligned.
+    // SAFETY: off = 0 and n >= 64.
+    unsafe { _mm256_storeu_si256(dst.cast::<__m256i>(), load(0)) };
+    let mut off = 32 - (dst as usize & 31);
+    while off + 128 <= n {
+        let (a, b, c, d) = (load(off), load(off + 32), load(off + 64), load(off + 96));
+        let p = dst.wrapping_add(off).cast::<__m256i>();
+        // SAFETY: see above; p is 32-byte aligned.
+        unsafe {
+            _mm256_store_si256(p, a);
+            _mm256_store_si256(p.add(1), b);
+            _mm256_store_si256(p.add(2), c);
+            _mm256_store_si256(p.add(3), d);
+        }
+        off += 128;
+    }
+    while off + 32 <= n {
+        // SAFETY: see above; dst + off is 32-byte aligned.
+        unsafe { _mm256_store_si256(dst.add(off).cast::<__m256i>(), load(off)) };
+        off += 32;
+    }
+    if off < n {
+        // SAFETY: see above, with off = n - 32 (n >= 64).
+        unsafe { _mm256_storeu_si256(dst.add(n - 32).cast::<__m256i>(), load(n - 32)) };
+    }
 }
 
 /// 64 bytes per step with unaligned SSE2 loads and stores (SSE2 is part of
@@ -88,42 +142,65 @@ unsafe fn copy_sse2(mut src: *const u8, mut dst: *mut u8, mut n: usize) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn window_is_one_to_sixty_three_bytes_after() {
-        let base = 0x10_0000usize as *const u8;
-        let at = |d: usize| base.wrapping_add(d) as *mut u8;
-        assert!(!in_slow_window(base, at(0)));
-        assert!(in_slow_window(base, at(1)));
-        assert!(in_slow_window(base, at(16)));
-        assert!(in_slow_window(base, at(4096 * 3 + 63)));
-        assert!(!in_slow_window(base, at(64)));
-        assert!(!in_slow_window(base, at(4096 - 16)));
+    /// Copies `len` bytes from `src_off` to `dst_off` of one buffer with `f`
+    /// and checks the copy and the bytes on either side of it.
+    fn check(f: unsafe fn(*const u8, *mut u8, usize), src_off: usize, dst_off: usize, len: usize) {
+        let mut buf: Vec<u8> = (0..40 * 1024).map(|i| (i * 7 + 3) as u8).collect();
+        let page = buf.as_ptr().align_offset(4096);
+        let (s, d) = (page + src_off, page + 16 * 1024 + dst_off);
+        assert!(s + len <= d && d + len < buf.len());
+        buf[d - 1..d + len + 1].fill(0);
+        let p = buf.as_mut_ptr();
+        // SAFETY: [s, s + len) and [d, d + len) lie inside `buf` and do not
+        // overlap (asserted above).
+        unsafe { f(p.add(s), p.add(d), len) };
+        assert!(
+            (0..len).all(|i| buf[d + i] == ((s + i) * 7 + 3) as u8),
+            "len {len} src +{src_off} dst +{dst_off}"
+        );
+        assert_eq!(buf[d - 1], 0, "byte before, len {len}");
+        assert_eq!(buf[d + len], 0, "byte after, len {len}");
     }
 
+    const LENS: [usize; 12] = [
+        64,
+        65,
+        95,
+        127,
+        128,
+        129,
+        1023,
+        1024,
+        1025,
+        4096 + 17,
+        8191,
+        12288,
+    ];
+    const OFFS: [usize; 7] = [0, 1, 16, 31, 32, 63, 100];
+
     #[test]
-    fn copies_exactly_in_and_out_of_the_window() {
-        // Source and destination inside one buffer, so that their distance
-        // modulo 4096 is `shift` and both paths run.
-        let mut buf: Vec<u8> = (0..12 * 4096).map(|i| (i * 7 + 3) as u8).collect();
-        let page = buf.as_ptr().align_offset(4096);
-        for len in [0, 1, 63, 64, 65, 1023, 1024, 1025, 4096 + 17, 2 * 4096] {
-            for shift in [0usize, 1, 16, 31, 63, 64, 100] {
-                let (s, d) = (page, page + 4 * 4096 + shift);
-                assert_eq!(
-                    in_slow_window(buf[s..].as_ptr(), buf[d..].as_mut_ptr()),
-                    (1..64).contains(&shift)
-                );
-                buf[d - 1..d + len + 1].fill(0);
-                let p = buf.as_mut_ptr();
-                // SAFETY: [s, s + len) and [d, d + len) lie inside `buf`
-                // and do not overlap (d >= s + 4 * 4096 > s + len).
-                unsafe { copy(p.add(s), p.add(d), len) };
-                assert!(
-                    (0..len).all(|i| buf[d + i] == ((s + i) * 7 + 3) as u8),
-                    "len {len} shift {shift}"
-                );
-                assert_eq!(buf[d - 1], 0);
-                assert_eq!(buf[d + len], 0);
+    fn copy_is_exact_at_every_length_and_alignment() {
+        for len in [0, 1, 31, 32, 33, 63].into_iter().chain(LENS) {
+            for so in OFFS {
+                for dof in OFFS {
+                    check(copy, so, dof, len);
+                }
+            }
+        }
+    }
+
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    #[test]
+    fn both_loops_are_exact_at_every_length_and_alignment() {
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        for len in LENS {
+            for so in OFFS {
+                for dof in OFFS {
+                    check(copy_sse2, so, dof, len);
+                    if avx2 {
+                        check(copy_avx2, so, dof, len);
+                    }
+                }
             }
         }
     }
