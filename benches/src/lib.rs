@@ -296,8 +296,9 @@ pub fn fold_bytes(acc: u64, span: &[u8]) -> u64 {
     acc
 }
 
-/// Two cache lines in a shared memfd for a bare ping-pong: the floor for a
-/// spinning round trip.
+/// A shared page for bare ping-pongs: two counter lines (the floor for a
+/// spinning round trip) and two 64-byte payload lines (the floor for a
+/// round trip that moves 64 bytes plus a position, as any ring does).
 pub struct Shm {
     ptr: *mut u8,
 }
@@ -351,6 +352,59 @@ impl Shm {
     pub fn pong(&self) -> &AtomicU64 {
         // SAFETY: offset 128 is inside the mapping and 8-aligned.
         unsafe { &*self.ptr.add(128).cast::<AtomicU64>() }
+    }
+
+    /// The 64-byte payload line of direction `i` (0: to the responder, 1:
+    /// back), as eight words so that both processes may touch it at once.
+    fn payload(&self, i: usize) -> &[AtomicU64; 8] {
+        // SAFETY: offsets 1024 and 2048 (+64) lie inside the mapping and are
+        // 64-aligned; the mapping lives for the whole process; atomics
+        // tolerate sharing.
+        unsafe { &*self.ptr.add(1024 * (i + 1)).cast::<[AtomicU64; 8]>() }
+    }
+
+    /// Responder loop for `n` round trips that each move 64 bytes each way:
+    /// wait for the counter, read the payload line, write it back into the
+    /// other payload line, then bump the other counter.
+    pub fn respond_msg(&self, n: u64) {
+        // Acquire: pairs with our own earlier Release stores (same process).
+        let base = self.pong().load(Ordering::Acquire);
+        let (inbox, outbox) = (self.payload(0), self.payload(1));
+        for i in 1..=n {
+            // Acquire: pairs with the Release store of ping in `initiate_msg`:
+            // the payload stored before it is visible.
+            while self.ping().load(Ordering::Acquire) != base + i {
+                std::hint::spin_loop();
+            }
+            for (o, w) in outbox.iter().zip(inbox) {
+                o.store(w.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            // Release: pairs with the Acquire load of pong in `initiate_msg`.
+            self.pong().store(base + i, Ordering::Release);
+        }
+    }
+
+    /// Initiator loop for `n` 64-byte round trips; returns a fold of the
+    /// bytes that came back (so that no load can be skipped).
+    pub fn initiate_msg(&self, n: u64) -> u64 {
+        let base = self.ping().load(Ordering::Relaxed);
+        let (outbox, inbox) = (self.payload(0), self.payload(1));
+        let mut fold = 0;
+        for i in 1..=n {
+            for w in outbox {
+                w.store(i, Ordering::Relaxed);
+            }
+            // Release: pairs with the Acquire load of ping in `respond_msg`.
+            self.ping().store(base + i, Ordering::Release);
+            // Acquire: pairs with the Release store of pong in `respond_msg`.
+            while self.pong().load(Ordering::Acquire) != base + i {
+                std::hint::spin_loop();
+            }
+            fold = inbox
+                .iter()
+                .fold(fold, |a, w| a ^ w.load(Ordering::Relaxed));
+        }
+        fold
     }
 
     /// Responder loop for `n` round trips.
