@@ -1,6 +1,10 @@
-//! The warm runner's listener: warm functions connect to the handoff socket
-//! once per invocation and send their token; this thread matches it to a
-//! function and passes the connection on.
+//! The warm runner's listener: a warm function connects to the handoff
+//! socket and sends its token; this thread matches it to a function and
+//! passes the connection on. A function connects once, and again only when
+//! its connection was not kept (it was started with `FAASIN_WARM=1`, is
+//! older than `FAASIN_WARM=2`, or broke off an invocation): the runner's
+//! main thread then takes the next request on the connection that carried
+//! the return value (`faasin::handoff`).
 //!
 //! One thread serves every connection with `poll(2)`: a request is read
 //! once its connection is readable, so a client that connects and sends
@@ -16,7 +20,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-/// How long a connection may take to send its request.
+/// How long a connection may take to send its request (the one-shot
+/// handoff server's too).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What became of one connection's request.

@@ -9,11 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// A client that connects and then says nothing is dropped after this long,
-/// without delaying the others (each connection has its own thread).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+use std::time::Instant;
 
 /// The ends waiting for one function to come and take them.
 struct Pending {
@@ -131,7 +127,9 @@ fn serve(
         eprintln!("faasin: refused a handoff request: {why}");
         let _ = handoff::refuse(conn.as_fd(), why);
     };
-    let token = match handoff::read_request(conn.as_fd(), REQUEST_TIMEOUT) {
+    // A client that connects and then says nothing is dropped after this
+    // long, without delaying the others (each connection has its own thread).
+    let token = match handoff::read_request(conn.as_fd(), crate::asks::REQUEST_TIMEOUT) {
         Ok(t) => t,
         Err(e) => return refuse(&format!("bad request ({e})")),
     };
