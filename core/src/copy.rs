@@ -13,8 +13,8 @@
 //!   offset lands exactly there;
 //! - when the source lines were just written by the other CPU, which is what
 //!   a reader copies out of the ring: 4 KiB and 64 KiB reads between two
-//!   processes ran at 7-9 GiB/s in about half the runs, against 17-29 GiB/s
-//!   with the loop in every run (BENCHMARKS.md, "Copy loop").
+//!   processes ran at 7-9 GiB/s in 5 of 12 runs, and at 17 GiB/s or more
+//!   in every run with the loop reading (BENCHMARKS.md, "Copy loop").
 //!
 //! Below 1 KiB glibc does not use `rep movsb`, and `memcpy` stays.
 
