@@ -21,6 +21,7 @@ STYLE = {
     "faasin-copy": dict(color="tab:red", linewidth=2.5, marker="o"),
     "faasin-zero-copy": dict(color="tab:red", linewidth=2.5, marker="o", linestyle="--"),
     "memcpy": dict(color="black", linestyle=":", marker="."),
+    "bare-stream": dict(color="grey", linestyle="-.", marker="."),
     # Keep red for FAASIN alone (the default cycle would give TCP red too).
     "tcp-loopback": dict(color="tab:olive", marker="o"),
 }

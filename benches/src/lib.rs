@@ -296,15 +296,22 @@ pub fn fold_bytes(acc: u64, span: &[u8]) -> u64 {
     acc
 }
 
-/// A shared page for bare ping-pongs: two counter lines (the floor for a
-/// spinning round trip) and two 64-byte payload lines (the floor for a
-/// round trip that moves 64 bytes plus a position, as any ring does).
+/// Shared memory for bare ping-pongs: a page with two counter lines (the
+/// floor for a spinning round trip) and two 64-byte payload lines (the floor
+/// for a round trip that moves 64 bytes plus a position), then one
+/// [`ROTATION`]-byte area per direction whose 64-byte lines the payload moves
+/// through one message after another, as a ring's data does.
 pub struct Shm {
     ptr: *mut u8,
 }
 
+/// The bytes per direction that [`Shm::respond_msg`] with `rotate` moves its
+/// payload through: a FAASIN ring's default capacity.
+pub const ROTATION: usize = 1 << 20;
+const SHM_LEN: usize = 4096 + 2 * ROTATION;
+
 impl Shm {
-    /// A new 4096-byte shared page and its fd (to pass to the peer).
+    /// New shared memory (`SHM_LEN` bytes) and its fd (to pass to the peer).
     pub fn create() -> io::Result<(Shm, OwnedFd)> {
         // SAFETY: literal name, valid flags.
         let fd = unsafe { libc::memfd_create(c"pingpong".as_ptr(), libc::MFD_CLOEXEC) };
@@ -314,21 +321,22 @@ impl Shm {
         // SAFETY: fresh fd from memfd_create.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // SAFETY: valid fd, plain size.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), 4096) } != 0 {
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), SHM_LEN as libc::off_t) } != 0 {
             return Err(io::Error::last_os_error());
         }
         let shm = Shm::open(fd.try_clone()?)?;
         Ok((shm, fd))
     }
 
-    /// Maps the page behind `fd` (at least 4096 bytes).
+    /// Maps the memory behind `fd` (made by [`Shm::create`]).
     pub fn open(fd: OwnedFd) -> io::Result<Shm> {
-        // SAFETY: a new shared mapping of a 4096-byte memfd; we never unmap
-        // it, so references handed out below live as long as the process.
+        // SAFETY: a new shared mapping of a SHM_LEN-byte memfd; we never
+        // unmap it, so references handed out below live as long as the
+        // process.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                4096,
+                SHM_LEN,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 fd.as_raw_fd(),
@@ -355,22 +363,31 @@ impl Shm {
     }
 
     /// The 64-byte payload line of direction `i` (0: to the responder, 1:
-    /// back), as eight words so that both processes may touch it at once.
-    fn payload(&self, i: usize) -> &[AtomicU64; 8] {
-        // SAFETY: offsets 1024 and 2048 (+64) lie inside the mapping and are
+    /// back) for message `k`, as eight words so that both processes may
+    /// touch it at once: always the same line, or with `rotate` the `k`th
+    /// line of the direction's rotation area (wrapping around).
+    fn payload(&self, i: usize, k: u64, rotate: bool) -> &[AtomicU64; 8] {
+        let off = if rotate {
+            4096 + i * ROTATION + (k as usize % (ROTATION / 64)) * 64
+        } else {
+            1024 * (i + 1)
+        };
+        // SAFETY: `off` (+64) lies inside the SHM_LEN-byte mapping and is
         // 64-aligned; the mapping lives for the whole process; atomics
         // tolerate sharing.
-        unsafe { &*self.ptr.add(1024 * (i + 1)).cast::<[AtomicU64; 8]>() }
+        unsafe { &*self.ptr.add(off).cast::<[AtomicU64; 8]>() }
     }
 
     /// Responder loop for `n` round trips that each move 64 bytes each way:
     /// wait for the counter, read the payload line, write it back into the
-    /// other payload line, then bump the other counter.
-    pub fn respond_msg(&self, n: u64) {
+    /// other direction's payload line, then bump the other counter. With
+    /// `rotate`, each message uses the next line of the rotation areas.
+    pub fn respond_msg(&self, n: u64, rotate: bool) {
         // Acquire: pairs with our own earlier Release stores (same process).
         let base = self.pong().load(Ordering::Acquire);
-        let (inbox, outbox) = (self.payload(0), self.payload(1));
         for i in 1..=n {
+            let inbox = self.payload(0, base + i, rotate);
+            let outbox = self.payload(1, base + i, rotate);
             // Acquire: pairs with the Release store of ping in `initiate_msg`:
             // the payload stored before it is visible.
             while self.ping().load(Ordering::Acquire) != base + i {
@@ -384,13 +401,15 @@ impl Shm {
         }
     }
 
-    /// Initiator loop for `n` 64-byte round trips; returns a fold of the
-    /// bytes that came back (so that no load can be skipped).
-    pub fn initiate_msg(&self, n: u64) -> u64 {
+    /// Initiator loop for `n` 64-byte round trips (see `respond_msg`);
+    /// returns a fold of the bytes that came back (so that no load can be
+    /// skipped).
+    pub fn initiate_msg(&self, n: u64, rotate: bool) -> u64 {
         let base = self.ping().load(Ordering::Relaxed);
-        let (outbox, inbox) = (self.payload(0), self.payload(1));
         let mut fold = 0;
         for i in 1..=n {
+            let outbox = self.payload(0, base + i, rotate);
+            let inbox = self.payload(1, base + i, rotate);
             for w in outbox {
                 w.store(i, Ordering::Relaxed);
             }
@@ -433,6 +452,76 @@ impl Shm {
             }
         }
     }
+
+    /// The producer of a bare stream, the cross-core ceiling of every
+    /// shared-memory transport: writes `total` bytes (`v`, except that each
+    /// chunk of 8 bytes or more starts with its number, as a little-endian
+    /// u64) in `step`-byte chunks through direction 0's [`ROTATION`]-byte
+    /// area, each chunk published by storing the byte count into the `ping` line, and waits
+    /// for space by watching the `pong` line. No validation, no wake-ups:
+    /// both sides spin. The counters must be 0 (fresh memory).
+    pub fn stream_send(&self, total: u64, step: usize, v: u8) {
+        assert!(step > 0 && step <= ROTATION && ROTATION.is_multiple_of(step));
+        let area = self.area();
+        let mut sent = 0u64;
+        while sent < total {
+            let k = (step as u64).min(total - sent);
+            // Acquire: pairs with the Release store of pong in
+            // `stream_receive`: the consumer is done with the space.
+            while sent + k - self.pong().load(Ordering::Acquire) > ROTATION as u64 {
+                std::hint::spin_loop();
+            }
+            let off = (sent % ROTATION as u64) as usize;
+            // SAFETY: off + k <= ROTATION (both divide it, k <= step), so the
+            // span lies in direction 0's area of the mapping; the consumer
+            // does not read it until the ping store below.
+            unsafe { std::ptr::write_bytes(area.add(off), v, k as usize) };
+            if k >= 8 {
+                let number = sent / step as u64;
+                // SAFETY: the first 8 bytes of the span written above.
+                unsafe { area.add(off).cast::<u64>().write_unaligned(number.to_le()) };
+            }
+            sent += k;
+            // Release: pairs with the Acquire load of ping in
+            // `stream_receive`: the bytes written above are visible.
+            self.ping().store(sent, Ordering::Release);
+        }
+    }
+
+    /// The consumer of [`Shm::stream_send`]: reads `total` bytes in place,
+    /// folding every byte into the result (see [`fold_bytes`]), and gives
+    /// each chunk back by storing the count into the `pong` line.
+    pub fn stream_receive(&self, total: u64, step: usize, mut fold: u64) -> u64 {
+        let area = self.area();
+        let mut got = 0u64;
+        while got < total {
+            // Acquire: pairs with the Release store of ping in
+            // `stream_send`.
+            let mut ready = self.ping().load(Ordering::Acquire);
+            while ready == got {
+                std::hint::spin_loop();
+                ready = self.ping().load(Ordering::Acquire);
+            }
+            let off = (got % ROTATION as u64) as usize;
+            let k = (ready - got).min(step as u64).min((ROTATION - off) as u64) as usize;
+            // SAFETY: [off, off + k) lies in direction 0's area and was
+            // published (ready > got); the producer does not reuse it until
+            // the pong store below.
+            let span = unsafe { std::slice::from_raw_parts(area.add(off), k) };
+            fold = fold_bytes(fold, span);
+            got += k as u64;
+            // Release: pairs with the Acquire load of pong in `stream_send`:
+            // we are done reading the span.
+            self.pong().store(got, Ordering::Release);
+        }
+        fold
+    }
+
+    /// Direction 0's rotation area, as bytes.
+    fn area(&self) -> *mut u8 {
+        // SAFETY: offset 4096 is inside the SHM_LEN-byte mapping.
+        unsafe { self.ptr.add(4096) }
+    }
 }
 
 /// Median of a non-empty sample (the mean of the middle two for an even count).
@@ -452,4 +541,71 @@ pub fn min_max(v: &[f64]) -> (f64, f64) {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (lo, hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` on a second mapping of `shm`'s memory in another thread.
+    fn peer<T: Send + 'static>(
+        fd: &OwnedFd,
+        f: impl FnOnce(Shm) -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let fd = fd.try_clone().unwrap();
+        std::thread::spawn(move || f(Shm::open(fd).unwrap()))
+    }
+
+    #[test]
+    fn bare_stream_delivers_every_byte_through_the_wrapping_area() {
+        // 2.5 areas' worth in 4 KiB chunks, with a short last chunk.
+        let total = (5 * ROTATION / 2 + 1000) as u64;
+        let (shm, fd) = Shm::create().unwrap();
+        let sink = peer(&fd, move |s| s.stream_receive(total, 4096, 0));
+        shm.stream_send(total, 4096, 0x3C);
+        let got = sink.join().unwrap();
+        // The receiver folds at most a chunk at a time and chunks never
+        // straddle the area's end, so its spans are the chunks; fold them
+        // here too. A lost, repeated or reordered chunk changes the fold.
+        let mut want = 0;
+        let mut left = total as usize;
+        let mut number = 0u64;
+        while left > 0 {
+            let k = left.min(4096);
+            let mut chunk = vec![0x3Cu8; k];
+            chunk[..8].copy_from_slice(&number.to_le_bytes());
+            want = fold_bytes(want, &chunk);
+            left -= k;
+            number += 1;
+        }
+        assert_ne!(want, 0, "the fold must see the chunk numbers");
+        assert_eq!(got, want);
+        assert_eq!(shm.pong().load(Ordering::Relaxed), total);
+    }
+
+    #[test]
+    fn rotating_ping_pong_returns_each_message() {
+        for rotate in [false, true] {
+            let (shm, fd) = Shm::create().unwrap();
+            // More messages than the area has lines, so that it wraps.
+            let n = (ROTATION / 64 + 100) as u64;
+            let echo = peer(&fd, move |s| s.respond_msg(n, rotate));
+            shm.initiate_msg(n, rotate);
+            echo.join().unwrap();
+            assert_eq!(shm.pong().load(Ordering::Relaxed), n);
+            // Each message is eight copies of its number, echoed into the
+            // answer's line: with `rotate` the area holds the last lap of
+            // answers, each in its own line; without, only the last one.
+            let lap = if rotate { (ROTATION / 64) as u64 } else { 1 };
+            for k in n - lap + 1..=n {
+                for w in shm.payload(1, k, rotate) {
+                    assert_eq!(
+                        w.load(Ordering::Relaxed),
+                        k,
+                        "rotate = {rotate}, message {k}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -2,10 +2,12 @@
 //! shared-memory ping-pong of a cache line, measured side by side: one child
 //! process answers both, and the parent alternates a block of each, round
 //! after round, so that both sides of every ratio ran within milliseconds
-//! of each other. A third kind, also alternated, is the least any ring
+//! of each other. Two more kinds, also alternated, are the least a ring
 //! must do for a 64-byte message: a bare ping-pong that writes a 64-byte
 //! payload line and then a counter line, so that the reader waits on one
-//! line and then reads the other. The host moves these vCPUs between "near" and "far"
+//! line and then reads the other; and the same with the payload moving to
+//! the next line for every message, through 1 MiB per direction, as it
+//! does through a ring's data. The host moves these vCPUs between "near" and "far"
 //! states (a bare round trip of ~120 ns or ~450 ns) every few seconds; the
 //! criterion bench measures the two rows seconds apart and its ratio jumps
 //! with the state, the per-round ratio does not.
@@ -25,6 +27,7 @@ const SPIN_FOREVER: Duration = Duration::from_secs(10);
 const BARE: u64 = 0;
 const RING: u64 = 1;
 const MSG: u64 = 2;
+const ROTATING: u64 = 3;
 
 fn child() {
     let mut side = fb::ChildSide::new();
@@ -44,7 +47,8 @@ fn child() {
                     w.write_all(&msg).expect("write");
                 }
             }
-            MSG => shm.respond_msg(n),
+            MSG => shm.respond_msg(n, false),
+            ROTATING => shm.respond_msg(n, true),
             _ => shm.respond(n),
         }
         side.ack(b'k');
@@ -101,8 +105,8 @@ fn run() -> std::io::Result<()> {
                     r.read_exact(&mut msg)?;
                 }
             }
-            MSG => {
-                std::hint::black_box(shm.initiate_msg(n));
+            MSG | ROTATING => {
+                std::hint::black_box(shm.initiate_msg(n, kind == ROTATING));
             }
             _ => shm.initiate(n),
         }
@@ -111,20 +115,22 @@ fn run() -> std::io::Result<()> {
         Ok(ns)
     };
     // One untimed round: page faults, first wake-ups, frequency ramp.
-    block(BARE)?;
-    block(RING)?;
-    block(MSG)?;
-    let (mut bare, mut ring, mut two) = (vec![], vec![], vec![]);
+    const KINDS: [u64; 4] = [BARE, RING, MSG, ROTATING];
+    for kind in KINDS {
+        block(kind)?;
+    }
+    let (mut bare, mut ring, mut two, mut rot) = (vec![], vec![], vec![], vec![]);
     for i in 0..rounds {
         // Rotate which kind goes first, so that none always runs first.
-        let mut t = [0.0; 3];
-        for k in 0..3 {
-            let kind = [BARE, RING, MSG][(i + k) % 3];
+        let mut t = [0.0; 4];
+        for k in 0..KINDS.len() {
+            let kind = KINDS[(i + k) % KINDS.len()];
             t[kind as usize] = block(kind)?;
         }
         bare.push(t[BARE as usize]);
         ring.push(t[RING as usize]);
         two.push(t[MSG as usize]);
+        rot.push(t[ROTATING as usize]);
     }
     peer.finish(Duration::from_secs(2));
 
@@ -165,6 +171,7 @@ fn run() -> std::io::Result<()> {
     };
     row("bare ping-pong round trip", &bare, "ns");
     row("64-byte payload line + counter line", &two, "ns");
+    row("the same, payload line rotating through 1 MiB", &rot, "ns");
     row("FAASIN spinning 64-byte round trip", &ring, "ns");
     row(
         "payload+counter / bare, per round",
@@ -172,8 +179,18 @@ fn run() -> std::io::Result<()> {
         "x",
     );
     row(
+        "rotating payload+counter / bare, per round",
+        &per_round(&rot, &bare),
+        "x",
+    );
+    row(
         "FAASIN / payload+counter, per round",
         &per_round(&ring, &two),
+        "x",
+    );
+    row(
+        "FAASIN / rotating payload+counter, per round",
+        &per_round(&ring, &rot),
         "x",
     );
     row("FAASIN / bare, per round", &ratio, "x");

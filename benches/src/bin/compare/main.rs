@@ -1,7 +1,9 @@
 //! One run, every transport side by side, between two processes: FAASIN (copy
 //! and zero-copy), pipes, a unix socket, TCP on loopback, Redis (SET then
 //! GET), the peer shared-memory libraries iceoryx2 and shmem-ipc (feature
-//! `peers`), and memcpy as the ceiling. Repetitions are the outer loop and
+//! `peers`), a bare shared-memory stream with no protocol (the cross-core
+//! ceiling of any of them) and memcpy within one process as the in-cache
+//! ceiling. Repetitions are the outer loop and
 //! transports alternate inside each, so that drift on a shared machine hits
 //! all of them alike. Prints a markdown table; writes the raw numbers to
 //! `target/bench-results/compare.{json,csv}`.
@@ -50,7 +52,7 @@ fn err(e: impl std::fmt::Display) -> String {
 
 // ---------------------------------------------------------------- throughput
 
-const TPUT: [&str; 10] = [
+const TPUT: [&str; 11] = [
     "faasin-copy",
     "faasin-zero-copy",
     "pipe",
@@ -60,6 +62,7 @@ const TPUT: [&str; 10] = [
     "redis",
     "iceoryx2",
     "shmem-ipc",
+    "bare-stream",
     "memcpy",
 ];
 
@@ -76,6 +79,7 @@ fn throughput(name: &str, size: usize, total: u64, redis_total: u64) -> Outcome 
         "redis" => redis_set_get(size, redis_total),
         "iceoryx2" => peers::iceoryx2_stream(size, total),
         "shmem-ipc" => peers::shmem_stream(size, total),
+        "bare-stream" => bare_stream(size, total),
         other => Err(format!("unknown transport {other}")),
     }
 }
@@ -101,6 +105,28 @@ fn memcpy(size: usize, total: u64) -> f64 {
         std::hint::black_box(&mut *dst);
     }
     start.elapsed().as_secs_f64()
+}
+
+/// The cross-core ceiling: the least any shared-memory stream does (see
+/// `Shm::stream_send`), chunks of at most the zero-copy path's step.
+fn bare_stream(size: usize, total: u64) -> Outcome {
+    let step = size.min(fb::ZERO_COPY_STEP);
+    let (shm, fd) = Shm::create().map_err(err)?;
+    let mut peer = Peer::start(
+        ROLE,
+        "sink-bare-stream",
+        &[&fd],
+        &[("SIZE", step.to_string())],
+    )
+    .map_err(err)?;
+    peer.wait_ack().map_err(err)?;
+    peer.order(total).map_err(err)?;
+    let start = Instant::now();
+    shm.stream_send(total, step, 0xA5);
+    peer.wait_ack().map_err(err)?;
+    let secs = start.elapsed().as_secs_f64();
+    peer.finish(GRACE);
+    Ok(secs)
 }
 
 fn page_aligned(buf: &mut [u8], len: usize) -> &mut [u8] {
@@ -447,6 +473,14 @@ fn child(role: &str) {
             side.ack(b'r');
             while let Some(n) = side.next_order() {
                 fold = fb::consume_in_place(&mut r, n, fold).expect("read in place");
+                side.ack(fold as u8 | 1);
+            }
+        }
+        "sink-bare-stream" => {
+            let shm = Shm::open(side.take(0)).expect("map");
+            side.ack(b'r');
+            if let Some(n) = side.next_order() {
+                let fold = shm.stream_receive(n, env_size(), 0);
                 side.ack(fold as u8 | 1);
             }
         }
