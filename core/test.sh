@@ -16,6 +16,7 @@ LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test -p faasin --lib --release loom
 # The benchmarks build and run one iteration each (not a measurement).
 cargo bench -p faasin-benches --bench transports -- --test
+cargo bench -p faasin-benches --bench message_path -- --test
 cargo run --release -q -p faasin-benches --bin rtt_pair -- 2 200 >/dev/null
 cargo run --release -q -p faasin-benches --bin ring_setup -- 1 2 >/dev/null
 # The benches' own helpers (the host-state probe and its classification).

@@ -185,6 +185,7 @@ impl Reader {
 
     /// Gives `n` bytes of the last [`BufRead::fill_buf`] back to the writer.
     /// Unlike `consume`, an `n` beyond what was borrowed is an error.
+    #[inline]
     pub fn release(&mut self, n: usize) -> io::Result<()> {
         self.unborrow(n)?;
         match &mut self.inner {
@@ -217,6 +218,7 @@ impl Reader {
     }
 
     /// Ends the borrow of `n` bytes; more than were borrowed is an error.
+    #[inline]
     fn unborrow(&mut self, n: usize) -> io::Result<()> {
         if n > self.borrowed {
             return Err(io::Error::new(
@@ -406,6 +408,7 @@ impl Read for Reader {
 }
 
 impl BufRead for Reader {
+    #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         let (ptr, avail) = self.fill()?;
         self.borrowed = avail;
@@ -415,6 +418,7 @@ impl BufRead for Reader {
         Ok(unsafe { std::slice::from_raw_parts(ptr, avail) })
     }
 
+    #[inline]
     fn consume(&mut self, amt: usize) {
         let amt = amt.min(self.borrowed);
         self.release(amt)

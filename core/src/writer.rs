@@ -164,6 +164,7 @@ impl Writer {
     /// to publish; dropping the grant publishes nothing.
     ///
     /// `min` larger than the capacity is `InvalidInput`; `min == 0` never waits.
+    #[inline]
     pub fn reserve(&mut self, min: usize) -> io::Result<WriteGrant<'_>> {
         let slice = self.reserve_slice(min)?;
         let (ptr, len) = (slice.as_mut_ptr(), slice.len());
@@ -176,6 +177,7 @@ impl Writer {
 
     /// The lower half of [`Writer::reserve`], for bindings: returns the
     /// reserved span; a later [`Writer::commit`] publishes part of it.
+    #[inline]
     pub fn reserve_slice(&mut self, min: usize) -> io::Result<&mut [u8]> {
         let opts = self.opts;
         self.reserved = 0;
@@ -222,6 +224,7 @@ impl Writer {
     }
 
     /// Publishes the first `n` bytes of the last reservation.
+    #[inline]
     pub fn commit(&mut self, n: usize) -> io::Result<()> {
         if n > self.reserved {
             return Err(io::Error::new(
@@ -514,6 +517,7 @@ pub struct WriteGrant<'a> {
 
 impl WriteGrant<'_> {
     /// Publishes the first `n` bytes (`n <= len`).
+    #[inline]
     pub fn commit(self, n: usize) -> io::Result<()> {
         self.writer.commit(n)
     }
@@ -521,6 +525,7 @@ impl WriteGrant<'_> {
 
 impl Deref for WriteGrant<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         // SAFETY: ptr/len are the reservation, exclusively ours while the
         // grant borrows the writer mutably.
@@ -529,6 +534,7 @@ impl Deref for WriteGrant<'_> {
 }
 
 impl DerefMut for WriteGrant<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `deref`.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
