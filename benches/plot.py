@@ -22,8 +22,10 @@ STYLE = {
     "faasin-zero-copy": dict(color="tab:red", linewidth=2.5, marker="o", linestyle="--"),
     "memcpy": dict(color="black", linestyle=":", marker="."),
     "bare-stream": dict(color="grey", linestyle="-.", marker="."),
-    # Keep red for FAASIN alone (the default cycle would give TCP red too).
+    # Keep red for FAASIN alone (the default cycle would give TCP or Redis
+    # red too).
     "tcp-loopback": dict(color="tab:olive", marker="o"),
+    "redis": dict(color="tab:pink", marker="o"),
 }
 
 
