@@ -22,10 +22,14 @@ STYLE = {
     "faasin-zero-copy": dict(color="tab:red", linewidth=2.5, marker="o", linestyle="--"),
     "memcpy": dict(color="black", linestyle=":", marker="."),
     "bare-stream": dict(color="grey", linestyle="-.", marker="."),
-    # Keep red for FAASIN alone (the default cycle would give TCP or Redis
-    # red too).
+    # Every other row gets its own colour, none of them red: red is FAASIN's.
+    "pipe": dict(color="tab:blue", marker="o"),
+    "pipe-1MiB": dict(color="tab:orange", marker="o"),
+    "unix-socket": dict(color="tab:green", marker="o"),
     "tcp-loopback": dict(color="tab:olive", marker="o"),
     "redis": dict(color="tab:pink", marker="o"),
+    "iceoryx2": dict(color="tab:purple", marker="o"),
+    "shmem-ipc": dict(color="tab:brown", marker="o"),
 }
 
 
