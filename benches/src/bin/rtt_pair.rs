@@ -119,33 +119,30 @@ fn run() -> std::io::Result<()> {
     for kind in KINDS {
         block(kind)?;
     }
-    let (mut bare, mut ring, mut two, mut rot) = (vec![], vec![], vec![], vec![]);
+    // One series per kind, indexed by the kind.
+    let mut t: [Vec<f64>; 4] = Default::default();
     for i in 0..rounds {
         // Rotate which kind goes first, so that none always runs first.
-        let mut t = [0.0; 4];
         for k in 0..KINDS.len() {
             let kind = KINDS[(i + k) % KINDS.len()];
-            t[kind as usize] = block(kind)?;
+            t[kind as usize].push(block(kind)?);
         }
-        bare.push(t[BARE as usize]);
-        ring.push(t[RING as usize]);
-        two.push(t[MSG as usize]);
-        rot.push(t[ROTATING as usize]);
     }
     peer.finish(Duration::from_secs(2));
+    let [bare, ring, two, rot] = &t;
 
     // Ratios within each round, where both sides met the same host state.
     let per_round =
         |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x / y).collect() };
-    let ratio = per_round(&ring, &bare);
+    let ratio = per_round(ring, bare);
 
     // The rounds whose bare round trip was in the faster half ran in the
     // "near" state, the others mostly "far": the ratio differs between them.
-    let cut = fb::median(&bare);
+    let cut = fb::median(bare);
     let split = |near: bool| -> Vec<f64> {
         ratio
             .iter()
-            .zip(&bare)
+            .zip(bare)
             .filter(|(_, b)| (**b <= cut) == near)
             .map(|(r, _)| *r)
             .collect()
@@ -169,30 +166,19 @@ fn run() -> std::io::Result<()> {
             );
         }
     };
-    row("bare ping-pong round trip", &bare, "ns");
-    row("64-byte payload line + counter line", &two, "ns");
-    row("the same, payload line rotating through 1 MiB", &rot, "ns");
-    row("FAASIN spinning 64-byte round trip", &ring, "ns");
-    row(
-        "payload+counter / bare, per round",
-        &per_round(&two, &bare),
-        "x",
-    );
-    row(
-        "rotating payload+counter / bare, per round",
-        &per_round(&rot, &bare),
-        "x",
-    );
-    row(
-        "FAASIN / payload+counter, per round",
-        &per_round(&ring, &two),
-        "x",
-    );
-    row(
-        "FAASIN / rotating payload+counter, per round",
-        &per_round(&ring, &rot),
-        "x",
-    );
+    row("bare ping-pong round trip", bare, "ns");
+    row("64-byte payload line + counter line", two, "ns");
+    row("the same, payload line rotating through 1 MiB", rot, "ns");
+    row("FAASIN spinning 64-byte round trip", ring, "ns");
+    let ratios: [(&str, &[f64], &[f64]); 4] = [
+        ("payload+counter / bare", two, bare),
+        ("rotating payload+counter / bare", rot, bare),
+        ("FAASIN / payload+counter", ring, two),
+        ("FAASIN / rotating payload+counter", ring, rot),
+    ];
+    for (name, a, b) in ratios {
+        row(&format!("{name}, per round"), &per_round(a, b), "x");
+    }
     row("FAASIN / bare, per round", &ratio, "x");
     row(
         "  FAASIN / bare, rounds with the faster bare half",

@@ -479,6 +479,8 @@ fn child(role: &str) {
         "sink-bare-stream" => {
             let shm = Shm::open(side.take(0)).expect("map");
             side.ack(b'r');
+            // One order per child: the stream's counters start at 0 in the
+            // fresh memory `bare_stream` makes for each measurement.
             if let Some(n) = side.next_order() {
                 let fold = shm.stream_receive(n, env_size(), 0);
                 side.ack(fold as u8 | 1);
