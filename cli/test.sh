@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runner (cli/): installs redis-server if missing (the store transports'
+# The runner (runner/, the engine, and cli/, the `faasin` binary): installs redis-server if missing (the store transports'
 # tests run a real one), lints, unit and integration tests with processes,
 # then the Docker tests: installs docker.io if there is no dockerd, starts dockerd
 # if no daemon answers (and stops it again at the end), builds the local
@@ -18,9 +18,9 @@ if ! command -v redis-server >/dev/null; then
 fi
 
 cargo fmt --all --check
-cargo clippy -p faasin-cli --all-targets -- -D warnings
+cargo clippy -p faasin-runner -p faasin-cli --all-targets -- -D warnings
 cargo build --release -q -p faasin --example peer
-cargo test --release -p faasin-cli -p faasin-chains-bench
+cargo test --release -p faasin-runner -p faasin-cli -p faasin-chains-bench
 
 log=${TMPDIR:-/tmp}/faasin-dockerd.log
 started=""

@@ -7,23 +7,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod asks;
-mod chain;
-mod events;
-mod guard;
-mod handoff_server;
-mod progress;
-mod pumps;
-mod report;
-mod resp;
-mod runner;
-mod signals;
-mod staged;
-mod warm;
-mod workers;
-
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use std::io::{BufRead, Write};
+use faasin_runner::chain::{check_capacity, from_inline};
+use faasin_runner::{chain_file, guard, signals, Options, SetupError, Transport};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -56,7 +44,7 @@ enum Cmd {
     /// `{"bytes": N}`.
     Cat,
     /// Internal: the watchdog that cleans up after a runner killed by SIGKILL.
-    #[command(name = "__guard", hide = true)]
+    #[command(name = guard::SUBCOMMAND, hide = true)]
     Guard { docker: String, run_id: String },
 }
 
@@ -79,8 +67,8 @@ struct RunArgs {
     /// `pipe` runs the same chain over plain OS pipes; `redis` and `file`
     /// store each function's whole output (Redis SET / a file) and start the
     /// next function only when it has ended, as today's platforms do.
-    #[arg(long, value_enum, default_value = "faasin")]
-    transport: runner::Transport,
+    #[arg(long, default_value = "faasin", value_parser = transports())]
+    transport: Transport,
     /// With --transport redis: the Redis to use (HOST:PORT); by default the
     /// runner starts its own redis-server on 127.0.0.1 and stops it after.
     #[arg(long, value_name = "ADDR")]
@@ -116,6 +104,12 @@ struct RunArgs {
     docker: String,
 }
 
+/// `--transport`'s values, each with its line of help.
+fn transports() -> impl TypedValueParser<Value = Transport> {
+    let values = Transport::ALL.map(|t| PossibleValue::new(t.name()).help(t.about()));
+    PossibleValuesParser::new(values).map(|s| s.parse::<Transport>().expect("one of ALL"))
+}
+
 fn seconds(what: &str, v: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v).map_err(|_| format!("--{what} {v}: not a number of seconds"))
 }
@@ -130,7 +124,7 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
             "`faasin pipe` takes exactly two commands: faasin pipe 'cmd A' 'cmd B'".into(),
         );
     }
-    if let Err(e) = chain::check_capacity(args.capacity) {
+    if let Err(e) = check_capacity(args.capacity) {
         return fail(format!("--capacity: {e}"));
     }
     let chain = match &args.file {
@@ -140,9 +134,9 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
                     "--stdio is for inline commands; in a chain file say `stdio = true`".into(),
                 );
             }
-            chain::from_file(path, args.capacity)
+            chain_file::from_file(path, args.capacity)
         }
-        None => chain::from_inline(&args.commands, &args.stdio, args.capacity),
+        None => from_inline(&args.commands, &args.stdio, args.capacity),
     };
     let chain = match chain {
         Ok(c) => c,
@@ -156,13 +150,13 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
-    let opts = runner::Options {
+    let opts = Options {
         transport: args.transport,
         input: args.input,
         output: args.output,
         grace,
         timeout,
-        progress: !args.quiet && !pipe && runner::stderr_is_terminal(),
+        progress: !args.quiet && !pipe && std::io::stderr().is_terminal(),
         docker: args.docker,
         redis: args.redis,
         store_dir: args.store_dir,
@@ -171,9 +165,9 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
         if pipe {
             return fail("--warm is for `faasin run`".into());
         }
-        let report = match warm::run(&chain, &opts, count) {
+        let report = match faasin_runner::warm::run(&chain, &opts, count) {
             Ok(r) => r,
-            Err(runner::SetupError(e)) => return fail(e),
+            Err(SetupError(e)) => return fail(e),
         };
         if !(report.ok && args.quiet) {
             eprint!("{}", report.summary());
@@ -185,9 +179,9 @@ fn run(args: RunArgs, pipe: bool) -> ExitCode {
             signals::received(),
         );
     }
-    let report = match runner::run(&chain, &opts) {
+    let report = match faasin_runner::run_once(&chain, &opts) {
         Ok(r) => r,
-        Err(runner::SetupError(e)) => return fail(e),
+        Err(SetupError(e)) => return fail(e),
     };
     if !(report.ok && (args.quiet || pipe)) {
         eprint!("{}", report.summary());

@@ -7,6 +7,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+#[derive(Clone)]
 pub struct Workers {
     jobs: mpsc::Sender<Job>,
 }

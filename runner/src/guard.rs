@@ -13,6 +13,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 /// Env variable set in every function of a run: the run's id.
 pub const ENV_RUN: &str = "FAASIN_RUN";
 
+/// The hidden subcommand that runs [`main`]: a binary built on this crate
+/// dispatches `<exe> __guard DOCKER RUN_ID` to it, as `faasin` does.
+pub const SUBCOMMAND: &str = "__guard";
+
 /// The runner's side: a line per thing to clean up.
 pub struct Guard {
     child: Option<Child>,
@@ -26,7 +30,7 @@ impl Guard {
     pub fn start(docker: &str, run_id: &str) -> Guard {
         let child = std::env::current_exe().and_then(|exe| {
             let mut c = Command::new(exe);
-            c.args(["__guard", docker, run_id])
+            c.args([SUBCOMMAND, docker, run_id])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
@@ -67,7 +71,7 @@ impl Guard {
 
     /// Everything is cleaned up: the guard exits without doing anything,
     /// and is reaped here (so no zombie is left where init does not reap).
-    pub fn done(mut self) {
+    pub fn done(&mut self) {
         self.say("done");
         drop(self.stdin.take());
         if let Some(mut c) = self.child.take() {
@@ -103,15 +107,8 @@ pub fn main(docker: &str, run_id: &str) {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    if !containers.is_empty() {
-        let _ = Command::new(docker)
-            .args(["rm", "-f"])
-            .args(&containers)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
+    let names: Vec<&str> = containers.iter().map(String::as_str).collect();
+    crate::containers::remove(&names, docker);
 }
 
 /// Pids whose environment contains `marker` exactly (as `NAME=value`).

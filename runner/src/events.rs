@@ -1,5 +1,6 @@
-//! A channel whose receiver waits for its next message and for fds at once:
-//! an mpsc channel plus an eventfd that every send rings. The warm runner's
+//! Waiting for fds and messages at once: [`poll_readable`], an eventfd
+//! [`Bell`], and a channel whose receiver waits for its next message and for
+//! fds together (an mpsc channel plus a bell that every send rings). The warm runner's
 //! main thread waits on it for its helper threads' events (a function asked
 //! for an invocation, a function exited) and for the functions' return
 //! values on their connections, which it reads itself: a thread per
@@ -7,13 +8,47 @@
 //! thread hand-off, per function and invocation.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+/// An eventfd to wake a thread that waits in `poll(2)`.
+pub struct Bell(OwnedFd);
+
+impl Bell {
+    pub fn new() -> io::Result<Bell> {
+        // SAFETY: plain eventfd(2) call.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh fd that nothing else owns.
+        Ok(Bell(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Makes the fd readable until [`Bell::clear`].
+    pub fn ring(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live array to our eventfd. A full
+        // counter (EAGAIN) still leaves the eventfd readable.
+        unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    }
+
+    pub fn clear(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a live array from our
+        // non-blocking eventfd (resets its counter).
+        unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 pub struct Sender<T> {
     tx: mpsc::Sender<T>,
-    wake: Arc<OwnedFd>,
+    wake: Arc<Bell>,
 }
 
 impl<T> Clone for Sender<T> {
@@ -29,17 +64,14 @@ impl<T> Sender<T> {
     /// Sends `v` and wakes the receiver; false once the receiver is gone.
     pub fn send(&self, v: T) -> bool {
         let sent = self.tx.send(v).is_ok();
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a live array to our eventfd. A full
-        // counter (EAGAIN) still leaves the eventfd readable.
-        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+        self.wake.ring();
         sent
     }
 }
 
 pub struct Receiver<T> {
     rx: mpsc::Receiver<T>,
-    wake: Arc<OwnedFd>,
+    wake: Arc<Bell>,
 }
 
 /// What [`Receiver::wait`] found first.
@@ -53,13 +85,7 @@ pub enum Ready<T> {
 }
 
 pub fn channel<T>() -> io::Result<(Sender<T>, Receiver<T>)> {
-    // SAFETY: plain eventfd(2) call.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd that nothing else owns.
-    let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    let wake = Arc::new(Bell::new()?);
     let (tx, rx) = mpsc::channel();
     Ok((
         Sender {
@@ -83,41 +109,25 @@ impl<T> Receiver<T> {
                 }
                 Err(_) => {}
             }
-            let mut pfds: Vec<libc::pollfd> = std::iter::once(self.wake.as_raw_fd())
-                .chain(fds.iter().map(|f| f.as_raw_fd()))
-                .map(|fd| libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
+            let all: Vec<BorrowedFd<'_>> = std::iter::once(self.wake.fd())
+                .chain(fds.iter().copied())
                 .collect();
             let left = until.saturating_duration_since(Instant::now());
-            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            // SAFETY: `pfds` is a valid array of pfds.len() pollfds that
-            // outlives the call.
-            let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-            if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                // Cannot happen with valid fds; the caller's loop retries.
+            // An error cannot happen with valid fds; the caller's loop retries.
+            let Ok(ready) = poll_readable(&all, Some(left)) else {
                 return Ready::Timeout;
+            };
+            if ready[0] {
+                self.wake.clear();
             }
-            if r > 0 {
-                if pfds[0].revents != 0 {
-                    let mut buf = [0u8; 8];
-                    // SAFETY: reads at most 8 bytes into a live array from
-                    // our non-blocking eventfd (resets its counter).
-                    unsafe {
-                        libc::read(self.wake.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-                    };
+            if let Some(k) = ready[1..].iter().position(|r| *r) {
+                if !ready[0] {
+                    return Ready::Fd(k);
                 }
-                if let Some(k) = pfds[1..].iter().position(|p| p.revents != 0) {
-                    if pfds[0].revents == 0 {
-                        return Ready::Fd(k);
-                    }
-                    // A message came too: it goes first (loop), and the fd
-                    // stays readable for the next call.
-                }
+                // A message came too: it goes first (loop), and the fd
+                // stays readable for the next call.
             }
-            if r == 0 && Instant::now() >= until {
+            if !ready.contains(&true) && Instant::now() >= until {
                 return Ready::Timeout;
             }
         }
@@ -127,6 +137,33 @@ impl<T> Receiver<T> {
     pub fn recv_timeout(&self, t: Duration) -> Result<T, mpsc::RecvTimeoutError> {
         self.rx.recv_timeout(t)
     }
+}
+
+/// Which of `fds` are readable (or hung up), after waiting up to `timeout`
+/// (forever for `None`) for at least one.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // Rounded up, so that a wait for what is due soon does not spin.
+    let ms = timeout.map_or(-1, |d| {
+        d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+    });
+    // SAFETY: `pfds` is a valid array of pfds.len() pollfds that outlives
+    // the call.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(pfds.iter().map(|p| r > 0 && p.revents != 0).collect())
 }
 
 #[cfg(test)]

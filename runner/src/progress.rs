@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+#[derive(Default)]
 pub struct Progress {
     drawn: usize,
 }

@@ -155,12 +155,9 @@ impl Server {
         self.child.id() as i32
     }
 
-    /// Peak resident memory so far (VmHWM), from /proc.
+    /// Peak resident memory so far.
     pub fn peak_rss(&self) -> Option<u64> {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: u64 = l.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
+        crate::process::peak_rss(Some(self.child.id()))
     }
 }
 
