@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The runner (runner/, the engine, and cli/, the `faasin` binary): installs redis-server if missing (the store transports'
-# tests run a real one), lints, unit and integration tests with processes,
-# then the Docker tests: installs docker.io if there is no dockerd, starts dockerd
-# if no daemon answers (and stops it again at the end), builds the local
-# image (cli/images/build.sh) and runs the container tests. Fails if Docker
-# cannot be had: the container tests are part of the suite, not optional.
+# The runner (runner/, the engine; cli/, the `faasin` binary): installs
+# redis-server if missing (the store transports' tests run a real one),
+# lints, unit and integration tests with processes, then the Docker tests:
+# installs docker.io if there is no dockerd, starts dockerd if no daemon
+# answers (and stops it again at the end), builds the local image
+# (cli/images/build.sh) and runs the container tests. Fails if Docker cannot
+# be had: the container tests are part of the suite, not optional.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never

@@ -1,6 +1,6 @@
 //! What a chain is made of: functions, how each runs, and the streams
 //! between them. Built from inline commands here, or from a chain file
-//! ([`crate::chain_file`]).
+//! (`chain_file`).
 
 use std::collections::BTreeMap;
 

@@ -47,6 +47,17 @@ impl Guard {
         }
     }
 
+    /// No watchdog, for a runner that is not the `faasin` binary (a test, a
+    /// library user without the subcommand): a SIGKILL of the runner may
+    /// then leave functions' descendants and containers behind.
+    pub fn none(run_id: &str) -> Guard {
+        Guard {
+            child: None,
+            stdin: None,
+            run_id: run_id.to_string(),
+        }
+    }
+
     /// Marks `cmd` as a process of this run (env `FAASIN_RUN`), so the guard
     /// finds it and its descendants even before the runner names its group.
     pub fn mark(&self, cmd: &mut Command) {

@@ -1,7 +1,7 @@
 //! What a run tells about a chain, as JSON (`faasin run --report`). Times
 //! are seconds since the runner started the chain; a byte count is `null`
 //! where it could not be measured (cli/README.md, "What is measured"). The
-//! human summaries of the same are in [`crate::summary`].
+//! human summaries of the same are in `summary`.
 
 use serde::Serialize;
 

@@ -1,6 +1,6 @@
 //! How bytes go from one function to the next: a FAASIN ring, a plain OS
 //! pipe, or stored whole between two functions (Redis, files; see
-//! [`crate::store`]) as today's platforms do.
+//! `store`) as today's platforms do.
 
 use faasin::Probe;
 use std::io;

@@ -1,6 +1,6 @@
 //! A warm chain: one [`Instance`] of each function of a chain, kept between
 //! invocations, with the stream memory its edges reuse. An invocation runs
-//! on a warm chain ([`crate::invocation`]); a service that runs several at
+//! on a warm chain (module `invocation`); a service that runs several at
 //! once keeps several warm chains.
 
 use crate::chain::Chain;

@@ -1,7 +1,7 @@
-//! A fixed set of threads that run blocking jobs for the warm runner, so
-//! that an invocation does not pay for starting threads: a spawn cost the
-//! runner 20-40 us on the invocation's critical path (measured on the 2-vCPU
-//! VM), handing a job to a waiting worker a few.
+//! A fixed set of threads that run blocking jobs (feeding an invocation,
+//! draining its output, the stored transports' copies), so that an
+//! invocation does not pay for starting threads on its critical path:
+//! handing a job to a waiting worker costs a fraction of a thread spawn.
 
 use std::sync::{mpsc, Arc, Mutex};
 

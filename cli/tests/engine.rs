@@ -1,0 +1,95 @@
+//! The runner as a library: several warm chains on one handoff server serve
+//! invocations at the same time, each with its own instances and streams,
+//! as a platform service runs concurrent invocations.
+
+mod common;
+use common::*;
+use faasin_runner::chain::{Chain, Command, Function};
+use faasin_runner::guard::Guard;
+use faasin_runner::handoff_server::HandoffServer;
+use faasin_runner::invocation::{self, Output};
+use faasin_runner::warm_chain::{Setup, WarmChain};
+use faasin_runner::Transport;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// A `Write` whose bytes the test reads afterwards.
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Collected {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn cat(name: &str) -> Function {
+    Function {
+        name: name.into(),
+        command: Command::Argv(vec![faasin_bin().display().to_string(), "cat".into()]),
+        image: None,
+        env: Default::default(),
+        stdio: false,
+        handoff: false,
+        capacity: 1 << 16,
+    }
+}
+
+#[test]
+fn warm_chains_on_one_server_run_invocations_side_by_side() {
+    let chain = Chain {
+        functions: vec![cat("a"), cat("b")],
+    };
+    let server = HandoffServer::start().unwrap();
+    let mut guard = Guard::none("enginetest");
+    let mut chains: Vec<WarmChain<'_>> = (0..3)
+        .map(|_| {
+            let setup = Setup {
+                transport: Transport::Faasin,
+                server: &server,
+                guard: &mut guard,
+                docker: "docker",
+                run_id: "enginetest",
+                timeout: None,
+            };
+            let w = WarmChain::start(&chain, setup).unwrap();
+            assert!(w.start_error.is_none());
+            w
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (k, w) in chains.iter_mut().enumerate() {
+            s.spawn(move || {
+                w.wait_all_asked().unwrap();
+                for j in 0..4 {
+                    // Bigger than the rings, different for every invocation.
+                    let payload = bytes(300_000 + 1000 * k + j, (10 * k + j + 1) as u64);
+                    let out = Collected::default();
+                    let mut dst: Output = Box::new(out.clone());
+                    let input = Box::new(std::io::Cursor::new(payload.clone()));
+                    let inv = invocation::streamed(w, input, &mut dst).unwrap();
+                    assert!(
+                        *out.0.lock().unwrap() == payload,
+                        "chain {k} invocation {j}"
+                    );
+                    for v in &inv.return_values {
+                        assert_eq!(v["bytes"], payload.len() as u64, "chain {k}: {v}");
+                    }
+                    w.wait_all_asked().unwrap();
+                }
+            });
+        }
+    });
+    for w in &mut chains {
+        w.end_all(true, std::time::Duration::from_secs(5), "docker");
+        for inst in &w.instances {
+            assert!(!inst.alive(), "{} still runs", inst.name);
+            assert_eq!(inst.status().and_then(|s| s.code()), Some(0));
+        }
+    }
+}
