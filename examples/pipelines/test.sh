@@ -41,7 +41,7 @@ if bash "$here/video/verify.sh" "$video" 61 2>/dev/null; then
 fi
 csv=$tmp/etl/access-20000.csv
 report=$tmp/report.txt
-# The ETL chain run by hand, as RESULTS.md shows it: its report must pass...
+# The ETL chain run by hand, as README.md shows it: its report must pass...
 FAASIN_JAR=$root/bindings/java/target/faasin-0.1.0.jar ETL_CLASSES=$tmp/etl/classes PIPELINE_DIR=$here/etl \
     timeout 120 "$FAASIN" run -q -f "$here/etl/chain.toml" -i "$csv" -o "$report"
 python3 "$here/etl/verify.py" "$csv" "$report"
