@@ -28,11 +28,11 @@ fi
 python3 -c 'import maturin' 2>/dev/null || python3 -m pip install -q maturin
 
 cargo build --release -q -p faasin-cli -p faasin-chains-bench -p faasin-jni
-bash bindings/node/build.sh 2>&1 | grep -v '^ *\(Compiling\|Finished\)' || true
+CARGO_TERM_QUIET=true bash bindings/node/build.sh
 # Like bindings/python/test.sh: a fresh install of this tree's binding.
 python3 -m pip install -q --force-reinstall --no-deps --no-build-isolation ./bindings/python
 # (Maven prints colour resets even in batch mode.)
-(cd bindings/java && mvn -B -q -ntp -DskipTests package) | sed 's/\x1b\[0m//g'
+(cd bindings/java && mvn -B -q -ntp -DskipTests package 2>&1) | sed 's/\x1b\[0m//g'
 [[ -e examples/demo/node_modules/faasin ]] || (cd examples/demo && npm install --no-audit --no-fund --silent)
 mkdir -p "$out/classes"
 javac -d "$out/classes" -cp bindings/java/target/faasin-0.1.0.jar examples/demo/Relay.java
