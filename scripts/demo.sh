@@ -14,6 +14,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore CARGO_TERM_CO
 bytes=${DEMO_BYTES:-268435456}
 rounds=${DEMO_ROUNDS:-3}
 out=$root/target/demo
+[[ $bytes =~ ^[0-9]+$ ]] || { echo "demo: DEMO_BYTES must be a byte count, not \"$bytes\"" >&2; exit 2; }
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "demo: DEMO_ROUNDS must be a positive number, not \"$rounds\"" >&2; exit 2; }
 
 echo "== installing and building what the demo needs (the first time takes a few minutes)"
 build_start=$SECONDS

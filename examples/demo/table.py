@@ -55,23 +55,31 @@ def peak_memory(report: dict, moved: int) -> int:
     return rss
 
 
-def first_byte_at_end(report: dict) -> float:
-    return report["functions"][-1]["return_value"]["first_byte_unix_s"] - report["started_unix_s"]
+def first_byte_at_end(report: dict) -> float | None:
+    """None when no byte reached the last function (an empty payload)."""
+    t = report["functions"][-1]["return_value"].get("first_byte_unix_s")
+    return None if t is None else t - report["started_unix_s"]
+
+
+def seconds(xs: list[float | None]) -> str:
+    known = [x for x in xs if x is not None]
+    return f"{statistics.median(known):.2f} s" if known else "-"
 
 
 def size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KiB") else f"{n:.1f} {unit}"
+    units = ("B", "KiB", "MiB", "GiB")
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
         n /= 1024
-    raise AssertionError
+        i += 1
+    return f"{n:.0f} {units[i]}" if i < 2 else f"{n:.1f} {units[i]}"
 
 
 def main() -> None:
     paths = sys.argv[1:]
     if not paths:
         sys.exit("usage: table.py REPORT.json...")
-    rows: dict[str, list[tuple[float, float, int, int]]] = defaultdict(list)
+    rows: dict[str, list[tuple[float, float | None, int, int]]] = defaultdict(list)
     for path in paths:
         with open(path) as f:
             report = json.load(f)
@@ -89,7 +97,7 @@ def main() -> None:
         elapsed = statistics.median(r[0] for r in runs)
         ratio = f"{elapsed / base:.1f}x" if base else "-"
         print(
-            f"| {LABELS[t]} | {elapsed:.2f} s | {ratio} | {statistics.median(r[1] for r in runs):.2f} s"
+            f"| {LABELS[t]} | {elapsed:.2f} s | {ratio} | {seconds([r[1] for r in runs])}"
             f" | {size(max(r[2] for r in runs))} | {size(statistics.median(r[3] for r in runs))} |"
         )
 
