@@ -5,7 +5,8 @@
 # Usage: examples/pipelines/etl/run.sh [transport...]   (default: all the runner offers)
 # Env:   LINES (2000000), RUNS (3), FAASIN (default target/release/faasin),
 #        FAASIN_JAR (default bindings/java/target/faasin-0.1.0.jar),
-#        WORK_DIR (keep the CSV there between runs), RESULTS_JSON, PIPELINE_TIMEOUT (300),
+#        WORK_DIR (keep the CSV there between runs), PIPELINE_TIMEOUT (300),
+#        RESULTS_JSON (every runner report; default target/bench-results/pipelines/etl.json),
 #        PIPELINE_RUNNER_ARGS.
 # Needs the bindings built: bindings/java (the jar), bindings/node (faasin.node),
 # bindings/python installed (import faasin), numpy.
@@ -39,10 +40,10 @@ echo "etl: $csv ($lines lines, $(stat -c %s "$csv") bytes); load average: $(cut 
 # Compute the expected aggregate once, before any timing.
 python3 "$here/verify.py" "$csv" /dev/null >/dev/null 2>&1 || true
 
-json_args=()
-[[ -n ${RESULTS_JSON:-} ]] && json_args=(--json "$RESULTS_JSON")
+results=${RESULTS_JSON:-$root/target/bench-results/pipelines/etl.json}
+mkdir -p "$(dirname "$results")"
 python3 "$here/../bench.py" --title "ETL: parse (Java) -> aggregate (Python numpy) -> format (Node), $lines CSV lines" \
     --chain "$here/chain.toml" --move-chain "$here/chain-move.toml" --input "$csv" --first-into aggregate \
     --verify "python3 '$here/verify.py' '$csv' \"\$RUN_OUT\"" \
-    --runs "${RUNS:-3}" --timeout "${PIPELINE_TIMEOUT:-300}" --faasin "$faasin" "${json_args[@]}" "$@"
+    --runs "${RUNS:-3}" --timeout "${PIPELINE_TIMEOUT:-300}" --faasin "$faasin" --json "$results" "$@"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -5,7 +5,8 @@
 # Usage: examples/pipelines/video/run.sh [transport...]   (default: all the runner offers)
 # Env:   SECONDS_OF_VIDEO (10), SIZE (640x360), FPS (30), MODE (gray|motion),
 #        RUNS (3), FAASIN (the runner; default target/release/faasin),
-#        RESULTS_JSON (write every report there), PIPELINE_TIMEOUT (per chain, 300 s),
+#        RESULTS_JSON (every runner report; default target/bench-results/pipelines/video.json),
+#        PIPELINE_TIMEOUT (per chain, 300 s),
 #        PIPELINE_RUNNER_ARGS (more runner options, e.g. --redis HOST:PORT).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,10 +54,10 @@ raw_bytes=$(stat -c %s "$RAW_IN")
 echo "video: $VIDEO_IN ($frames frames ${W}x${H} @ $FPS fps, $VCODEC), raw rgb24 $raw_bytes bytes," \
     "transform $MODE; load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-json_args=()
-[[ -n ${RESULTS_JSON:-} ]] && json_args=(--json "$RESULTS_JSON")
+results=${RESULTS_JSON:-$root/target/bench-results/pipelines/video.json}
+mkdir -p "$(dirname "$results")"
 python3 "$here/../bench.py" --title "video: decode (ffmpeg) -> $MODE (Python numpy) -> encode (ffmpeg $VCODEC), $frames frames ${W}x${H}" \
     --chain "$here/chain.toml" --move-chain "$here/chain-move.toml" --idle-env RAW_IN=/dev/null --first-into encode \
     --verify "bash '$here/verify.sh' \"\$RUN_OUT.mp4\" $frames" \
-    --runs "${RUNS:-3}" --timeout "${PIPELINE_TIMEOUT:-300}" --faasin "$faasin" "${json_args[@]}" "$@"
+    --runs "${RUNS:-3}" --timeout "${PIPELINE_TIMEOUT:-300}" --faasin "$faasin" --json "$results" "$@"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
