@@ -142,24 +142,24 @@ mod tests {
 
     #[test]
     fn file_errors_name_the_line() {
-        let e = parse("[[function]]\nname = \"a\"\ncommand = 3\n", "c.toml", 4096).unwrap_err();
-        assert!(e.starts_with("c.toml:3:"), "{e}");
-        let e = parse(
-            "[[function]]\ncommand = \"a\"\n\n[[function]]\nname = \"b\"\n",
-            "c.toml",
-            4096,
-        )
-        .unwrap_err();
-        assert!(e.starts_with("c.toml:4: function 2: no `command`"), "{e}");
-        let e = parse(
-            "[[function]]\ncommand = \"a\"\ncapacity = 1000\n",
-            "c.toml",
-            4096,
-        )
-        .unwrap_err();
-        assert!(e.contains("power of two"), "{e}");
-        let e = parse("[[function]]\ncomand = \"a\"\n", "c.toml", 4096).unwrap_err();
-        assert!(e.starts_with("c.toml:2:") && e.contains("comand"), "{e}");
+        let cases = [
+            ("[[function]]\nname = \"a\"\ncommand = 3\n", "c.toml:3:", ""),
+            (
+                "[[function]]\ncommand = \"a\"\n\n[[function]]\nname = \"b\"\n",
+                "c.toml:4: function 2: no `command`",
+                "",
+            ),
+            (
+                "[[function]]\ncommand = \"a\"\ncapacity = 1000\n",
+                "c.toml:1: function 1:",
+                "power of two",
+            ),
+            ("[[function]]\ncomand = \"a\"\n", "c.toml:2:", "comand"),
+        ];
+        for (text, starts, contains) in cases {
+            let e = parse(text, "c.toml", 4096).unwrap_err();
+            assert!(e.starts_with(starts) && e.contains(contains), "{e}");
+        }
     }
 
     #[test]

@@ -74,9 +74,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         chain,
         opts,
         edges,
-        slots: (0..chain.functions.len())
-            .map(|_| Slot::default())
-            .collect(),
+        slots: Slot::each_of(chain),
         server,
         guard: Guard::start(&opts.docker, &run_id),
         run_id,

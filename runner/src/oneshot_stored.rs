@@ -75,9 +75,7 @@ pub fn run(chain: &Chain, opts: &Options) -> Result<Report, SetupError> {
         opts,
         guard,
         start,
-        slots: (0..chain.functions.len())
-            .map(|_| Slot::default())
-            .collect(),
+        slots: Slot::each_of(chain),
         reason: None,
     };
     let run = StoredRun {

@@ -47,6 +47,11 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// A fresh slot for every function of `chain`.
+    pub fn each_of(chain: &Chain) -> Vec<Slot> {
+        chain.functions.iter().map(|_| Slot::default()).collect()
+    }
+
     pub fn running(&self) -> bool {
         self.pid.is_some() && self.end.is_none()
     }

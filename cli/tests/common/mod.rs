@@ -1,5 +1,8 @@
 //! Helpers for running the built `faasin` binary in tests.
-#![allow(dead_code, reason = "each test binary uses its own part of these helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of these helpers"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
