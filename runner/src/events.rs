@@ -1,16 +1,14 @@
 //! Waiting for fds and messages at once: [`poll_readable`], an eventfd
-//! [`Bell`], and a channel whose receiver waits for its next message and for
-//! fds together (an mpsc channel plus a bell that every send rings). The warm runner's
-//! main thread waits on it for its helper threads' events (a function asked
-//! for an invocation, a function exited) and for the functions' return
-//! values on their connections, which it reads itself: a thread per
-//! connection blocked in a read would be one more wake-up, and one more
-//! thread hand-off, per function and invocation.
+//! [`Bell`], and a [`Mailbox`] (an mpsc channel whose every send rings a
+//! bell), so one `poll` waits for several instances' messages and their
+//! return values on their connections together. A thread per connection
+//! blocked in a read would be one more wake-up, and one more thread
+//! hand-off, per function and invocation.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An eventfd to wake a thread that waits in `poll(2)`.
 pub struct Bell(OwnedFd);
@@ -46,96 +44,63 @@ impl Bell {
     }
 }
 
+/// The sending side of a [`Mailbox`]; clones send to the same one.
 pub struct Sender<T> {
     tx: mpsc::Sender<T>,
-    wake: Arc<Bell>,
+    bell: Arc<Bell>,
 }
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         Sender {
             tx: self.tx.clone(),
-            wake: Arc::clone(&self.wake),
+            bell: Arc::clone(&self.bell),
         }
     }
 }
 
 impl<T> Sender<T> {
-    /// Sends `v` and wakes the receiver; false once the receiver is gone.
+    /// Sends `v` and rings the mailbox's bell; false once it is gone.
     pub fn send(&self, v: T) -> bool {
         let sent = self.tx.send(v).is_ok();
-        self.wake.ring();
+        self.bell.ring();
         sent
     }
 }
 
-pub struct Receiver<T> {
+/// A channel whose receiver can be waited for with `poll(2)`, beside fds:
+/// every send rings its [`Bell`].
+pub struct Mailbox<T> {
     rx: mpsc::Receiver<T>,
-    wake: Arc<Bell>,
+    bell: Arc<Bell>,
 }
 
-/// What [`Receiver::wait`] found first.
-pub enum Ready<T> {
-    Message(T),
-    /// The fd at this index is readable, or hung up.
-    Fd(usize),
-    Timeout,
-    /// Every sender is gone (and no fd was asked for).
-    Disconnected,
-}
-
-pub fn channel<T>() -> io::Result<(Sender<T>, Receiver<T>)> {
-    let wake = Arc::new(Bell::new()?);
-    let (tx, rx) = mpsc::channel();
-    Ok((
-        Sender {
+impl<T> Mailbox<T> {
+    pub fn new() -> io::Result<(Sender<T>, Mailbox<T>)> {
+        let bell = Arc::new(Bell::new()?);
+        let (tx, rx) = mpsc::channel();
+        let sender = Sender {
             tx,
-            wake: Arc::clone(&wake),
-        },
-        Receiver { rx, wake },
-    ))
-}
-
-impl<T> Receiver<T> {
-    /// The next message if one is there or comes within `timeout`, else the
-    /// first of `fds` that becomes readable; messages first.
-    pub fn wait(&self, fds: &[BorrowedFd<'_>], timeout: Duration) -> Ready<T> {
-        let until = Instant::now() + timeout;
-        loop {
-            match self.rx.try_recv() {
-                Ok(v) => return Ready::Message(v),
-                Err(mpsc::TryRecvError::Disconnected) if fds.is_empty() => {
-                    return Ready::Disconnected
-                }
-                Err(_) => {}
-            }
-            let all: Vec<BorrowedFd<'_>> = std::iter::once(self.wake.fd())
-                .chain(fds.iter().copied())
-                .collect();
-            let left = until.saturating_duration_since(Instant::now());
-            // An error cannot happen with valid fds; the caller's loop retries.
-            let Ok(ready) = poll_readable(&all, Some(left)) else {
-                return Ready::Timeout;
-            };
-            if ready[0] {
-                self.wake.clear();
-            }
-            if let Some(k) = ready[1..].iter().position(|r| *r) {
-                if !ready[0] {
-                    return Ready::Fd(k);
-                }
-                // A message came too: it goes first (loop), and the fd
-                // stays readable for the next call.
-            }
-            if !ready.contains(&true) && Instant::now() >= until {
-                return Ready::Timeout;
-            }
-        }
+            bell: Arc::clone(&bell),
+        };
+        Ok((sender, Mailbox { rx, bell }))
     }
 
-    /// As `mpsc::Receiver::recv_timeout` (for waits without fds).
-    pub fn recv_timeout(&self, t: Duration) -> Result<T, mpsc::RecvTimeoutError> {
-        self.rx.recv_timeout(t)
+    /// Readable while a message may be waiting.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.bell.fd()
+    }
+
+    /// The next message, without waiting. The bell is cleared first, so a
+    /// message sent after this looks rings it again: none is missed.
+    pub fn take(&self) -> Option<T> {
+        self.bell.clear();
+        let v = self.rx.try_recv().ok();
+        if v.is_some() {
+            // More may be queued behind it.
+            self.bell.ring();
+        }
+        v
     }
 }
 
@@ -172,62 +137,44 @@ mod tests {
     use std::io::Write;
     use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
+    use std::time::Instant;
 
     #[test]
-    fn messages_fds_and_timeouts_each_end_a_wait() {
-        let (tx, rx) = channel::<u32>().unwrap();
+    fn a_mailbox_is_readable_while_messages_wait() {
+        let (tx, mb) = Mailbox::<u32>::new().unwrap();
         let (a, b) = UnixStream::pair().unwrap();
-        let (c, d) = UnixStream::pair().unwrap();
-
         // Nothing there: the wait lasts its timeout, no longer.
         let t = Instant::now();
-        assert!(matches!(
-            rx.wait(&[b.as_fd(), d.as_fd()], Duration::from_millis(50)),
-            Ready::Timeout
-        ));
+        let r = poll_readable(&[mb.fd(), b.as_fd()], Some(Duration::from_millis(50))).unwrap();
+        assert_eq!(r, [false, false]);
         assert!(t.elapsed() >= Duration::from_millis(50));
-        assert!(t.elapsed() < Duration::from_secs(2));
-
-        // A message from another thread ends a wait on fds at once.
+        assert!(mb.take().is_none());
+        // A message from another thread ends a wait at once.
         let sender = std::thread::spawn({
             let tx = tx.clone();
             move || {
                 std::thread::sleep(Duration::from_millis(30));
                 assert!(tx.send(7));
+                assert!(tx.send(8));
             }
         });
-        let t = Instant::now();
-        assert!(matches!(
-            rx.wait(&[b.as_fd(), d.as_fd()], Duration::from_secs(10)),
-            Ready::Message(7)
-        ));
-        assert!(t.elapsed() < Duration::from_secs(5));
+        let r = poll_readable(&[mb.fd(), b.as_fd()], Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(r, [true, false]);
         sender.join().unwrap();
-
-        // A readable fd is named by its index.
-        (&c).write_all(b"x").unwrap();
-        assert!(matches!(
-            rx.wait(&[b.as_fd(), d.as_fd()], Duration::from_secs(10)),
-            Ready::Fd(1)
-        ));
-        // A message that is there goes before a readable fd.
-        assert!(tx.send(8));
-        assert!(matches!(
-            rx.wait(&[b.as_fd(), d.as_fd()], Duration::from_secs(10)),
-            Ready::Message(8)
-        ));
-        // A hang-up counts as readable.
+        assert_eq!(mb.take(), Some(7));
+        // Still readable: a second message waits.
+        let r = poll_readable(&[mb.fd()], Some(Duration::ZERO)).unwrap();
+        assert_eq!(r, [true]);
+        assert_eq!(mb.take(), Some(8));
+        assert_eq!(mb.take(), None);
+        let r = poll_readable(&[mb.fd()], Some(Duration::ZERO)).unwrap();
+        assert_eq!(r, [false]);
+        // A readable fd and a hang-up count as readable.
+        (&a).write_all(b"x").unwrap();
+        assert_eq!(poll_readable(&[b.as_fd()], None).unwrap(), [true]);
         drop(a);
-        assert!(matches!(
-            rx.wait(&[b.as_fd()], Duration::from_secs(10)),
-            Ready::Fd(0)
-        ));
-
-        // Every sender gone and no fd to wait for: said so.
-        drop(tx);
-        assert!(matches!(
-            rx.wait(&[], Duration::from_secs(10)),
-            Ready::Disconnected
-        ));
+        assert_eq!(poll_readable(&[b.as_fd()], None).unwrap(), [true]);
+        drop(mb);
+        assert!(!tx.send(9), "the mailbox is gone");
     }
 }

@@ -3,11 +3,16 @@
 //! handoff socket, gets the invocation's stream ends, and sends its return
 //! value back on the same connection, where it then waits for the next one
 //! (`FAASIN_WARM=2`).
+//!
+//! Each instance has a mailbox of its own (its asks, from the handoff
+//! server; its exit, from its wait thread), so instances can be grouped into
+//! any invocation and [`wait_any`] of a group waits for all of them at once.
 
 use crate::chain::Function;
-use crate::events::Sender;
+use crate::events::{poll_readable, Mailbox};
 use crate::guard::Guard;
 use crate::handoff_server::HandoffServer;
+use crate::options::MAX_RETURN;
 use crate::process::{self, Exit, HandoffAt};
 use crate::report::WarmFunction;
 use faasin::handoff;
@@ -15,19 +20,26 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// What an instance's helpers (the handoff server, its wait thread) and its
-/// own connection tell the one who runs it.
+/// How long a function may pause in the middle of sending its return value.
+const RESULT_STALL: Duration = Duration::from_secs(5);
+
+/// What an instance's helpers tell its mailbox.
+enum Note {
+    Asked(OwnedFd),
+    Exited(Exit),
+}
+
+/// What an instance has to say.
 pub enum Event {
-    /// Instance `i` asked for an invocation (or the END) on this connection.
-    Asked(usize, OwnedFd),
-    /// Instance `i`'s return value arrived (or its connection broke).
-    Finished(usize, io::Result<handoff::ReturnValue>, Instant),
-    /// Instance `i`'s process ended.
-    Exited(usize, Exit),
-    /// Made from `Exited` by whoever waits: the message that says so.
-    Ended(String),
+    /// It asked for an invocation (or the END): [`Instance::is_asking`].
+    Asked,
+    /// The return value of its running invocation arrived (or its
+    /// connection broke).
+    Finished(io::Result<handoff::ReturnValue>, Instant),
+    /// Its process ended, with this status (or why it cannot be waited for).
+    Exited(io::Result<ExitStatus>),
 }
 
 pub struct Instance {
@@ -36,6 +48,7 @@ pub struct Instance {
     pid: Option<i32>,
     container: Option<String>,
     token: String,
+    mailbox: Mailbox<Note>,
     /// The connection on which it asked, while it waits for a grant.
     asked: Option<OwnedFd>,
     /// The connection of its running invocation, on which its return value
@@ -45,23 +58,24 @@ pub struct Instance {
     max_rss: Option<u64>,
 }
 
-/// Where an instance is started and whom it tells.
+/// Where an instance is started.
 pub struct Start<'a> {
     pub server: &'a HandoffServer,
     pub guard: &'a mut Guard,
     pub docker: &'a str,
     /// Names its container, if it runs in one.
     pub container: Option<String>,
-    pub events: Sender<Event>,
 }
 
 impl Instance {
     /// Starts function `f`, the `i`th of its chain, as a warm instance.
     pub fn start(f: &Function, i: usize, at: Start<'_>) -> Result<Instance, String> {
         let name = format!("function {} ({})", i + 1, f.name);
-        let tx = at.events.clone();
+        let (tx, mailbox) =
+            Mailbox::new().map_err(|e| format!("cannot make a mailbox for {name}: {e}"))?;
+        let asks = tx.clone();
         let token = at.server.register(move |conn| {
-            tx.send(Event::Asked(i, conn));
+            asks.send(Note::Asked(conn));
         });
         let mut warm = f.clone();
         // It waits for its next invocation on the connection of its last
@@ -81,9 +95,8 @@ impl Instance {
             Ok(fd) => cmd.stdout(Stdio::from(fd)),
             Err(_) => cmd.stdout(Stdio::null()),
         };
-        let events = at.events;
         let on_exit = move |exit| {
-            events.send(Event::Exited(i, exit));
+            tx.send(Note::Exited(exit));
         };
         match process::spawn(cmd, at.guard, at.container.as_deref(), on_exit) {
             Ok(child) => Ok(Instance {
@@ -91,6 +104,7 @@ impl Instance {
                 pid: Some(child.pid),
                 container: at.container,
                 token,
+                mailbox,
                 asked: None,
                 running: None,
                 status: None,
@@ -104,7 +118,7 @@ impl Instance {
     }
 
     /// It asked on `conn`.
-    pub fn asked(&mut self, conn: OwnedFd) -> Result<(), String> {
+    fn asked(&mut self, conn: OwnedFd) -> Result<(), String> {
         if self.asked.replace(conn).is_some() {
             return Err(format!(
                 "{} asked for a second invocation before finishing one",
@@ -119,7 +133,7 @@ impl Instance {
     }
 
     /// Hands it an invocation's ends; its return value will come on the
-    /// connection ([`Instance::result_fd`]).
+    /// connection.
     pub fn grant(&mut self, input: OwnedFd, output: OwnedFd) -> Result<(), String> {
         let conn = self
             .asked
@@ -134,26 +148,37 @@ impl Instance {
         Ok(())
     }
 
-    /// The connection its return value will come on, while it runs one.
-    pub fn result_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.running.as_ref().map(|c| c.as_fd())
-    }
-
-    /// Takes the running invocation's connection, to read its result.
-    pub fn take_running(&mut self) -> Option<OwnedFd> {
-        self.running.take()
+    /// Its next event, if one is there (`result_ready`: its connection is
+    /// readable). Err: it broke the protocol.
+    fn take_event(&mut self, result_ready: bool) -> Result<Option<Event>, String> {
+        if result_ready {
+            if let Some(conn) = self.running.take() {
+                // Readable: it is sending its value (or hung up); the
+                // value's pieces follow each other at once.
+                let r = handoff::read_result_within(conn.as_fd(), MAX_RETURN, RESULT_STALL);
+                let at = Instant::now();
+                if matches!(&r, Ok(v) if v.stays) {
+                    // It waits there for its next invocation: asked.
+                    self.asked(conn)?;
+                }
+                return Ok(Some(Event::Finished(r, at)));
+            }
+        }
+        match self.mailbox.take() {
+            Some(Note::Asked(conn)) => self.asked(conn).map(|()| Some(Event::Asked)),
+            Some(Note::Exited(exit)) => {
+                self.status = exit.status.as_ref().ok().copied();
+                self.max_rss = exit.max_rss;
+                self.pid = None;
+                Ok(Some(Event::Exited(exit.status)))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Forgets an invocation still running: it is over for the runner.
     pub fn abandon(&mut self) {
         self.running = None;
-    }
-
-    /// Its process was reaped.
-    pub fn exited(&mut self, exit: Exit) {
-        self.status = exit.status.ok();
-        self.max_rss = exit.max_rss;
-        self.pid = None;
     }
 
     pub fn alive(&self) -> bool {
@@ -199,4 +224,31 @@ impl Instance {
             max_rss_bytes: self.max_rss,
         }
     }
+}
+
+/// Waits up to `timeout` for the first of `instances` to have something to
+/// say; return values go first. `Ok(None)`: nothing in time.
+pub fn wait_any(
+    instances: &mut [Instance],
+    timeout: Duration,
+) -> Result<Option<(usize, Event)>, String> {
+    // Who each polled fd belongs to, and whether it is a result connection.
+    let mut owners: Vec<(usize, bool)> = Vec::new();
+    let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
+    for (i, inst) in instances.iter().enumerate() {
+        if let Some(c) = &inst.running {
+            owners.push((i, true));
+            fds.push(c.as_fd());
+        }
+        owners.push((i, false));
+        fds.push(inst.mailbox.fd());
+    }
+    let ready = poll_readable(&fds, Some(timeout)).map_err(|e| format!("poll: {e}"))?;
+    drop(fds);
+    for (&(i, result), _) in owners.iter().zip(&ready).filter(|(_, r)| **r) {
+        if let Some(ev) = instances[i].take_event(result)? {
+            return Ok(Some((i, ev)));
+        }
+    }
+    Ok(None)
 }

@@ -4,13 +4,12 @@
 //! ends at once and they stream; over a store each one runs after the one
 //! before has ended ([`crate::staged`]).
 
-use crate::instance::Event;
 use crate::options::TICK;
 use crate::pumps::{self, Meter};
 use crate::report::{unix_now, InvocationReport};
 use crate::staged::{ops_of, run_stages, Ran, Sink, Source, StageEnds, Stages};
 use crate::store::{Store, StoreOp};
-use crate::warm_chain::WarmChain;
+use crate::warm_chain::{ChainEvent, WarmChain};
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::sync::{mpsc, Arc};
@@ -158,16 +157,15 @@ fn collect_results(
             Err(e) => return Err(e),
         };
         match ev {
-            Event::Finished(i, r, at) => {
+            ChainEvent::Finished(i, r, at) => {
                 finished[i] = Some(at.duration_since(t0).as_secs_f64());
                 match w.result(i, r) {
                     Ok(v) => values[i] = v,
                     Err(e) => broken.add(e),
                 }
             }
-            Event::Ended(e) => broken.add(e),
-            Event::Asked(i, c) => w.instances[i].asked(c)?,
-            Event::Exited(..) => return Err("a stray event".into()),
+            ChainEvent::Ended(e) => broken.add(e),
+            ChainEvent::Asked(_) => {}
         }
     }
     if !broken.messages.is_empty() {
@@ -220,14 +218,14 @@ impl InstanceStages<'_, '_> {
         let limit = Instant::now() + Duration::from_secs(24 * 3600);
         loop {
             match self.w.next_event(limit, "an invocation ran")? {
-                Event::Finished(j, r, at) if j == i => {
+                ChainEvent::Finished(j, r, at) if j == i => {
                     self.values.push(self.w.result(i, r)?);
                     self.finished.push(at.duration_since(self.t0).as_secs_f64());
                     return Ok(());
                 }
-                Event::Asked(j, c) => self.w.instances[j].asked(c)?,
-                Event::Ended(e) => return Err(e),
-                _ => return Err("a stray event".into()),
+                ChainEvent::Asked(_) => {}
+                ChainEvent::Ended(e) => return Err(e),
+                ChainEvent::Finished(..) => return Err("a stray return value".into()),
             }
         }
     }

@@ -5,26 +5,32 @@
 
 use crate::chain::Chain;
 use crate::containers;
-use crate::events::{self, Ready, Receiver};
 use crate::guard::Guard;
 use crate::handoff_server::HandoffServer;
-use crate::instance::{Event, Instance, Start};
-use crate::options::{SetupError, KILL_AFTER, MAX_RETURN, TICK};
-use crate::process::Exit;
+use crate::instance::{wait_any, Event, Instance, Start};
+use crate::options::{SetupError, KILL_AFTER, TICK};
 use crate::transport::{self, Transport};
 use crate::workers::Workers;
 use faasin::handoff;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
-use std::sync::mpsc;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 /// A function must ask for its first invocation within this long of its
 /// start, and for its next one (or the END) within this long of finishing.
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a function may pause in the middle of sending its return value.
-const RESULT_STALL: Duration = Duration::from_secs(5);
+
+/// What the instances of a warm chain tell the one who runs it.
+pub enum ChainEvent {
+    /// Instance `i` asked for an invocation.
+    Asked(usize),
+    /// Instance `i`'s return value arrived (or its connection broke).
+    Finished(usize, io::Result<handoff::ReturnValue>, Instant),
+    /// An instance's process ended: the message that says so.
+    Ended(String),
+}
 
 pub struct WarmChain<'a> {
     pub chain: &'a Chain,
@@ -32,7 +38,6 @@ pub struct WarmChain<'a> {
     /// Why not every instance could be started.
     pub start_error: Option<String>,
     transport: Transport,
-    rx: Receiver<Event>,
     /// Per edge, the ring memory its streams reuse from one invocation to
     /// the next (fresh memory costs a page fault per page at first write).
     rings: Vec<Option<faasin::RingMemory>>,
@@ -64,8 +69,6 @@ impl<'a> WarmChain<'a> {
     /// cannot be started stops the rest (see [`WarmChain::start_error`]).
     /// Err: nothing could be set up, and nothing was started.
     pub fn start(chain: &'a Chain, setup: Setup<'_>) -> Result<WarmChain<'a>, SetupError> {
-        let (tx, rx) = events::channel::<Event>()
-            .map_err(|e| SetupError(format!("cannot make the runner's event channel: {e}")))?;
         let workers = Workers::new(2)
             .map_err(|e| SetupError(format!("cannot start the runner's threads: {e}")))?;
         let start = Instant::now();
@@ -74,7 +77,6 @@ impl<'a> WarmChain<'a> {
             instances: Vec::with_capacity(chain.functions.len()),
             start_error: None,
             transport: setup.transport,
-            rx,
             rings: (0..=chain.functions.len()).map(|_| None).collect(),
             next_edges: None,
             workers,
@@ -87,7 +89,6 @@ impl<'a> WarmChain<'a> {
                 guard: &mut *setup.guard,
                 docker: setup.docker,
                 container: containers::name(f, setup.run_id, i),
-                events: tx.clone(),
             };
             match Instance::start(f, i, at) {
                 Ok(inst) => w.instances.push(inst),
@@ -140,9 +141,8 @@ impl<'a> WarmChain<'a> {
         self.next_edges = self.take_edges().ok();
     }
 
-    /// The next event, or why there will be none in time. Return values
-    /// are read here, from the connections of the running invocations.
-    pub fn next_event(&mut self, limit: Instant, what: &str) -> Result<Event, String> {
+    /// The next event, or why there will be none in time.
+    pub fn next_event(&mut self, limit: Instant, what: &str) -> Result<ChainEvent, String> {
         let limit = self.deadline.map_or(limit, |d| d.min(limit));
         loop {
             if crate::signals::received().is_some() {
@@ -158,53 +158,29 @@ impl<'a> WarmChain<'a> {
                     _ => format!("no progress while {what}"),
                 });
             }
-            let (waiting, fds): (Vec<usize>, Vec<BorrowedFd<'_>>) = (self.instances.iter())
-                .enumerate()
-                .filter_map(|(i, inst)| Some((i, inst.result_fd()?)))
-                .unzip();
-            let ready = self.rx.wait(&fds, (limit - now).min(TICK));
-            drop(fds);
-            match ready {
-                Ready::Fd(k) => return self.read_result(waiting[k]),
-                Ready::Message(Event::Exited(i, exit)) => return Ok(self.ended(i, exit, what)),
-                Ready::Message(ev) => return Ok(ev),
-                Ready::Timeout => {}
-                Ready::Disconnected => return Err(format!("every function is gone while {what}")),
+            match wait_any(&mut self.instances, (limit - now).min(TICK))? {
+                None => {}
+                Some((i, Event::Asked)) => return Ok(ChainEvent::Asked(i)),
+                Some((i, Event::Finished(r, at))) => return Ok(ChainEvent::Finished(i, r, at)),
+                Some((i, Event::Exited(st))) => return Ok(self.ended(i, st, what)),
             }
         }
     }
 
-    /// Instance `i`'s connection is readable: it is sending its value (or
-    /// hung up); the value's pieces follow each other at once.
-    fn read_result(&mut self, i: usize) -> Result<Event, String> {
-        let conn = self.instances[i]
-            .take_running()
-            .expect("a waiting connection");
-        let r = handoff::read_result_within(conn.as_fd(), MAX_RETURN, RESULT_STALL);
-        let at = Instant::now();
-        if matches!(&r, Ok(v) if v.stays) {
-            // It waits there for its next invocation: asked.
-            self.instances[i].asked(conn)?;
-        }
-        Ok(Event::Finished(i, r, at))
-    }
-
-    fn ended(&mut self, i: usize, exit: Exit, what: &str) -> Event {
-        let status = exit.status.as_ref().ok().copied();
-        let text = match &exit.status {
+    fn ended(&self, i: usize, status: io::Result<ExitStatus>, what: &str) -> ChainEvent {
+        let text = match &status {
             Ok(st) => crate::report::status_text(st.code(), st.signal()),
             Err(e) => format!("cannot be waited for: {e}"),
         };
-        self.instances[i].exited(exit);
         // A clean exit here is a one-shot function (one that takes
         // faasin::input()/output() once).
-        let hint = if status.is_some_and(|st| st.success()) {
+        let hint = if status.is_ok_and(|st| st.success()) {
             "; a warm function loops over faasin::invocations()"
         } else {
             ""
         };
         let name = &self.instances[i].name;
-        Event::Ended(format!("{name} ended ({text}) while {what}{hint}"))
+        ChainEvent::Ended(format!("{name} ended ({text}) while {what}{hint}"))
     }
 
     /// Waits until every instance has asked for its next invocation.
@@ -212,9 +188,9 @@ impl<'a> WarmChain<'a> {
         let limit = Instant::now() + ASK_TIMEOUT;
         while self.instances.iter().any(|f| !f.is_asking()) {
             match self.next_event(limit, "waiting for the functions to ask for an invocation")? {
-                Event::Asked(i, c) => self.instances[i].asked(c)?,
-                Event::Ended(e) => return Err(e),
-                _ => return Err("a stray event between invocations".into()),
+                ChainEvent::Asked(_) => {}
+                ChainEvent::Ended(e) => return Err(e),
+                ChainEvent::Finished(..) => return Err("a return value between invocations".into()),
             }
         }
         Ok(())
@@ -252,13 +228,10 @@ impl<'a> WarmChain<'a> {
             if !self.instances.iter().any(Instance::alive) || Instant::now() >= limit {
                 break;
             }
-            match self.rx.recv_timeout(TICK) {
-                Ok(Event::Asked(i, c)) => {
-                    let _ = self.instances[i].asked(c);
-                }
-                Ok(Event::Exited(i, exit)) => self.instances[i].exited(exit),
-                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            // Asks are answered (END) at the top of the loop; exits are
+            // recorded by the instances themselves.
+            if wait_any(&mut self.instances, TICK).is_err() {
+                break;
             }
         }
         // A container still running is removed: its `docker run` client
@@ -274,8 +247,8 @@ impl<'a> WarmChain<'a> {
         while self.instances.iter().any(Instance::alive) {
             self.instances.iter().for_each(|f| f.signal(signal));
             while Instant::now() < until && self.instances.iter().any(Instance::alive) {
-                if let Ok(Event::Exited(i, exit)) = self.rx.recv_timeout(TICK) {
-                    self.instances[i].exited(exit);
+                if wait_any(&mut self.instances, TICK).is_err() {
+                    std::thread::sleep(TICK);
                 }
             }
             if signal == libc::SIGKILL {
