@@ -37,6 +37,7 @@ fn cat(name: &str) -> Function {
         stdio: false,
         handoff: false,
         capacity: 1 << 16,
+        memory: None,
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Function {
     pub handoff: bool,
     /// Capacity of the ring this function writes into (its faasout).
     pub capacity: usize,
+    /// A container's memory limit, as `docker run --memory` takes it.
+    pub memory: Option<String>,
 }
 
 /// A whole chain.
@@ -107,6 +109,7 @@ pub fn from_inline(cmds: &[String], stdio: &[usize], capacity: usize) -> Result<
             stdio: prefixed || stdio.contains(&(i + 1)),
             handoff: false,
             capacity,
+            memory: None,
         });
     }
     dedupe_names(&mut functions);

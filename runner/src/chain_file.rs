@@ -36,6 +36,7 @@ struct FunctionSpec {
     #[serde(default)]
     handoff: bool,
     capacity: Option<usize>,
+    memory: Option<String>,
 }
 
 /// 1-based line and column of a byte offset.
@@ -104,6 +105,9 @@ fn function(f: FunctionSpec, default_capacity: usize) -> Result<Function, String
     if f.image.as_deref().is_some_and(|s| s.trim().is_empty()) {
         return Err("`image` is empty".into());
     }
+    if f.memory.is_some() && f.image.is_none() {
+        return Err("`memory` limits a container; this function has no `image`".into());
+    }
     if f.image.is_some() && f.handoff {
         return Err(
             "`handoff` is for processes; a container always gets its ends through the handoff socket"
@@ -133,6 +137,7 @@ fn function(f: FunctionSpec, default_capacity: usize) -> Result<Function, String
         stdio: f.stdio,
         handoff: f.handoff,
         capacity,
+        memory: f.memory,
     })
 }
 

@@ -16,10 +16,12 @@ use crate::options::MAX_RETURN;
 use crate::process::{self, Exit, HandoffAt};
 use crate::report::WarmFunction;
 use faasin::handoff;
-use std::io;
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a function may pause in the middle of sending its return value.
@@ -58,6 +60,9 @@ pub struct Instance {
     max_rss: Option<u64>,
 }
 
+/// Takes each line an instance writes on stdout or stderr.
+pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Where an instance is started.
 pub struct Start<'a> {
     pub server: &'a HandoffServer,
@@ -65,6 +70,8 @@ pub struct Start<'a> {
     pub docker: &'a str,
     /// Names its container, if it runs in one.
     pub container: Option<String>,
+    /// Its stdout and stderr lines; `None`: they go to the runner's stderr.
+    pub log: Option<LogSink>,
 }
 
 impl Instance {
@@ -90,26 +97,38 @@ impl Instance {
         let mut cmd = process::command(&warm, at.container.as_deref(), Some(handoff), at.docker);
         // A warm function's stdout is not its return value (that comes per
         // invocation): it goes where its stderr goes.
-        cmd.stdin(Stdio::null()).stderr(Stdio::inherit());
-        match process::dup_std(2) {
-            Ok(fd) => cmd.stdout(Stdio::from(fd)),
-            Err(_) => cmd.stdout(Stdio::null()),
-        };
+        cmd.stdin(Stdio::null());
+        if at.log.is_some() {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        } else {
+            cmd.stderr(Stdio::inherit());
+            match process::dup_std(2) {
+                Ok(fd) => cmd.stdout(Stdio::from(fd)),
+                Err(_) => cmd.stdout(Stdio::null()),
+            };
+        }
         let on_exit = move |exit| {
             tx.send(Note::Exited(exit));
         };
         match process::spawn(cmd, at.guard, at.container.as_deref(), on_exit) {
-            Ok(child) => Ok(Instance {
-                name,
-                pid: Some(child.pid),
-                container: at.container,
-                token,
-                mailbox,
-                asked: None,
-                running: None,
-                status: None,
-                max_rss: None,
-            }),
+            Ok(mut child) => {
+                // The threads end at EOF, when the instance has exited.
+                if let Some(log) = at.log {
+                    child.stdout.take().map(|o| lines_to(o, Arc::clone(&log)));
+                    child.stderr.take().map(|e| lines_to(e, log));
+                }
+                Ok(Instance {
+                    name,
+                    pid: Some(child.pid),
+                    container: at.container,
+                    token,
+                    mailbox,
+                    asked: None,
+                    running: None,
+                    status: None,
+                    max_rss: None,
+                })
+            }
             Err(e) => {
                 at.server.withdraw(&token);
                 Err(format!("could not start {name}: {e}"))
@@ -224,6 +243,25 @@ impl Instance {
             max_rss_bytes: self.max_rss,
         }
     }
+}
+
+/// A thread that hands each line of `src` to `log` (lossily as UTF-8;
+/// overlong lines in pieces), until EOF.
+fn lines_to(src: impl Read + Send + 'static, log: LogSink) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(src);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match (&mut r).take(64 << 10).read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    log(text.trim_end_matches(['\n', '\r']));
+                }
+            }
+        }
+    })
 }
 
 /// Waits up to `timeout` for the first of `instances` to have something to

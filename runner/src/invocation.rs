@@ -178,10 +178,11 @@ fn wait_output(w: &WarmChain<'_>, drained: &mpsc::Receiver<Drained>) -> Result<D
     loop {
         match drained.recv_timeout(TICK) {
             Ok(v) => return Ok(v),
-            Err(mpsc::RecvTimeoutError::Timeout) if w.past_deadline() => {
-                return Err("timed out waiting for the output".into())
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(why) = w.stopped() {
+                    return Err(format!("{why} waiting for the output"));
+                }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err("the output thread died".into())
             }

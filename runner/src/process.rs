@@ -10,7 +10,7 @@ use std::io::{self, Read};
 use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{ChildStdin, ChildStdout, Command, ExitStatus};
+use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
 use std::time::Instant;
 
 /// Where a function finds the handoff socket, and the token it presents.
@@ -75,6 +75,9 @@ fn docker_run(
     if f.stdio {
         c.arg("-i");
     }
+    if let Some(m) = &f.memory {
+        c.arg("--memory").arg(m);
+    }
     for (k, v) in &f.env {
         c.arg("-e").arg(format!("{k}={v}"));
     }
@@ -108,6 +111,7 @@ pub struct Spawned {
     pub pid: i32,
     pub stdin: Option<ChildStdin>,
     pub stdout: Option<ChildStdout>,
+    pub stderr: Option<ChildStderr>,
 }
 
 /// Spawns `cmd` as a function of this run: in a process group of its own,
@@ -134,6 +138,7 @@ pub fn spawn(
         pid,
         stdin: child.stdin.take(),
         stdout: child.stdout.take(),
+        stderr: child.stderr.take(),
     };
     std::thread::spawn(move || {
         let (status, max_rss) = wait_rusage(pid);

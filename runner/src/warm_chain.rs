@@ -16,6 +16,8 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A function must ask for its first invocation within this long of its
@@ -52,6 +54,8 @@ pub struct WarmChain<'a> {
     /// The whole run's deadline.
     deadline: Option<Instant>,
     start: Instant,
+    /// Set by someone else to stop what runs (a client that went away).
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 /// How a warm chain is started.
@@ -82,6 +86,7 @@ impl<'a> WarmChain<'a> {
             workers,
             deadline: setup.timeout.map(|t| start + t),
             start,
+            cancel: None,
         };
         for (i, f) in chain.functions.iter().enumerate() {
             let at = Start {
@@ -89,6 +94,7 @@ impl<'a> WarmChain<'a> {
                 guard: &mut *setup.guard,
                 docker: setup.docker,
                 container: containers::name(f, setup.run_id, i),
+                log: None,
             };
             match Instance::start(f, i, at) {
                 Ok(inst) => w.instances.push(inst),
@@ -99,6 +105,35 @@ impl<'a> WarmChain<'a> {
             }
         }
         Ok(w)
+    }
+
+    /// A warm chain of instances started elsewhere (a platform's pools),
+    /// each asking for an invocation; `deadline` bounds what runs on it.
+    pub fn assemble(
+        chain: &'a Chain,
+        instances: Vec<Instance>,
+        transport: Transport,
+        workers: Workers,
+        deadline: Option<Instant>,
+        cancel: Option<Arc<AtomicBool>>,
+    ) -> WarmChain<'a> {
+        WarmChain {
+            chain,
+            rings: (0..=instances.len()).map(|_| None).collect(),
+            instances,
+            start_error: None,
+            transport,
+            next_edges: None,
+            workers,
+            deadline,
+            start: Instant::now(),
+            cancel,
+        }
+    }
+
+    /// The instances back, for whoever lent them.
+    pub fn into_instances(self) -> Vec<Instance> {
+        self.instances
     }
 
     pub fn started_at(&self) -> Instant {
@@ -145,8 +180,8 @@ impl<'a> WarmChain<'a> {
     pub fn next_event(&mut self, limit: Instant, what: &str) -> Result<ChainEvent, String> {
         let limit = self.deadline.map_or(limit, |d| d.min(limit));
         loop {
-            if crate::signals::received().is_some() {
-                return Err("interrupted".into());
+            if let Some(why) = self.stopped() {
+                return Err(why);
             }
             let now = Instant::now();
             if now >= limit {
@@ -211,9 +246,27 @@ impl<'a> WarmChain<'a> {
         }
     }
 
-    /// The whole run's deadline has passed.
-    pub fn past_deadline(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+    /// Why what runs must stop now, if it must: a signal to the runner,
+    /// the deadline, or a cancel.
+    pub fn stopped(&self) -> Option<String> {
+        if crate::signals::received().is_some() {
+            return Some("interrupted".into());
+        }
+        // Relaxed: a flag polled every tick; nothing is published through it.
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Some("cancelled".into());
+        }
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Some(format!(
+                "timed out after {:.1} s",
+                d.duration_since(self.start).as_secs_f64()
+            )),
+            _ => None,
+        }
     }
 
     /// Tells every instance that asks that there is no more work (or,
