@@ -27,6 +27,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod copy;
+mod end;
 mod endpoint;
 mod function_env;
 pub mod handoff;
@@ -42,6 +43,8 @@ mod sync;
 mod sysfd;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;
+mod wait;
+mod writer;
 
 pub use copy::copy_bytes;
 pub use function_env::{
@@ -54,7 +57,6 @@ pub use probe::Probe;
 pub use reader::Reader;
 pub use region::Keepalive;
 pub use writer::{WriteGrant, Writer};
-mod writer;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};

@@ -68,6 +68,9 @@ pub(crate) fn is_open(fd: RawFd) -> bool {
 
 /// 1 + the CPU this thread runs on now, or 0 if the kernel cannot tell.
 pub(crate) fn current_cpu() -> u32 {
+    if cfg!(miri) {
+        return 0; // Miri does not emulate sched_getcpu; 0 is "unknown".
+    }
     // SAFETY: no arguments; sched_getcpu only reads the calling thread's state.
     let cpu = unsafe { libc::sched_getcpu() };
     u32::try_from(cpu).map_or(0, |c| c.wrapping_add(1))
