@@ -92,10 +92,10 @@ fn pipe_fds_inner(capacity: usize) -> io::Result<(OwnedFd, OwnedFd, OwnedFd)> {
 /// A ring's memory kept by its creator, to open stream after stream on it.
 ///
 /// The first write into fresh shared memory costs a page fault and a page
-/// allocation per 4 KiB; on the VMs this was built on, a stream of 1 MiB
-/// through a new 1 MiB ring took about 2 ms, through used ring memory about
-/// 1 ms with new mappings and 0.15 ms with kept ones (`ring_setup` in
-/// `benches/`; a warm function keeps its mappings). A runner that
+/// allocation per 4 KiB, and a new mapping of used memory still a page
+/// fault per 4 KiB: for a short stream that is most of its cost (see
+/// BENCHMARKS.md, `ring_setup` in `benches/`; a warm function keeps its
+/// mappings, see [`keep_mappings`]). A runner that
 /// starts the same hop again and again (warm functions, `faasin run --warm`)
 /// keeps one `RingMemory` per hop and calls [`RingMemory::endpoints`] for
 /// each stream.
