@@ -61,6 +61,11 @@ pub use writer::{WriteGrant, Writer};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
+/// The examples of `core/README.md`, run as doctests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Default ring capacity: 1 MiB.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
 
