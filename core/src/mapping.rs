@@ -330,9 +330,10 @@ impl Mapping {
     /// first half: on this mapping's first lap, fills the page tables ahead
     /// with one `madvise` instead of taking a page fault per 4 KiB (each a
     /// trip into the kernel, dearer still in a VM, and a new ring, or a new
-    /// mapping of reused ring memory, takes one per page). The spans double, so a short
-    /// stream fills little; a kept mapping remembers how far it got. A
-    /// kernel without `MADV_POPULATE_WRITE` (before 5.14) takes the faults.
+    /// mapping of reused ring memory, takes one per page). The spans double,
+    /// so a short stream fills little; a kept mapping remembers how far it
+    /// got. A kernel without `MADV_POPULATE_WRITE` (before 5.14) takes the
+    /// faults.
     pub(crate) fn populate_ahead(&self, off: usize, n: usize) {
         // Relaxed: a note of this process's own page tables, used by the
         // one end that owns the mapping; it orders nothing.

@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 /// more than a cache line crossing between cores (see BENCHMARKS.md).
 /// Spinning about as long as one wake-up costs bounds the waste at twice
 /// the optimum (the classic spin-then-block competitive bound) and keeps
-/// streaming peers off the sleep path entirely. Override per end with `set_spin`, or per process
-/// with the env variable `FAASIN_SPIN_US`.
+/// streaming peers off the sleep path entirely. Override per end with
+/// `set_spin`, or per process with the env variable `FAASIN_SPIN_US`.
 ///
 /// This is the most a wait spins: each end halves its budget after a spin
 /// that ran out and then slept for longer than this (down to
 /// [`MIN_ADAPTIVE_SPIN`]), and doubles it after a spin that found what it
-/// waited for or a sleep that this much spinning would have avoided. On a machine with
-/// more runnable threads than cores, a peer is often preempted for a whole
-/// time slice; spinning for it then only takes a core it may need, and a
-/// fixed spin costs throughput there (see BENCHMARKS.md).
+/// waited for or a sleep that this much spinning would have avoided. On a
+/// machine with more runnable threads than cores, a peer is often
+/// preempted for a whole time slice; spinning for it then only takes a core
+/// it may need, and a fixed spin costs throughput there (see BENCHMARKS.md).
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 #[derive(Debug, Clone, Copy)]

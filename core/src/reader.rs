@@ -65,10 +65,10 @@ impl Reader {
     /// [`Reader::set_spin`]) and fails with `WouldBlock` only if nothing
     /// came. Off by default. For event loops: there `WouldBlock` starts a
     /// readiness round trip through the kernel and back (a thread wake-up
-    /// or two) that a streaming writer would often have made needless
-    /// within microseconds. The call then holds its thread for at most the
-    /// spin budget; the time until the next call tunes the budget as a
-    /// sleep does for a blocking read.
+    /// or two), far dearer than the microseconds in which a streaming
+    /// writer usually ends the wait. The call then holds its thread for at
+    /// most the spin budget; the time until the next call tunes the budget
+    /// as a sleep does for a blocking read.
     pub fn set_nonblocking_spin(&mut self, on: bool) {
         self.end.opts.nonblocking_spin = on;
     }
