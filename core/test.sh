@@ -10,8 +10,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p faasin --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -p faasin --no-deps --all-features -q
 cargo test -p faasin --all-features --release
-# Loom model of the index and wake-up protocol (ring.rs), bounded to three
-# preemptions (loom's usual bound; unbounded exploration does not finish in CI).
+# Loom model of the wait loop over the index and wake-up protocol (the
+# shipped code of wait.rs and ring.rs, with a condition variable for the
+# socket), bounded to three preemptions (loom's usual bound; unbounded
+# exploration does not finish in CI).
 LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test -p faasin --lib --release loom
 # The benchmarks build and run one iteration each (not a measurement).
@@ -22,10 +24,10 @@ cargo run --release -q -p faasin-benches --bin ring_setup -- 1 2 >/dev/null
 # The benches' own helpers (the host-state probe and its classification).
 cargo test --release -q -p faasin-benches --lib
 cargo run --release -q -p faasin-benches --bin host_state >/dev/null
-# Miri on what Miri can run: the ring protocol's unit tests, including two
-# threads streaming through a heap ring (memfd, mmap and SCM_RIGHTS are
-# beyond Miri, so the rest is covered natively above).
+# Miri on what Miri can run: the ring protocol's and the wait loop's unit
+# tests, including two threads streaming through a heap ring (memfd, mmap
+# and SCM_RIGHTS are beyond Miri, so the rest is covered natively above).
 if ! cargo +nightly miri --version >/dev/null 2>&1; then
     rustup component add miri rust-src --toolchain nightly
 fi
-CARGO_TARGET_DIR=target/miri cargo +nightly miri test -p faasin --lib ring::
+CARGO_TARGET_DIR=target/miri cargo +nightly miri test -p faasin --lib -- ring:: wait::

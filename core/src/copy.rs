@@ -2,23 +2,21 @@
 //!
 //! Every copy of 1 KiB or more takes a plain vector loop (AVX2 when the CPU
 //! has it, SSE2 otherwise) instead of glibc's `memcpy`, which moves such
-//! blocks with `rep movsb`. On AMD Zen 3 (this project's benchmark machine,
-//! glibc 2.36) `rep movsb` is slow in two cases that the ring meets all the
-//! time:
+//! blocks with `rep movsb`. On some CPUs (AMD Zen 3 among them) `rep movsb`
+//! is slow in two cases that the ring meets all the time:
 //!
-//! - when the destination sits 1 to 63 bytes after the source modulo 4096
-//!   (64 KiB at 1.6-2.1 GB/s instead of 25-40 GB/s). The ring's data area is
-//!   page-aligned and runtimes' large buffers begin just past a page start
-//!   (glibc's mmap-ed blocks at page + 16), so a read at a page-aligned ring
-//!   offset lands exactly there;
+//! - when the destination sits 1 to 63 bytes after the source modulo 4096.
+//!   The ring's data area is page-aligned and runtimes' large buffers begin
+//!   just past a page start (glibc's mmap-ed blocks at page + 16), so a read
+//!   at a page-aligned ring offset lands exactly there;
 //! - when the source lines were just written by the other CPU, which is what
-//!   a reader copies out of the ring: 4 KiB and 64 KiB reads between two
-//!   processes ran at 7-9 GiB/s in 5 of 12 runs, and at 17 GiB/s or more
-//!   in every run with the loop reading (BENCHMARKS.md, "Copy loop").
+//!   a reader copies out of the ring: there its speed varies from run to
+//!   run, and the loop's does not.
 //!
 //! Below 1 KiB glibc does not use `rep movsb`, and `memcpy` stays.
 
 /// From this length on, copies take the vector loop.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 const LOOP_MIN_LEN: usize = 1024;
 
 /// Copies `n` bytes from `src` to `dst`.

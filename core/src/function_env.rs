@@ -1,5 +1,5 @@
-//! The conventions by which a function finds its streams (DESIGN.md,
-//! "Conventions for a function").
+//! The conventions by which a function finds its streams
+//! (`docs/design.md`, "Conventions for a function").
 
 use crate::{handoff, sysfd, Reader, Writer};
 use std::io;

@@ -34,7 +34,7 @@ pub(crate) struct WriterLine {
     pub write_pos: AtomicU64,
     /// 1 + the CPU the writer last ran on when it started a wait, woke from
     /// one, or rang the reader's doorbell; 0 if unknown. A hint only (see
-    /// `ring::Producer::note_cpu`); any value is safe.
+    /// `ring::Side::note_cpu`); any value is safe.
     pub writer_cpu: AtomicU32,
 }
 

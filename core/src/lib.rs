@@ -27,6 +27,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod copy;
+mod end;
 mod endpoint;
 mod function_env;
 pub mod handoff;
@@ -42,6 +43,8 @@ mod sync;
 mod sysfd;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;
+mod wait;
+mod writer;
 
 pub use copy::copy_bytes;
 pub use function_env::{
@@ -54,10 +57,14 @@ pub use probe::Probe;
 pub use reader::Reader;
 pub use region::Keepalive;
 pub use writer::{WriteGrant, Writer};
-mod writer;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+/// The examples of `core/README.md`, run as doctests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Default ring capacity: 1 MiB.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
@@ -90,10 +97,10 @@ fn pipe_fds_inner(capacity: usize) -> io::Result<(OwnedFd, OwnedFd, OwnedFd)> {
 /// A ring's memory kept by its creator, to open stream after stream on it.
 ///
 /// The first write into fresh shared memory costs a page fault and a page
-/// allocation per 4 KiB; on the VMs this was built on, a stream of 1 MiB
-/// through a new 1 MiB ring took about 2 ms, through used ring memory about
-/// 1 ms with new mappings and 0.15 ms with kept ones (`ring_setup` in
-/// `benches/`; a warm function keeps its mappings). A runner that
+/// allocation per 4 KiB, and a new mapping of used memory still a page
+/// fault per 4 KiB: for a short stream that is most of its cost (see
+/// BENCHMARKS.md, `ring_setup` in `benches/`; a warm function keeps its
+/// mappings, see [`keep_mappings`]). A runner that
 /// starts the same hop again and again (warm functions, `faasin run --warm`)
 /// keeps one `RingMemory` per hop and calls [`RingMemory::endpoints`] for
 /// each stream.

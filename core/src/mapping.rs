@@ -88,8 +88,8 @@ pub(crate) fn create_memfd(capacity: usize) -> io::Result<OwnedFd> {
     // SAFETY: fd is a valid memfd we own.
     cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), total) })?;
     // The static line, written through the fd: nobody has the memfd mapped
-    // yet, and mapping it here only to write 24 bytes cost a third of a
-    // ring's setup (three mmaps, a munmap and a page fault).
+    // yet, and mapping it here only to write 24 bytes would add three mmaps,
+    // a munmap and a page fault to every ring's setup.
     let mut line = [0u8; STATIC_LINE_LEN];
     line[0..8].copy_from_slice(&MAGIC.to_ne_bytes());
     line[8..16].copy_from_slice(&(capacity as u64).to_ne_bytes());
@@ -151,10 +151,10 @@ const KEEP_BYTES: usize = 64 << 20;
 /// 64 MiB, oldest unmapped first) and used again when this
 /// process is handed the same memfd again. A warm function is handed the
 /// same ring memory invocation after invocation (the runner's
-/// `RingMemory`): 1 MiB through it with new ends took 0.97-1.04 ms with new
-/// mappings (a page fault per 4 KiB, then the unmap) and 0.14-0.17 ms with
-/// kept ones. A memfd cannot be freed, so its inode number not reused,
-/// while a mapping of it lives.
+/// `RingMemory`): a new mapping of it takes a page fault per 4 KiB and an
+/// unmap at the end, which for a short stream cost more than the stream
+/// itself (see BENCHMARKS.md); a kept one takes neither. A memfd cannot be
+/// freed, so its inode number not reused, while a mapping of it lives.
 ///
 /// Process-wide and for good: `invocations()` switches it on in a warm
 /// function, and the warm runner for its own ends of each invocation's
@@ -328,11 +328,12 @@ impl Mapping {
 
     /// Before a write end's bytes go to data offsets `[off, off + n)` of the
     /// first half: on this mapping's first lap, fills the page tables ahead
-    /// with one `madvise` instead of taking a page fault per 4 KiB (each
-    /// costs microseconds in a VM, and a new ring, or a new mapping of
-    /// reused ring memory, takes one per page). The spans double, so a short
-    /// stream fills little; a kept mapping remembers how far it got. A
-    /// kernel without `MADV_POPULATE_WRITE` (before 5.14) takes the faults.
+    /// with one `madvise` instead of taking a page fault per 4 KiB (each a
+    /// trip into the kernel, dearer still in a VM, and a new ring, or a new
+    /// mapping of reused ring memory, takes one per page). The spans double,
+    /// so a short stream fills little; a kept mapping remembers how far it
+    /// got. A kernel without `MADV_POPULATE_WRITE` (before 5.14) takes the
+    /// faults.
     pub(crate) fn populate_ahead(&self, off: usize, n: usize) {
         // Relaxed: a note of this process's own page tables, used by the
         // one end that owns the mapping; it orders nothing.

@@ -6,21 +6,20 @@ use std::time::{Duration, Instant};
 
 /// Default spin budget before a waiting end goes to sleep in the kernel.
 ///
-/// A cross-core kernel wake-up costs 35–55 µs on the machines we target,
-/// while a cache line crosses in 45–165 ns. Spinning about as long as one
-/// wake-up costs bounds the waste at 2x the optimum (the classic
-/// spin-then-block competitive bound) and keeps streaming peers off the
-/// sleep path entirely. Override per end with `set_spin`, or per process
-/// with the env variable `FAASIN_SPIN_US`.
+/// A kernel wake-up of a thread on another core costs orders of magnitude
+/// more than a cache line crossing between cores (see BENCHMARKS.md).
+/// Spinning about as long as one wake-up costs bounds the waste at twice
+/// the optimum (the classic spin-then-block competitive bound) and keeps
+/// streaming peers off the sleep path entirely. Override per end with
+/// `set_spin`, or per process with the env variable `FAASIN_SPIN_US`.
 ///
 /// This is the most a wait spins: each end halves its budget after a spin
 /// that ran out and then slept for longer than this (down to
 /// [`MIN_ADAPTIVE_SPIN`]), and doubles it after a spin that found what it
-/// waited for or a sleep that this much spinning would have avoided. On a machine with
-/// more runnable threads than cores, a peer is often preempted for a whole
-/// time slice; spinning for it then only takes a core it may need (measured
-/// in BENCHMARKS.md: Python streaming at 1.6-4.2 GB/s with a fixed 50 us
-/// spin against 4.7-5.8 GB/s without spinning, under a load of 3.4).
+/// waited for or a sleep that this much spinning would have avoided. On a
+/// machine with more runnable threads than cores, a peer is often
+/// preempted for a whole time slice; spinning for it then only takes a core
+/// it may need, and a fixed spin costs throughput there (see BENCHMARKS.md).
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +45,15 @@ impl Options {
             spin,
             timeout: None,
         }
+    }
+
+    /// When a blocking call that starts now gives up with `TimedOut`:
+    /// `None` without a timeout, and in non-blocking mode, which never waits.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.nonblocking {
+            return None;
+        }
+        self.timeout.map(|t| Instant::now() + t)
     }
 }
 
@@ -79,9 +87,8 @@ impl SpinBudget {
     /// Starts from the budget `cell` holds (if any) and keeps it up to date
     /// there. A warm function's ends are new each invocation; without this
     /// each would start at the full budget and spin it out while the data
-    /// is still several functions upstream. A warm 10-function chain passing
-    /// 100 bytes (`faasin run --warm 41`, two CPUs), three alternating A/B
-    /// pairs: 1.56-1.64 ms per invocation without sharing, 1.28-1.52 with.
+    /// is still several functions upstream, in every function of a long
+    /// warm chain.
     pub(crate) fn share(&mut self, cell: Arc<AtomicU64>) {
         // Relaxed: a hint about the peer's pace; nothing is published with it.
         let ns = cell.load(Ordering::Relaxed);
@@ -151,8 +158,8 @@ impl SpinBudget {
 
 /// The bookkeeping of one wait's spin phase, the same for a reader waiting
 /// for data and a writer waiting for space: one `pause` between looks at
-/// the peer's line (a batch of them costs microseconds on some CPUs, about
-/// 65 cycles each on recent AMD, which would set the round-trip latency),
+/// the peer's line (a batch of them costs microseconds on some CPUs, which
+/// would set the round-trip latency),
 /// and every 64th look the slower checks. The clock is read only once the
 /// first 64 looks failed: a streaming peer is usually found before that.
 pub(crate) struct SpinPhase {

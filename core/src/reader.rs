@@ -1,17 +1,14 @@
 //! The read end.
 
 use crate::copy;
-use crate::endpoint::{self, Role};
-use crate::mapping::Mapping;
-use crate::options::{Missed, Options, SpinBudget, SpinPhase};
-use crate::region::{HeapBuf, Keepalive, Region};
-use crate::ring::Consumer;
+use crate::end::{shared_end_api, End, Inner};
+use crate::endpoint::Role;
+use crate::ring::{Consumer, Side};
 use crate::sysfd;
+use crate::wait::Touch;
 use std::io::{self, BufRead, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
 
 /// Size of the buffer used when the fd is not a FAASIN endpoint.
 const FALLBACK_BUF: usize = 64 * 1024;
@@ -23,40 +20,19 @@ const FALLBACK_BUF: usize = 64 * 1024;
 /// that points straight into the ring, and [`BufRead::consume`] (or
 /// [`Reader::release`]) gives bytes back to the writer.
 pub struct Reader {
-    inner: Inner,
-    opts: Options,
+    end: End<Consumer, Unread>,
     /// Bytes handed out by the last `fill_buf` and not yet released.
     borrowed: usize,
 }
 
-enum Inner {
-    Ring(RingReader),
-    Fd(FdReader),
-}
-
-struct RingReader {
-    sock: OwnedFd,
-    map: Arc<Mapping>,
-    cons: Consumer,
-    capacity: u64,
-    /// The lifeline hung up: the writer is gone, whatever the header says.
-    peer_gone: bool,
-    /// The process that opened this end. A forked copy that is dropped in
-    /// another process must not mark the stream closed, just as closing an
-    /// inherited pipe fd leaves the parent's copy open.
-    owner_pid: u32,
-    /// How long the next wait spins (adapts; see `DEFAULT_SPIN`).
-    spin: SpinBudget,
-    /// See `ring::copy_step`.
-    step: usize,
-}
-
-struct FdReader {
-    fd: OwnedFd,
-    buf: Arc<HeapBuf>,
+/// The unread part of the fallback buffer: `pos..end`.
+#[derive(Default)]
+struct Unread {
     pos: usize,
     end: usize,
 }
+
+shared_end_api!(Reader);
 
 impl Reader {
     /// Opens the read end from an fd: a FAASIN endpoint (whose hello is
@@ -68,55 +44,10 @@ impl Reader {
     /// a duplicate of the fd (made before the call) still opens as the other
     /// end (the Python and Node bindings open through such a duplicate).
     pub fn from_fd(fd: OwnedFd) -> io::Result<Reader> {
-        let opts = Options::from_env();
-        if !endpoint::is_seqpacket_unix(fd.as_fd()) {
-            let buf = HeapBuf::new(FALLBACK_BUF);
-            return Ok(Reader {
-                inner: Inner::Fd(FdReader {
-                    fd,
-                    buf,
-                    pos: 0,
-                    end: 0,
-                }),
-                opts,
-                borrowed: 0,
-            });
-        }
-        let (hello, map) = endpoint::open_ring(fd.as_fd(), Role::Reader)?;
-        // Resume where the ring stands, so an endpoint can be opened after
-        // data was written. Validated like every later load.
-        let h = map.header();
-        let start = h.reader.read_pos.load(crate::sync::Ordering::Acquire);
-        let mut cons = Consumer::new(hello.capacity, start);
-        cons.refresh(h)?;
         Ok(Reader {
-            inner: Inner::Ring(RingReader {
-                sock: fd,
-                map: Arc::new(map),
-                cons,
-                capacity: hello.capacity,
-                step: crate::ring::copy_step(hello.capacity),
-                peer_gone: false,
-                owner_pid: std::process::id(),
-                spin: SpinBudget::new(),
-            }),
-            opts,
+            end: End::open(fd, Role::Reader, FALLBACK_BUF)?,
             borrowed: 0,
         })
-    }
-
-    /// True when this end reads from a shared-memory ring, false when it
-    /// falls back to plain reads on an ordinary fd.
-    pub fn is_ring(&self) -> bool {
-        matches!(self.inner, Inner::Ring(_))
-    }
-
-    /// The ring's capacity in bytes, or `None` for the fd fallback.
-    pub fn capacity(&self) -> Option<usize> {
-        match &self.inner {
-            Inner::Ring(r) => Some(r.capacity as usize),
-            Inner::Fd(_) => None,
-        }
     }
 
     /// In non-blocking mode a read that would wait fails with `WouldBlock`
@@ -126,15 +57,7 @@ impl Reader {
     /// readable fd may also be a stale wake-up, after which the read simply
     /// fails with `WouldBlock` again.
     pub fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
-        if let Inner::Fd(f) = &self.inner {
-            sysfd::set_nonblocking(f.fd.as_fd(), on)?;
-        }
-        self.opts.nonblocking = on;
-        Ok(())
-    }
-
-    pub fn is_nonblocking(&self) -> bool {
-        self.opts.nonblocking
+        self.end.set_nonblocking(on)
     }
 
     /// In non-blocking mode, a read that finds the ring empty first spins
@@ -142,44 +65,27 @@ impl Reader {
     /// [`Reader::set_spin`]) and fails with `WouldBlock` only if nothing
     /// came. Off by default. For event loops: there `WouldBlock` starts a
     /// readiness round trip through the kernel and back (a thread wake-up
-    /// or two, 35-55 us each on the machines we target) that a streaming
-    /// writer would have ended within microseconds. The call then holds its
-    /// thread for at most the spin budget; the time until the next call
-    /// tunes the budget as a sleep does for a blocking read.
+    /// or two), far dearer than the microseconds in which a streaming
+    /// writer usually ends the wait. The call then holds its thread for at
+    /// most the spin budget; the time until the next call tunes the budget
+    /// as a sleep does for a blocking read.
     pub fn set_nonblocking_spin(&mut self, on: bool) {
-        self.opts.nonblocking_spin = on;
-    }
-
-    /// Starts this end's spin budget from `cell` and keeps it there, for
-    /// the next end in the same role (see `SpinBudget::share`).
-    pub(crate) fn share_spin_budget(&mut self, cell: Arc<AtomicU64>) {
-        if let Inner::Ring(r) = &mut self.inner {
-            r.spin.share(cell);
-        }
-    }
-
-    /// How long a waiting read spins before it sleeps in the kernel
-    /// (default [`crate::DEFAULT_SPIN`], or `FAASIN_SPIN_US`).
-    /// This is the most a wait spins: the budget adapts below it (see
-    /// [`crate::DEFAULT_SPIN`]); setting it starts the budget afresh.
-    pub fn set_spin(&mut self, spin: Duration) {
-        self.opts.spin = spin;
-        if let Inner::Ring(r) = &mut self.inner {
-            r.spin.restart();
-        }
+        self.end.opts.nonblocking_spin = on;
     }
 
     /// A blocking read that waits longer than `timeout` fails with
-    /// `TimedOut` (like `SO_RCVTIMEO`). `None`, the default, waits forever.
+    /// `TimedOut` (like `SO_RCVTIMEO`), on a ring and on a plain fd (a pipe
+    /// or socket; a regular file never waits). `None`, the default, waits
+    /// forever.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
-        self.opts.timeout = timeout;
+        self.end.opts.timeout = timeout;
     }
 
     /// Bytes that can be read now without waiting.
     pub fn available(&mut self) -> io::Result<usize> {
-        match &mut self.inner {
-            Inner::Ring(r) => Ok(r.cons.refresh(r.map.header())? as usize),
-            Inner::Fd(f) => Ok(f.end - f.pos + sysfd::bytes_readable(f.fd.as_fd())),
+        match &mut self.end.inner {
+            Inner::Ring(r) => Ok(r.link.side.refresh(r.map.header())? as usize),
+            Inner::Fd(f) => Ok(f.rest.end - f.rest.pos + sysfd::bytes_readable(f.fd.as_fd())),
         }
     }
 
@@ -188,14 +94,9 @@ impl Reader {
     #[inline]
     pub fn release(&mut self, n: usize) -> io::Result<()> {
         self.unborrow(n)?;
-        match &mut self.inner {
-            Inner::Ring(r) => {
-                if n > 0 && r.cons.release(r.map.header(), n as u64) {
-                    r.cons.note_cpu(r.map.header(), sysfd::current_cpu());
-                    endpoint::ring(r.sock.as_fd());
-                }
-            }
-            Inner::Fd(f) => f.pos += n,
+        match &mut self.end.inner {
+            Inner::Ring(r) => r.link.publish(r.map.header(), n as u64),
+            Inner::Fd(f) => f.rest.pos += n,
         }
         Ok(())
     }
@@ -210,9 +111,9 @@ impl Reader {
     /// before it waits or returns.
     pub fn release_quietly(&mut self, n: usize) -> io::Result<()> {
         self.unborrow(n)?;
-        match &mut self.inner {
-            Inner::Ring(r) => r.cons.release_quietly(r.map.header(), n as u64),
-            Inner::Fd(f) => f.pos += n,
+        match &mut self.end.inner {
+            Inner::Ring(r) => r.link.side.publish_quietly(r.map.header(), n as u64),
+            Inner::Fd(f) => f.rest.pos += n,
         }
         Ok(())
     }
@@ -240,138 +141,31 @@ impl Reader {
         Ok(())
     }
 
-    /// A handle that keeps the memory behind borrowed slices mapped, for
-    /// bindings whose views may outlive this end.
-    pub fn keepalive(&self) -> Keepalive {
-        Keepalive::new(match &self.inner {
-            Inner::Ring(r) => Region::Ring(r.map.clone()),
-            Inner::Fd(f) => Region::Heap(f.buf.clone()),
-        })
-    }
-
+    /// The readable span: waits for data (or EOF, an empty span) first.
     fn fill(&mut self) -> io::Result<(*const u8, usize)> {
-        let opts = self.opts;
-        match &mut self.inner {
+        let opts = self.end.opts;
+        match &mut self.end.inner {
             Inner::Ring(r) => {
-                r.spin.settle(opts.spin);
-                let h = r.map.header();
-                let mut avail = r.cons.available_cached();
-                if avail == 0 {
-                    avail = r.cons.refresh(h)?;
-                }
-                if avail == 0 {
-                    avail = r.wait_data(&opts)?;
-                }
-                let off = r.cons.offset();
-                // SAFETY: off < capacity and avail <= capacity, so the span
-                // lies within the 2 * capacity mirrored data mapping.
-                let ptr = unsafe { r.map.data().add(off) };
+                let data = r.map.data();
+                // SAFETY: offset < capacity, so the byte lies inside the data
+                // mapping, which `r.map` keeps mapped while the wait runs.
+                let touch = unsafe { Touch::new(data.add(r.link.side.offset())) };
+                let avail = r.link.take(r.map.header(), 1, &opts, Some(touch))?;
+                // SAFETY: offset < capacity and avail <= capacity, so the
+                // span lies within the 2 * capacity mirrored data mapping.
+                let ptr = unsafe { data.add(r.link.side.offset()) };
                 Ok((ptr, avail as usize))
             }
             Inner::Fd(f) => {
-                if f.pos == f.end {
-                    // SAFETY: buf is an exclusively owned allocation of len bytes.
-                    let n = sysfd::read(f.fd.as_fd(), f.buf.ptr(), f.buf.len())?;
-                    f.pos = 0;
-                    f.end = n;
+                let at = &mut f.rest;
+                if at.pos == at.end {
+                    // SAFETY: buf is an allocation of len bytes that only
+                    // this end writes to.
+                    let n = unsafe { f.fd.read(f.buf.ptr(), f.buf.len(), opts.deadline()) }?;
+                    *at = Unread { pos: 0, end: n };
                 }
                 // SAFETY: pos <= end <= len of the buffer.
-                Ok((unsafe { f.buf.ptr().add(f.pos) }, f.end - f.pos))
-            }
-        }
-    }
-}
-
-impl RingReader {
-    /// Waits until data is readable or the writer is gone; 0 means EOF.
-    fn wait_data(&mut self, opts: &Options) -> io::Result<u64> {
-        let h = self.map.header();
-        // When the spin gave up: how long the sleep after it lasted tunes the
-        // next spin (see `SpinBudget::slept`).
-        let mut gave_up = None;
-        let mut phase = SpinPhase::new(self.spin.get(opts.spin));
-        if (!opts.nonblocking || opts.nonblocking_spin) && !opts.spin.is_zero() && !self.peer_gone {
-            // Each look also loads the first data line the writer will fill,
-            // so that the look which sees the new write_pos has usually
-            // fetched that line in parallel, instead of missing on it right
-            // after (one cache-line crossing less per message on a spinning
-            // round trip; measured in README "Where we depart").
-            // SAFETY: offset < capacity, so the byte lies inside the data
-            // mapping, which stays mapped while `self` lives.
-            let next = unsafe { self.map.data().add(self.cons.offset()) };
-            loop {
-                // SAFETY: `next` is mapped (above). The load may race with the
-                // writer filling the byte (another process): it is volatile,
-                // on a u8, and its value is thrown away.
-                let _ = unsafe { std::ptr::read_volatile(next) };
-                let a = self.cons.refresh(h)?;
-                if a > 0 {
-                    self.spin.served(opts.spin);
-                    return Ok(a);
-                }
-                let cons = &self.cons;
-                match phase.missed(
-                    || cons.peer_closed(h),
-                    |here| {
-                        cons.note_cpu(h, here);
-                        cons.spin_may_help(h, here)
-                    },
-                ) {
-                    Missed::Spin => {}
-                    // The sleep loop below returns what is left, then EOF.
-                    Missed::PeerClosed => break,
-                    Missed::Stop(at) => {
-                        gave_up = at;
-                        break;
-                    }
-                }
-            }
-        }
-        if !phase.noted() {
-            self.cons.note_cpu(h, sysfd::current_cpu());
-        }
-        let deadline = opts.timeout.map(|t| Instant::now() + t);
-        loop {
-            // Stale doorbells are drained where they would make a later
-            // poll return at once (non-blocking readiness, timed waits); a
-            // plain blocking wait just consumes them one by one below, each
-            // costing one more look at the ring instead of a syscall now.
-            let polls = opts.nonblocking || deadline.is_some();
-            if polls && !self.peer_gone && endpoint::drain(self.sock.as_fd())? {
-                self.peer_gone = true;
-            }
-            self.cons.arm(h);
-            let a = self.cons.refresh(h);
-            if !matches!(a, Ok(0)) {
-                self.cons.disarm(h);
-                if let (Ok(_), Some(t)) = (&a, gave_up) {
-                    self.spin.slept(t.elapsed(), opts.spin);
-                }
-                return a.map_err(Into::into);
-            }
-            if self.peer_gone || self.cons.peer_closed(h) {
-                self.cons.disarm(h);
-                // Every commit happened before the close flag or hang-up.
-                return Ok(self.cons.refresh(h)?);
-            }
-            if opts.nonblocking {
-                if let Some(t) = gave_up {
-                    self.spin.gave_up_nonblocking(t);
-                }
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            // After a timeout or EINTR nobody waits here any more: disarm,
-            // so the peer does not ring for nobody.
-            match endpoint::sleep(self.sock.as_fd(), deadline, "read") {
-                Ok(hung_up) => {
-                    self.peer_gone |= hung_up;
-                    // The wake-up may have moved us (see `spin_may_help`).
-                    self.cons.note_cpu(h, sysfd::current_cpu());
-                }
-                Err(e) => {
-                    self.cons.disarm(h);
-                    return Err(e);
-                }
+                Ok((unsafe { f.buf.ptr().add(at.pos) }, at.end - at.pos))
             }
         }
     }
@@ -384,25 +178,25 @@ impl Read for Reader {
         }
         let (ptr, avail) = self.fill()?;
         let n = avail.min(buf.len());
-        // Given back step by step, so that a spinning writer refills behind
-        // us; only the last step may wake a sleeping one (a wake-up per step
-        // would cost more than the overlap gains).
-        let mut done = 0;
-        if let Inner::Ring(r) = &mut self.inner {
-            while n - done > r.step {
-                let k = r.step;
-                // SAFETY: `ptr` is valid for `avail` >= n readable bytes (see
-                // `fill`); the writer does not touch them until we release
-                // them; `buf` is a distinct, exclusive buffer of >= n bytes.
-                unsafe { copy::copy(ptr.add(done), buf.as_mut_ptr().add(done), k) };
-                r.cons.release_quietly(r.map.header(), k as u64);
-                done += k;
+        let dst = buf.as_mut_ptr();
+        // `ptr` is valid for `avail` >= n readable bytes (see `fill`), which
+        // the writer does not touch until we release them; `buf` is a
+        // distinct, exclusive buffer of >= n bytes.
+        match &mut self.end.inner {
+            Inner::Ring(r) => {
+                let h = r.map.header();
+                // SAFETY: as above; `copy_out` passes spans within 0..n.
+                let copy = |at, k| unsafe { copy::copy(ptr.add(at), dst.add(at), k) };
+                r.link.copy_out(h, n, r.step, copy);
+            }
+            Inner::Fd(f) => {
+                // SAFETY: as above.
+                unsafe { copy::copy(ptr, dst, n) };
+                f.rest.pos += n;
             }
         }
-        // SAFETY: as above, for the rest of the n bytes.
-        unsafe { copy::copy(ptr.add(done), buf.as_mut_ptr().add(done), n - done) };
-        self.borrowed = n - done;
-        self.release(n - done)?;
+        // Whatever the last `fill_buf` lent is given back or void now.
+        self.borrowed = 0;
         Ok(n)
     }
 }
@@ -426,39 +220,10 @@ impl BufRead for Reader {
     }
 }
 
-impl Drop for Reader {
-    fn drop(&mut self) {
-        if let Inner::Ring(r) = &self.inner {
-            if r.owner_pid == std::process::id() && r.cons.close(r.map.header()) {
-                endpoint::ring(r.sock.as_fd());
-            }
-        }
-    }
-}
-
 impl AsFd for Reader {
     /// The fd to poll for readability: the endpoint socket (a doorbell or
     /// hang-up makes it readable), or the fallback fd itself.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match &self.inner {
-            Inner::Ring(r) => r.sock.as_fd(),
-            Inner::Fd(f) => f.fd.as_fd(),
-        }
-    }
-}
-
-impl AsRawFd for Reader {
-    fn as_raw_fd(&self) -> RawFd {
-        self.as_fd().as_raw_fd()
-    }
-}
-
-impl std::fmt::Debug for Reader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader")
-            .field("fd", &self.as_raw_fd())
-            .field("ring", &self.is_ring())
-            .field("capacity", &self.capacity())
-            .finish()
+        self.end.fd()
     }
 }

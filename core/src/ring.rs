@@ -1,7 +1,8 @@
 //! The index protocol of the ring: positions, their validation, and the
 //! decision whether the other side must be woken. No syscalls and no data
-//! copies live here, so the protocol can be model-checked with loom
-//! (`tests/loom.rs`) on a heap-allocated [`Header`].
+//! copies live here, so the protocol can be model-checked with loom on a
+//! heap-allocated [`Header`], together with the wait loop that uses it
+//! (`wait::loom_model`).
 //!
 //! Wake-up rule (a Dekker pattern without fences): a side about to sleep sets
 //! its waiting flag with an AcqRel swap, then re-reads the other side's
@@ -13,16 +14,17 @@
 //! comes before, and then the sleeper's swap synchronizes with it, so the
 //! sleeper's re-read sees the new position. No wake-up is lost.
 //!
-//! An earlier version used plain stores plus SeqCst fences. That is correct
-//! in C++20 too, but loom 0.7 reports a false deadlock for it (its SC fences
-//! mishandle a preceding RMW on the flag), so the model in this file could not
-//! check it; the RMW-only protocol is checkable and costs the same on x86 (a
-//! locked swap instead of mfence + load), since each waiting flag lives on a
-//! line that only its publisher touches while data streams.
+//! Plain stores plus SeqCst fences would be correct in C++20 too, but loom
+//! 0.7 reports a false deadlock for them (its SC fences mishandle a
+//! preceding RMW on the flag), so the model could not check them; the
+//! RMW-only protocol is checkable and costs the same on x86 (a locked swap
+//! instead of mfence + load), since each waiting flag lives on a line that
+//! only its publisher touches while data streams.
 
 use crate::header::Header;
-use crate::sync::Ordering;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use std::fmt;
+use std::io;
 
 /// The peer broke a ring invariant. Reported as `io::ErrorKind::InvalidData`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +77,172 @@ impl From<Corrupt> for std::io::Error {
     }
 }
 
+/// The reader closed its end: what a write, reserve or commit fails with.
+pub(crate) fn broken_pipe() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "broken pipe: the FAASIN reader closed its end",
+    )
+}
+
+/// One side's words in the shared header: the ones it stores, and the
+/// peer's ones it loads. The protocol below is written once, against these;
+/// the reader's are the writer's, mirrored.
+pub(crate) struct Words<'h> {
+    /// Our position (bytes committed, or consumed); only we store it.
+    pos: &'h AtomicU64,
+    peer_pos: &'h AtomicU64,
+    /// Ours: set (armed) while we sleep; the peer takes it to wake us.
+    waiting: &'h AtomicU32,
+    peer_waiting: &'h AtomicU32,
+    /// 1 + the CPU we last ran on (a hint, see `spin_may_help`).
+    cpu: &'h AtomicU32,
+    peer_cpu: &'h AtomicU32,
+    /// Ours: 1 once we closed our end on purpose.
+    closed: &'h AtomicU32,
+    peer_closed: &'h AtomicU32,
+}
+
+impl<'h> Words<'h> {
+    #[inline]
+    fn writer(h: &'h Header) -> Self {
+        Words {
+            pos: &h.writer.write_pos,
+            peer_pos: &h.reader.read_pos,
+            waiting: &h.to_writer.writer_waiting,
+            peer_waiting: &h.to_reader.reader_waiting,
+            cpu: &h.writer.writer_cpu,
+            peer_cpu: &h.reader.reader_cpu,
+            closed: &h.to_writer.writer_closed,
+            peer_closed: &h.to_reader.reader_closed,
+        }
+    }
+
+    /// The same words, seen from the other side.
+    #[inline]
+    fn mirrored(mut self) -> Self {
+        std::mem::swap(&mut self.pos, &mut self.peer_pos);
+        std::mem::swap(&mut self.waiting, &mut self.peer_waiting);
+        std::mem::swap(&mut self.cpu, &mut self.peer_cpu);
+        std::mem::swap(&mut self.closed, &mut self.peer_closed);
+        self
+    }
+}
+
+/// A side of the ring: the reader's [`Consumer`] or the writer's
+/// [`Producer`], each of which waits for the other's position to move. The
+/// required methods are where the two differ (what their counts mean and
+/// how a peer position is checked); the provided ones are the protocol
+/// itself, the same for both on their own [`Words`]. `wait::Link` is
+/// written once against this.
+pub(crate) trait Side: Sized {
+    /// What this side waits to do, for errors: "read" or "write".
+    const WHAT: &'static str;
+
+    /// This side's view of a ring that may hold data already: it resumes
+    /// where the positions stand, after checking them like every later load.
+    fn open(h: &Header, capacity: u64) -> Result<Self, Corrupt>;
+
+    /// This side's words in `h`.
+    fn words(h: &Header) -> Words<'_>;
+
+    /// Bytes this side may take (readable, or free) by the peer position
+    /// last seen; no shared access.
+    fn cached(&self) -> u64;
+
+    /// Checks a peer position just loaded against what we know, and keeps
+    /// it if it holds.
+    fn see(&mut self, peer_pos: u64) -> Result<(), Corrupt>;
+
+    /// Moves our private position on by `n` bytes (at most `cached`) and
+    /// returns it.
+    fn advance(&mut self, n: u64) -> u64;
+
+    /// What a wait ends with once the peer is gone (it closed its end, or
+    /// its lifeline hung up): the reader gets what is left, then EOF (0);
+    /// the writer fails with `BrokenPipe`.
+    fn after_peer(&mut self, h: &Header) -> io::Result<u64>;
+
+    /// Where this side's next byte is in the data area. The capacity is a
+    /// power of two, checked when the ring was created or opened: a mask,
+    /// not a division, on the per-message path.
+    fn offset(&self) -> usize;
+
+    /// Loads and validates the peer's position; returns the bytes this
+    /// side may now take.
+    fn refresh(&mut self, h: &Header) -> Result<u64, Corrupt> {
+        // SYNC POINT. Acquire: pairs with the Release store in the peer's
+        // `publish_quietly`: the bytes the writer copied in before it moved
+        // write_pos are visible to the reader, and the reader is done with
+        // the bytes below read_pos before the writer overwrites them.
+        let p = Self::words(h).peer_pos.load(Ordering::Acquire);
+        self.see(p)?;
+        Ok(self.cached())
+    }
+
+    /// Moves our position on by `n` bytes (the writer commits them, the
+    /// reader gives them back) without looking whether the peer sleeps: a
+    /// spinning peer follows at once, a sleeping one is woken by the next
+    /// `publish`, which the caller must make before it waits or returns.
+    fn publish_quietly(&mut self, h: &Header, n: u64) {
+        let pos = self.advance(n);
+        // SYNC POINT. Release: pairs with the Acquire load in the peer's
+        // `refresh`.
+        Self::words(h).pos.store(pos, Ordering::Release);
+    }
+
+    /// Moves our position on by `n` bytes. Returns true when the peer
+    /// sleeps and must be woken (the flag is cleared here, so one publish
+    /// wakes it once).
+    fn publish(&mut self, h: &Header, n: u64) -> bool {
+        self.publish_quietly(h, n);
+        take_flag(Self::words(h).peer_waiting)
+    }
+
+    /// Marks this side as waiting. The caller must `refresh` afterwards
+    /// and sleep only if that still finds too little.
+    fn arm(&self, h: &Header) {
+        set_flag(Self::words(h).waiting, 1);
+    }
+
+    fn disarm(&self, h: &Header) {
+        set_flag(Self::words(h).waiting, 0);
+    }
+
+    /// Records the CPU we run on (1 + its number, 0 if unknown), for the
+    /// peer's decision whether to spin (see `spin_may_help`).
+    fn note_cpu(&self, h: &Header, cpu: u32) {
+        // Relaxed: a hint that orders nothing; a stale or hostile value only
+        // makes the peer spin or not.
+        Self::words(h).cpu.store(cpu, Ordering::Relaxed);
+    }
+
+    /// Whether spinning for the peer can help (see `spin_may_help`).
+    fn spin_may_help(&self, h: &Header, here: u32) -> bool {
+        // Relaxed: a hint, as in `note_cpu`.
+        spin_may_help(here, Self::words(h).peer_cpu.load(Ordering::Relaxed))
+    }
+
+    /// Whether the peer closed its end on purpose. The reader must
+    /// `refresh` after a true answer: every byte committed before the close
+    /// is then visible.
+    fn peer_closed(&self, h: &Header) -> bool {
+        // SYNC POINT. Acquire: pairs with the Release store in `close`.
+        Self::words(h).peer_closed.load(Ordering::Acquire) != 0
+    }
+
+    /// Marks our end closed. Returns true when the peer sleeps and must be
+    /// woken.
+    fn close(&self, h: &Header) -> bool {
+        let w = Self::words(h);
+        // SYNC POINT. Release: pairs with the Acquire load in `peer_closed`:
+        // a peer that sees the flag also sees every position we stored
+        // before it, so the reader's EOF comes only after all data.
+        w.closed.store(1, Ordering::Release);
+        take_flag(w.peer_waiting)
+    }
+}
+
 /// The writer's private view of the ring. Only `write_pos` is ours; the
 /// reader's position is a validated copy.
 #[derive(Debug)]
@@ -98,110 +266,82 @@ impl Producer {
             seen_read_pos: read_pos,
         }
     }
+}
 
-    /// Where the next byte goes in the data area (capacity is a power of
-    /// two, checked when the ring was created or opened: a mask, not a
-    /// division, on the per-message path).
-    pub(crate) fn offset(&self) -> usize {
-        (self.write_pos & (self.capacity - 1)) as usize
+impl Side for Producer {
+    const WHAT: &'static str = "write";
+
+    fn open(h: &Header, capacity: u64) -> Result<Self, Corrupt> {
+        // SYNC POINT. Acquire: pairs with the Release store of write_pos in
+        // `publish_quietly` by an earlier writer of this ring, whose bytes
+        // we follow.
+        let write_pos = h.writer.write_pos.load(Ordering::Acquire);
+        // SYNC POINT. Acquire: as in `refresh`.
+        let read_pos = h.reader.read_pos.load(Ordering::Acquire);
+        if read_pos > write_pos {
+            return Err(Corrupt::ReadAhead {
+                read_pos,
+                write_pos,
+            });
+        }
+        if write_pos - read_pos > capacity {
+            return Err(Corrupt::WriteAhead {
+                write_pos,
+                read_pos,
+                capacity,
+            });
+        }
+        Ok(Producer::new(capacity, write_pos, read_pos))
     }
 
-    /// Free bytes according to the last reader position seen (no shared access).
-    pub(crate) fn free_cached(&self) -> u64 {
+    #[inline]
+    fn words(h: &Header) -> Words<'_> {
+        Words::writer(h)
+    }
+
+    /// Free bytes.
+    fn cached(&self) -> u64 {
         debug_assert!(self.write_pos - self.seen_read_pos <= self.capacity);
         self.capacity - (self.write_pos - self.seen_read_pos)
     }
 
-    /// Loads and validates the reader's position; returns the free bytes.
-    pub(crate) fn refresh(&mut self, h: &Header) -> Result<u64, Corrupt> {
-        // SYNC POINT. Acquire: pairs with the Release store of read_pos in
-        // `Consumer::release`: the reader has finished reading those bytes
-        // before we may overwrite them.
-        let r = h.reader.read_pos.load(Ordering::Acquire);
-        if r < self.seen_read_pos {
+    fn see(&mut self, read_pos: u64) -> Result<(), Corrupt> {
+        if read_pos < self.seen_read_pos {
             return Err(Corrupt::ReadBackwards {
-                read_pos: r,
+                read_pos,
                 last_seen: self.seen_read_pos,
             });
         }
-        if r > self.write_pos {
+        if read_pos > self.write_pos {
             return Err(Corrupt::ReadAhead {
-                read_pos: r,
+                read_pos,
                 write_pos: self.write_pos,
             });
         }
-        self.seen_read_pos = r;
-        Ok(self.free_cached())
+        self.seen_read_pos = read_pos;
+        Ok(())
     }
 
-    /// Publishes `n` more bytes to a reader that is not sleeping, without
-    /// looking whether it is; the caller must `commit` (which wakes) before
-    /// it waits or returns. See `Consumer::release_quietly`.
-    pub(crate) fn commit_quietly(&mut self, h: &Header, n: u64) {
-        debug_assert!(n <= self.free_cached(), "commit beyond free space");
+    fn advance(&mut self, n: u64) -> u64 {
+        debug_assert!(n <= self.cached(), "commit beyond free space");
         self.write_pos += n;
-        // SYNC POINT. Release: as in `commit`.
-        h.writer.write_pos.store(self.write_pos, Ordering::Release);
+        self.write_pos
     }
 
-    /// Publishes `n` more bytes. Returns true when the reader sleeps and must
-    /// be woken (the flag is cleared here, so one commit wakes it once).
-    pub(crate) fn commit(&mut self, h: &Header, n: u64) -> bool {
-        debug_assert!(n <= self.free_cached(), "commit beyond free space");
-        self.write_pos += n;
-        // SYNC POINT. Release: pairs with the Acquire load of write_pos in
-        // `Consumer::refresh`: the bytes copied in before are visible to the
-        // reader once it sees this position.
-        h.writer.write_pos.store(self.write_pos, Ordering::Release);
-        take_flag(&h.to_reader.reader_waiting)
+    fn after_peer(&mut self, _h: &Header) -> io::Result<u64> {
+        Err(broken_pipe())
     }
 
-    /// Marks the writer as waiting for space. The caller must `refresh`
-    /// afterwards and sleep only if there is still no space.
-    pub(crate) fn arm(&self, h: &Header) {
-        set_flag(&h.to_writer.writer_waiting, 1);
-    }
-
-    pub(crate) fn disarm(&self, h: &Header) {
-        set_flag(&h.to_writer.writer_waiting, 0);
-    }
-
-    /// Records the CPU we run on (1 + its number, 0 if unknown), for the
-    /// reader's decision whether to spin (see `spin_may_help`).
-    pub(crate) fn note_cpu(&self, h: &Header, cpu: u32) {
-        // Relaxed: a hint that orders nothing; a stale or hostile value only
-        // makes the reader spin or not.
-        h.writer.writer_cpu.store(cpu, Ordering::Relaxed);
-    }
-
-    /// Whether spinning for the reader can help (see `spin_may_help`).
-    pub(crate) fn spin_may_help(&self, h: &Header, here: u32) -> bool {
-        // Relaxed: a hint, as in `note_cpu`.
-        spin_may_help(here, h.reader.reader_cpu.load(Ordering::Relaxed))
-    }
-
-    /// Whether the reader closed its end on purpose.
-    pub(crate) fn peer_closed(&self, h: &Header) -> bool {
-        // Relaxed: no data is published with this flag; it only stops writes.
-        h.to_reader.reader_closed.load(Ordering::Relaxed) != 0
-    }
-
-    /// Marks our end closed. Returns true when the reader sleeps.
-    pub(crate) fn close(&self, h: &Header) -> bool {
-        // SYNC POINT. Release: pairs with the Acquire load of writer_closed in
-        // `Consumer::peer_closed`: a reader that sees the flag also sees every
-        // write_pos stored before it, so EOF comes only after all data.
-        h.to_writer.writer_closed.store(1, Ordering::Release);
-        take_flag(&h.to_reader.reader_waiting)
+    fn offset(&self) -> usize {
+        (self.write_pos & (self.capacity - 1)) as usize
     }
 }
 
 /// The most one copy moves before it is published (write) or given back
-/// (read). A 1 MiB write into an empty 1 MiB ring would otherwise reach the
-/// reader only when all of it is copied, and the reader would give the space
-/// back only when it has copied all of it out: the two copies would take
-/// turns instead of overlapping (measured: 1 MiB writes between two
-/// processes went from 7.4 to 13-17 GiB/s with 64 KiB steps).
+/// (read). A large write into an empty ring would otherwise reach the
+/// reader only when all of it is copied, and the reader would give the
+/// space back only when it has copied all of it out: the two copies would
+/// take turns instead of overlapping.
 pub(crate) fn copy_step(capacity: u64) -> usize {
     (capacity as usize / 4).clamp(4096, 64 * 1024)
 }
@@ -227,122 +367,81 @@ impl Consumer {
             seen_write_pos: start,
         }
     }
+}
 
-    /// Where the next unread byte is in the data area (see
-    /// `Producer::offset`).
-    pub(crate) fn offset(&self) -> usize {
-        (self.read_pos & (self.capacity - 1)) as usize
+impl Side for Consumer {
+    const WHAT: &'static str = "read";
+
+    fn open(h: &Header, capacity: u64) -> Result<Self, Corrupt> {
+        // SYNC POINT. Acquire: pairs with the Release store of read_pos in
+        // `publish_quietly` by an earlier reader of this ring.
+        let start = h.reader.read_pos.load(Ordering::Acquire);
+        let mut c = Consumer::new(capacity, start);
+        c.refresh(h)?;
+        Ok(c)
     }
 
-    /// Readable bytes according to the last writer position seen.
-    pub(crate) fn available_cached(&self) -> u64 {
+    #[inline]
+    fn words(h: &Header) -> Words<'_> {
+        Words::writer(h).mirrored()
+    }
+
+    /// Readable bytes.
+    fn cached(&self) -> u64 {
         debug_assert!(self.seen_write_pos - self.read_pos <= self.capacity);
         self.seen_write_pos - self.read_pos
     }
 
-    /// Loads and validates the writer's position; returns the readable bytes.
-    pub(crate) fn refresh(&mut self, h: &Header) -> Result<u64, Corrupt> {
-        // SYNC POINT. Acquire: pairs with the Release store of write_pos in
-        // `Producer::commit`: the bytes below it are visible.
-        let w = h.writer.write_pos.load(Ordering::Acquire);
-        if w < self.seen_write_pos {
+    fn see(&mut self, write_pos: u64) -> Result<(), Corrupt> {
+        if write_pos < self.seen_write_pos {
             return Err(Corrupt::WriteBackwards {
-                write_pos: w,
+                write_pos,
                 last_seen: self.seen_write_pos,
             });
         }
-        if w - self.read_pos > self.capacity {
+        if write_pos - self.read_pos > self.capacity {
             return Err(Corrupt::WriteAhead {
-                write_pos: w,
+                write_pos,
                 read_pos: self.read_pos,
                 capacity: self.capacity,
             });
         }
-        self.seen_write_pos = w;
-        Ok(self.available_cached())
+        self.seen_write_pos = write_pos;
+        Ok(())
     }
 
-    /// Gives `n` bytes back to a writer that is not sleeping, without looking
-    /// whether it is: a spinning writer sees the space at once, a sleeping
-    /// one is woken by the next `release`, which the caller must make soon
-    /// (`Reader::read` ends every copy with one).
-    pub(crate) fn release_quietly(&mut self, h: &Header, n: u64) {
-        debug_assert!(
-            n <= self.available_cached(),
-            "release beyond readable bytes"
-        );
+    fn advance(&mut self, n: u64) -> u64 {
+        debug_assert!(n <= self.cached(), "release beyond readable bytes");
         self.read_pos += n;
-        // SYNC POINT. Release: as in `release`.
-        h.reader.read_pos.store(self.read_pos, Ordering::Release);
+        self.read_pos
     }
 
-    /// Gives `n` bytes back to the writer. Returns true when the writer sleeps
-    /// and must be woken.
-    pub(crate) fn release(&mut self, h: &Header, n: u64) -> bool {
-        debug_assert!(
-            n <= self.available_cached(),
-            "release beyond readable bytes"
-        );
-        self.read_pos += n;
-        // SYNC POINT. Release: pairs with the Acquire load of read_pos in
-        // `Producer::refresh`: we are done reading the bytes before the writer
-        // reuses their space.
-        h.reader.read_pos.store(self.read_pos, Ordering::Release);
-        take_flag(&h.to_writer.writer_waiting)
+    /// What is left, then EOF: every commit happened before the close flag
+    /// (Acquire in `peer_closed`) or the hang-up.
+    fn after_peer(&mut self, h: &Header) -> io::Result<u64> {
+        Ok(self.refresh(h)?)
     }
 
-    /// Marks the reader as waiting for data; the caller re-checks afterwards.
-    pub(crate) fn arm(&self, h: &Header) {
-        set_flag(&h.to_reader.reader_waiting, 1);
-    }
-
-    pub(crate) fn disarm(&self, h: &Header) {
-        set_flag(&h.to_reader.reader_waiting, 0);
-    }
-
-    /// Records the CPU we run on; mirror of `Producer::note_cpu`.
-    pub(crate) fn note_cpu(&self, h: &Header, cpu: u32) {
-        // Relaxed: a hint, as in `Producer::note_cpu`.
-        h.reader.reader_cpu.store(cpu, Ordering::Relaxed);
-    }
-
-    /// Whether spinning for the writer can help (see `spin_may_help`).
-    pub(crate) fn spin_may_help(&self, h: &Header, here: u32) -> bool {
-        // Relaxed: a hint, as in `Producer::note_cpu`.
-        spin_may_help(here, h.writer.writer_cpu.load(Ordering::Relaxed))
-    }
-
-    /// Whether the writer closed its end on purpose. Call `refresh` after a
-    /// true answer: every byte committed before the close is then visible.
-    pub(crate) fn peer_closed(&self, h: &Header) -> bool {
-        // SYNC POINT. Acquire: pairs with the Release store in `Producer::close`.
-        h.to_writer.writer_closed.load(Ordering::Acquire) != 0
-    }
-
-    /// Marks our end closed. Returns true when the writer sleeps.
-    pub(crate) fn close(&self, h: &Header) -> bool {
-        // Release: the writer needs no data from us, but the flag must not
-        // be reordered before our last release of read_pos.
-        h.to_reader.reader_closed.store(1, Ordering::Release);
-        take_flag(&h.to_writer.writer_waiting)
+    fn offset(&self) -> usize {
+        (self.read_pos & (self.capacity - 1)) as usize
     }
 }
 
 /// A wait spins only if the peer may be running on another CPU: one that
 /// last ran where we run now (`here` and `peer` are 1 + a CPU number, 0 if
 /// unknown) can only be queued behind us on this CPU, and every look we take
-/// delays it. This happens whenever other load leaves the two ends one CPU
-/// (README "Where we depart" has the measurements). Each end records its CPU
-/// when a wait does not end within its first looks (64, a few us; a wait
-/// the peer ends at once costs no `sched_getcpu`), when it wakes from a
-/// sleep, and when it rings the peer, so a stale guess costs one sleep and
-/// is corrected by the doorbell that ends it.
+/// delays it. This happens whenever other load leaves the two ends one CPU.
+/// Each end records its CPU when a wait does not end within its first looks
+/// (64, a few microseconds; a wait the peer ends at once costs no
+/// `sched_getcpu`), when it wakes from a sleep, and when it rings the peer,
+/// so a stale guess costs one sleep and is corrected by the doorbell that
+/// ends it.
 fn spin_may_help(here: u32, peer: u32) -> bool {
     here == 0 || here != peer
 }
 
 /// Clears a waiting flag; true if it was set (the caller rings the doorbell).
-fn take_flag(flag: &crate::sync::AtomicU32) -> bool {
+fn take_flag(flag: &AtomicU32) -> bool {
     // SYNC POINT. AcqRel swap: pairs with the AcqRel swap in `set_flag` (the
     // sleeper's arm). It must be an RMW even when nobody sleeps: a plain load
     // could read a stale 0 and lose the wake-up (see the module comment).
@@ -351,7 +450,7 @@ fn take_flag(flag: &crate::sync::AtomicU32) -> bool {
 
 /// Arms or disarms a waiting flag; an RMW so the flag's release sequence,
 /// which carries the publisher's position to the sleeper, is never broken.
-fn set_flag(flag: &crate::sync::AtomicU32, v: u32) {
+fn set_flag(flag: &AtomicU32, v: u32) {
     // SYNC POINT. AcqRel swap: pairs with the AcqRel swap in `take_flag`.
     flag.swap(v, Ordering::AcqRel);
 }
@@ -365,11 +464,11 @@ mod tests {
         let h = Header::new(64, 4096);
         let mut p = Producer::new(64, 0, 0);
         let mut c = Consumer::new(64, 0);
-        assert_eq!(p.free_cached(), 64);
-        assert!(!p.commit(&h, 40));
+        assert_eq!(p.cached(), 64);
+        assert!(!p.publish(&h, 40));
         assert_eq!(c.refresh(&h).unwrap(), 40);
-        assert!(!c.release(&h, 10));
-        assert_eq!(p.free_cached(), 24, "cached view is stale until refresh");
+        assert!(!c.publish(&h, 10));
+        assert_eq!(p.cached(), 24, "cached view is stale until refresh");
         assert_eq!(p.refresh(&h).unwrap(), 34);
     }
 
@@ -379,8 +478,8 @@ mod tests {
         let mut p = Producer::new(64, 0, 0);
         let c = Consumer::new(64, 0);
         c.arm(&h);
-        assert!(p.commit(&h, 1));
-        assert!(!p.commit(&h, 1), "the flag is taken by the first wake-up");
+        assert!(p.publish(&h, 1));
+        assert!(!p.publish(&h, 1), "the flag is taken by the first wake-up");
     }
 
     /// Two threads stream bytes through a heap ring with this protocol alone
@@ -405,21 +504,21 @@ mod tests {
             let mut p = Producer::new(CAP, 0, 0);
             let mut i = 0u64;
             while i < N {
-                if p.free_cached() == 0 && p.refresh(&hw).unwrap() == 0 {
+                if p.cached() == 0 && p.refresh(&hw).unwrap() == 0 {
                     std::thread::yield_now();
                     continue;
                 }
                 let slot = &dw.0[p.offset()];
                 // SAFETY: the slot is free (we refreshed read_pos with Acquire).
                 unsafe { *slot.get() = (i % 251) as u8 };
-                p.commit(&hw, 1);
+                p.publish(&hw, 1);
                 i += 1;
             }
         });
         let mut c = Consumer::new(CAP, 0);
         let mut i = 0u64;
         while i < N {
-            if c.available_cached() == 0 && c.refresh(&h).unwrap() == 0 {
+            if c.cached() == 0 && c.refresh(&h).unwrap() == 0 {
                 std::thread::yield_now();
                 continue;
             }
@@ -427,7 +526,7 @@ mod tests {
             // SAFETY: the byte was committed (we loaded write_pos with Acquire).
             let b = unsafe { *slot.get() };
             assert_eq!(b, (i % 251) as u8);
-            c.release(&h, 1);
+            c.publish(&h, 1);
             i += 1;
         }
         writer.join().unwrap();
@@ -451,134 +550,12 @@ mod tests {
     fn hostile_read_pos_is_rejected() {
         let h = Header::new(64, 4096);
         let mut p = Producer::new(64, 0, 0);
-        p.commit(&h, 20);
+        p.publish(&h, 20);
         h.reader.read_pos.store(21, Ordering::Relaxed);
         assert!(matches!(p.refresh(&h), Err(Corrupt::ReadAhead { .. })));
         h.reader.read_pos.store(5, Ordering::Relaxed);
         assert_eq!(p.refresh(&h).unwrap(), 49);
         h.reader.read_pos.store(4, Ordering::Relaxed);
         assert!(matches!(p.refresh(&h), Err(Corrupt::ReadBackwards { .. })));
-    }
-}
-
-/// Loom model of the index and wake-up protocol: a writer and a reader move
-/// bytes through a 2-byte ring, sleeping on a modelled doorbell (the socket)
-/// exactly when the real ends would. A lost wake-up shows up as a deadlock,
-/// a broken invariant as a failed refresh. Run with
-/// `RUSTFLAGS="--cfg loom" cargo test -p faasin --lib --release loom`.
-#[cfg(all(test, loom))]
-mod loom_model {
-    use super::*;
-    use loom::sync::{Arc, Condvar, Mutex};
-
-    /// The endpoint socket as far as waking is concerned: pending doorbells.
-    struct Bell {
-        pending: Mutex<usize>,
-        cv: Condvar,
-    }
-
-    impl Bell {
-        fn new() -> Bell {
-            Bell {
-                pending: Mutex::new(0),
-                cv: Condvar::new(),
-            }
-        }
-        fn ring(&self) {
-            *self.pending.lock().unwrap() += 1;
-            self.cv.notify_all();
-        }
-        fn drain(&self) {
-            *self.pending.lock().unwrap() = 0;
-        }
-        fn wait(&self) {
-            let mut g = self.pending.lock().unwrap();
-            while *g == 0 {
-                g = self.cv.wait(g).unwrap();
-            }
-        }
-    }
-
-    const CAP: u64 = 2;
-    const TOTAL: u64 = 3;
-
-    #[test]
-    fn no_lost_wakeups_and_eof_after_all_data() {
-        loom::model(|| {
-            let h = Arc::new(Header::new(CAP, 4096));
-            let to_reader = Arc::new(Bell::new());
-            let to_writer = Arc::new(Bell::new());
-
-            let (hw, bell_r, bell_w) = (h.clone(), to_reader.clone(), to_writer.clone());
-            let writer = loom::thread::spawn(move || {
-                let mut p = Producer::new(CAP, 0, 0);
-                let mut sent = 0;
-                while sent < TOTAL {
-                    let mut free = p.free_cached();
-                    if free == 0 {
-                        free = p.refresh(&hw).unwrap();
-                    }
-                    if free == 0 {
-                        bell_w.drain();
-                        p.arm(&hw);
-                        if p.refresh(&hw).unwrap() > 0 {
-                            p.disarm(&hw);
-                        } else {
-                            bell_w.wait();
-                        }
-                        continue;
-                    }
-                    // As `Writer::write` steps: a step with more to come
-                    // and space left only moves write_pos.
-                    if sent + 1 < TOTAL && free > 1 {
-                        p.commit_quietly(&hw, 1);
-                    } else if p.commit(&hw, 1) {
-                        bell_r.ring();
-                    }
-                    sent += 1;
-                }
-                if p.close(&hw) {
-                    bell_r.ring();
-                }
-            });
-
-            let mut c = Consumer::new(CAP, 0);
-            let mut got = 0;
-            loop {
-                let mut a = c.available_cached();
-                if a == 0 {
-                    a = c.refresh(&h).unwrap();
-                }
-                if a == 0 {
-                    to_reader.drain();
-                    c.arm(&h);
-                    if c.refresh(&h).unwrap() > 0 {
-                        c.disarm(&h);
-                        continue;
-                    }
-                    if c.peer_closed(&h) {
-                        c.disarm(&h);
-                        if c.refresh(&h).unwrap() == 0 {
-                            break;
-                        }
-                        continue;
-                    }
-                    to_reader.wait();
-                    continue;
-                }
-                // As `Reader::read` steps: every readable byte, all but the
-                // last given back quietly.
-                for _ in 1..a {
-                    c.release_quietly(&h, 1);
-                    got += 1;
-                }
-                if c.release(&h, 1) {
-                    to_writer.ring();
-                }
-                got += 1;
-            }
-            assert_eq!(got, TOTAL, "EOF before every committed byte was read");
-            writer.join().unwrap();
-        });
     }
 }

@@ -12,7 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 const PAGE: usize = 4096;
 const CAP: usize = 4096;
 
-// Offsets of DESIGN.md's header, as a foreign implementation would use them.
+// Offsets of the header in docs/design.md, as a foreign implementation
+// would use them.
 const OFF_MAGIC: usize = 0;
 const OFF_CAPACITY: usize = 8;
 const OFF_VERSION: usize = 16;

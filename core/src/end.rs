@@ -1,0 +1,207 @@
+//! What the read end and the write end share: opening one from an fd, the
+//! ring or plain-fd state behind it, its options, and closing it.
+
+use crate::endpoint::{self, Role};
+use crate::mapping::Mapping;
+use crate::options::Options;
+use crate::region::{HeapBuf, Keepalive, Region};
+use crate::ring::{self, Side};
+use crate::sysfd::{self, PlainFd};
+use crate::wait::Link;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One end: the reader's with `S = Consumer`, the writer's with
+/// `S = Producer`; `X` is what its plain-fd fallback keeps besides the fd
+/// and its buffer.
+pub(crate) struct End<S: Side, X> {
+    pub(crate) inner: Inner<S, X>,
+    pub(crate) opts: Options,
+}
+
+pub(crate) enum Inner<S: Side, X> {
+    Ring(RingEnd<S>),
+    Fd(FdEnd<X>),
+}
+
+/// An end on a FAASIN ring.
+pub(crate) struct RingEnd<S: Side> {
+    pub(crate) map: Arc<Mapping>,
+    pub(crate) capacity: u64,
+    /// See `ring::copy_step`.
+    pub(crate) step: usize,
+    /// The process that opened this end. A forked copy that is dropped in
+    /// another process must not mark the stream closed, just as closing an
+    /// inherited pipe fd leaves the parent's copy open.
+    owner_pid: u32,
+    /// The index protocol, the endpoint socket, and the wait loop.
+    pub(crate) link: Link<S, OwnedFd>,
+}
+
+/// An end on any other fd, used with plain `read(2)`/`write(2)`.
+pub(crate) struct FdEnd<X> {
+    pub(crate) fd: PlainFd,
+    /// The bytes between the fd and the caller: read ahead, or reserved.
+    pub(crate) buf: Arc<HeapBuf>,
+    pub(crate) rest: X,
+}
+
+impl<S: Side, X: Default> End<S, X> {
+    /// Opens the `role` end on `fd`: a FAASIN endpoint (whose hello is taken
+    /// off it here), or any other fd, with a fallback buffer of `buf` bytes.
+    /// The side resumes where the ring's positions stand, so an end can be
+    /// opened after data was written; they are checked like every later load.
+    pub(crate) fn open(fd: OwnedFd, role: Role, buf: usize) -> io::Result<Self> {
+        let opts = Options::from_env();
+        if !endpoint::is_seqpacket_unix(fd.as_fd()) {
+            let inner = Inner::Fd(FdEnd {
+                fd: PlainFd::new(fd),
+                buf: HeapBuf::new(buf),
+                rest: X::default(),
+            });
+            return Ok(End { inner, opts });
+        }
+        let (hello, map) = endpoint::open_ring(fd.as_fd(), role)?;
+        let side = S::open(map.header(), hello.capacity)?;
+        let inner = Inner::Ring(RingEnd {
+            map: Arc::new(map),
+            capacity: hello.capacity,
+            step: ring::copy_step(hello.capacity),
+            owner_pid: std::process::id(),
+            link: Link::new(side, fd),
+        });
+        Ok(End { inner, opts })
+    }
+}
+
+impl<S: Side, X> End<S, X> {
+    pub(crate) fn is_ring(&self) -> bool {
+        matches!(self.inner, Inner::Ring(_))
+    }
+
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::Ring(r) => Some(r.capacity as usize),
+            Inner::Fd(_) => None,
+        }
+    }
+
+    pub(crate) fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
+        if let Inner::Fd(f) = &self.inner {
+            sysfd::set_nonblocking(f.fd.as_fd(), on)?;
+        }
+        self.opts.nonblocking = on;
+        Ok(())
+    }
+
+    pub(crate) fn set_spin(&mut self, spin: Duration) {
+        self.opts.spin = spin;
+        if let Inner::Ring(r) = &mut self.inner {
+            r.link.spin.restart();
+        }
+    }
+
+    pub(crate) fn share_spin_budget(&mut self, cell: Arc<AtomicU64>) {
+        if let Inner::Ring(r) = &mut self.inner {
+            r.link.spin.share(cell);
+        }
+    }
+
+    pub(crate) fn keepalive(&self) -> Keepalive {
+        Keepalive::new(match &self.inner {
+            Inner::Ring(r) => Region::Ring(r.map.clone()),
+            Inner::Fd(f) => Region::Heap(f.buf.clone()),
+        })
+    }
+
+    /// The endpoint socket, or the fallback fd itself.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        match &self.inner {
+            Inner::Ring(r) => r.link.bell.as_fd(),
+            Inner::Fd(f) => f.fd.as_fd(),
+        }
+    }
+
+    pub(crate) fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("fd", &self.fd().as_raw_fd())
+            .field("ring", &self.is_ring())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+impl<S: Side, X> Drop for End<S, X> {
+    /// Closes the end: the peer sees the close flag, and is woken if it
+    /// sleeps; then the socket closes (the hang-up).
+    fn drop(&mut self) {
+        if let Inner::Ring(r) = &self.inner {
+            if r.owner_pid == std::process::id() {
+                r.link.close(r.map.header());
+            }
+        }
+    }
+}
+
+/// The public methods and impls that `Reader` and `Writer` share word for
+/// word, delegating to their `end` field.
+macro_rules! shared_end_api {
+    ($ty:ident) => {
+        impl $ty {
+            /// True when this end is on a shared-memory ring, false when it
+            /// falls back to plain `read(2)`/`write(2)` on an ordinary fd.
+            pub fn is_ring(&self) -> bool {
+                self.end.is_ring()
+            }
+
+            /// The ring's capacity in bytes, or `None` for the fd fallback.
+            pub fn capacity(&self) -> Option<usize> {
+                self.end.capacity()
+            }
+
+            pub fn is_nonblocking(&self) -> bool {
+                self.end.opts.nonblocking
+            }
+
+            /// How long a waiting call spins before it sleeps in the kernel
+            /// (default [`DEFAULT_SPIN`](crate::DEFAULT_SPIN), or
+            /// `FAASIN_SPIN_US`). This is the most a wait spins: the budget
+            /// adapts below it (see [`DEFAULT_SPIN`](crate::DEFAULT_SPIN));
+            /// setting it starts the budget afresh.
+            pub fn set_spin(&mut self, spin: ::std::time::Duration) {
+                self.end.set_spin(spin);
+            }
+
+            /// Starts this end's spin budget from `cell` and keeps it there,
+            /// for the next end in the same role (see `SpinBudget::share`).
+            pub(crate) fn share_spin_budget(
+                &mut self,
+                cell: ::std::sync::Arc<::std::sync::atomic::AtomicU64>,
+            ) {
+                self.end.share_spin_budget(cell);
+            }
+
+            /// A handle that keeps the memory behind borrowed or reserved
+            /// slices mapped, for bindings whose views may outlive this end.
+            pub fn keepalive(&self) -> $crate::Keepalive {
+                self.end.keepalive()
+            }
+        }
+
+        impl ::std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::AsRawFd::as_raw_fd(&self.end.fd())
+            }
+        }
+
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.end.debug(stringify!($ty), f)
+            }
+        }
+    };
+}
+pub(crate) use shared_end_api;
