@@ -43,6 +43,20 @@ enum Cmd {
     /// A pass-through function: copies its faasin to its faasout and returns
     /// `{"bytes": N}`.
     Cat,
+    /// A FaaS platform on this host: keeps the functions and chains of the
+    /// config file deployed and warm, and takes invocations over HTTP
+    /// (see cli/README.md, "Running a platform").
+    Serve {
+        /// The platform's config file (TOML).
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+    },
+    /// Internal: the watchdog that runs a stdio program per invocation.
+    #[command(name = faasin_runner::stdio_watchdog::SUBCOMMAND, hide = true)]
+    Stdio {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        argv: Vec<String>,
+    },
     /// Internal: the watchdog that cleans up after a runner killed by SIGKILL.
     #[command(name = guard::SUBCOMMAND, hide = true)]
     Guard { docker: String, run_id: String },
@@ -253,6 +267,11 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run(a, false),
         Cmd::Pipe(a) => run(a, true),
         Cmd::Cat => cat(),
+        Cmd::Serve { config } => faasin_platform::serve(&config),
+        Cmd::Stdio { argv } => {
+            let argv = argv.strip_prefix(&["--".to_string()]).unwrap_or(&argv);
+            faasin_runner::stdio_watchdog::main(argv)
+        }
         Cmd::Guard { docker, run_id } => {
             guard::main(&docker, &run_id);
             ExitCode::SUCCESS

@@ -12,7 +12,7 @@ use crate::chain::Function;
 use crate::events::{poll_readable, Mailbox};
 use crate::guard::Guard;
 use crate::handoff_server::HandoffServer;
-use crate::options::MAX_RETURN;
+use crate::options::{KILL_AFTER, MAX_RETURN, TICK};
 use crate::process::{self, Exit, HandoffAt};
 use crate::report::WarmFunction;
 use faasin::handoff;
@@ -221,6 +221,46 @@ impl Instance {
         if let Some(pid) = self.pid {
             process::signal_group(pid, sig);
         }
+    }
+
+    /// Stops it and waits until it is gone: END if it is asking (it exits
+    /// by itself), SIGTERM after `grace`, then `docker rm -f` and SIGKILL.
+    /// Blocks for up to `grace` + 2 x [`KILL_AFTER`].
+    pub fn stop(mut self, grace: Duration, docker: &str) {
+        self.abandon();
+        self.end();
+        if self.exits_within(grace) {
+            return;
+        }
+        self.signal(libc::SIGTERM);
+        if self.exits_within(KILL_AFTER) {
+            return;
+        }
+        if let Some(c) = self.live_container() {
+            crate::containers::remove(&[c], docker);
+        }
+        self.signal(libc::SIGKILL);
+        self.exits_within(KILL_AFTER);
+    }
+
+    /// Waits up to `within` for its process to be reaped.
+    fn exits_within(&mut self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while self.alive() {
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            if wait_any(std::slice::from_mut(self), until - now).is_err() {
+                std::thread::sleep(TICK);
+            }
+        }
+        true
+    }
+
+    /// Takes what its mailbox holds (an exit, an ask) without waiting.
+    pub fn refresh(&mut self) {
+        let _ = wait_any(std::slice::from_mut(self), Duration::ZERO);
     }
 
     /// The container it still runs in, if any.

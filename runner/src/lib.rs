@@ -20,7 +20,7 @@
 
 pub mod chain;
 pub mod chain_file;
-mod containers;
+pub mod containers;
 mod edge;
 pub mod events;
 pub mod guard;
@@ -39,6 +39,7 @@ pub mod report;
 mod run_io;
 pub mod signals;
 pub mod staged;
+pub mod stdio_watchdog;
 pub mod store;
 mod summary;
 mod supervise;

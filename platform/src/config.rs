@@ -1,0 +1,421 @@
+//! What is deployed: functions and chains, from the config file at start
+//! (TOML) or the admin API (JSON), checked before anything changes. A bad
+//! definition is an error that names the field and the reason.
+
+use faasin_runner::chain::{check_capacity, Command, Function};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why a definition was refused: the field and the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl DefError {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> DefError {
+        DefError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for DefError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// A deployed function.
+#[derive(Debug, Clone)]
+pub struct FunctionDef {
+    pub name: String,
+    /// How to start it, for the runner (its capacity is set per chain).
+    pub function: Function,
+    /// How long its part of an invocation may take.
+    pub timeout: Duration,
+    pub max_instances: usize,
+    /// How long an instance may stay idle before it is stopped.
+    pub idle: Duration,
+    /// Invocations that may wait for a free instance; more get 429.
+    pub queue: usize,
+}
+
+/// A deployed chain: functions in order, with the ring capacity of the
+/// edge each one writes into.
+#[derive(Debug, Clone)]
+pub struct ChainDef {
+    pub name: String,
+    pub functions: Vec<String>,
+    pub capacities: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CommandSpec {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+/// A function as written in the config file or sent to the admin API.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    name: Option<String>,
+    command: Option<CommandSpec>,
+    image: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// A program that knows nothing of FAASIN: run per invocation with the
+    /// streams on its stdin and stdout.
+    #[serde(default)]
+    stdio: bool,
+    /// Seconds.
+    timeout: Option<f64>,
+    max_instances: Option<usize>,
+    /// Seconds.
+    idle: Option<f64>,
+    memory: Option<String>,
+    queue: Option<usize>,
+}
+
+/// A chain as written in the config file or sent to the admin API.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSpec {
+    name: Option<String>,
+    functions: Vec<String>,
+    /// Ring capacity of every edge.
+    capacity: Option<usize>,
+    /// Ring capacity per edge, one per function (the edge it writes into).
+    capacities: Option<Vec<usize>>,
+}
+
+const DEFAULT_TIMEOUT: f64 = 60.0;
+const DEFAULT_MAX_INSTANCES: usize = 4;
+const DEFAULT_IDLE: f64 = 300.0;
+const DEFAULT_QUEUE: usize = 64;
+
+fn seconds(field: &str, v: Option<f64>, default: f64) -> Result<Duration, DefError> {
+    let v = v.unwrap_or(default);
+    // NaN is not positive either.
+    if v.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return Err(DefError::new(
+            field,
+            format!("{v} is not a positive number of seconds"),
+        ));
+    }
+    Duration::try_from_secs_f64(v).map_err(|e| DefError::new(field, e.to_string()))
+}
+
+/// A name for the URL path and for metrics labels.
+fn check_name(field: &str, name: &str) -> Result<(), DefError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !ok {
+        return Err(DefError::new(
+            field,
+            format!("{name:?}: 1 to 64 characters of A-Z a-z 0-9 - _ ."),
+        ));
+    }
+    Ok(())
+}
+
+/// The name a definition goes by: the path's (admin API) or its own (file);
+/// both, if given, must agree.
+fn name_of(own: Option<String>, given: Option<&str>) -> Result<String, DefError> {
+    let name = match (own, given) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(DefError::new(
+                "name",
+                format!("{a:?} differs from {b:?} in the path"),
+            ))
+        }
+        (Some(a), _) => a,
+        (None, Some(b)) => b.to_string(),
+        (None, None) => return Err(DefError::new("name", "missing")),
+    };
+    check_name("name", &name)?;
+    Ok(name)
+}
+
+impl FunctionSpec {
+    /// Checks the definition; `path_name` is the name the admin API's path
+    /// gives it.
+    pub fn check(self, path_name: Option<&str>) -> Result<FunctionDef, DefError> {
+        let name = name_of(self.name, path_name)?;
+        let command = match self.command {
+            Some(CommandSpec::Shell(s)) if !s.trim().is_empty() => Command::Shell(s),
+            Some(CommandSpec::Argv(v)) if !v.is_empty() && !v[0].is_empty() => Command::Argv(v),
+            Some(_) => return Err(DefError::new("command", "empty")),
+            None => {
+                return Err(DefError::new(
+                    "command",
+                    "missing: a string run by /bin/sh -c, or an argv array",
+                ))
+            }
+        };
+        if self.image.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(DefError::new("image", "empty"));
+        }
+        if self.memory.is_some() && self.image.is_none() {
+            return Err(DefError::new(
+                "memory",
+                "limits a container; there is no `image`",
+            ));
+        }
+        let max_instances = self.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES);
+        if max_instances == 0 {
+            return Err(DefError::new("max_instances", "must be at least 1"));
+        }
+        Ok(FunctionDef {
+            function: Function {
+                name: name.clone(),
+                command,
+                image: self.image,
+                env: self.env,
+                stdio: self.stdio,
+                handoff: false,
+                capacity: faasin::DEFAULT_CAPACITY,
+                memory: self.memory,
+            },
+            name,
+            timeout: seconds("timeout", self.timeout, DEFAULT_TIMEOUT)?,
+            max_instances,
+            idle: seconds("idle", self.idle, DEFAULT_IDLE)?,
+            queue: self.queue.unwrap_or(DEFAULT_QUEUE),
+        })
+    }
+}
+
+impl ChainSpec {
+    /// Checks the definition against the functions it names.
+    pub fn check(
+        self,
+        path_name: Option<&str>,
+        function: &dyn Fn(&str) -> Option<usize>,
+    ) -> Result<ChainDef, DefError> {
+        let name = name_of(self.name, path_name)?;
+        if self.functions.is_empty() {
+            return Err(DefError::new(
+                "functions",
+                "empty: a chain needs a function",
+            ));
+        }
+        let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+        for (k, f) in self.functions.iter().enumerate() {
+            let Some(max) = function(f) else {
+                return Err(DefError::new(
+                    format!("functions[{k}]"),
+                    format!("no function {f:?} is deployed"),
+                ));
+            };
+            let n = uses.entry(f).or_default();
+            *n += 1;
+            if *n > max {
+                return Err(DefError::new(
+                    format!("functions[{k}]"),
+                    format!("{f:?} appears {n} times but may have {max} instance(s)"),
+                ));
+            }
+        }
+        let capacities = match (self.capacity, self.capacities) {
+            (Some(_), Some(_)) => {
+                return Err(DefError::new(
+                    "capacities",
+                    "give `capacity` or `capacities`, not both",
+                ))
+            }
+            (_, Some(v)) if v.len() != self.functions.len() => {
+                return Err(DefError::new(
+                    "capacities",
+                    format!("{} values for {} functions", v.len(), self.functions.len()),
+                ))
+            }
+            (_, Some(v)) => v,
+            (c, None) => vec![c.unwrap_or(faasin::DEFAULT_CAPACITY); self.functions.len()],
+        };
+        for (k, c) in capacities.iter().enumerate() {
+            check_capacity(*c).map_err(|e| DefError::new(format!("capacities[{k}]"), e))?;
+        }
+        Ok(ChainDef {
+            name,
+            functions: self.functions,
+            capacities,
+        })
+    }
+}
+
+/// The service's own settings.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The invocation API.
+    pub listen: SocketAddr,
+    /// The admin API (deploy, list, delete).
+    pub admin: SocketAddr,
+    /// On SIGTERM, how long invocations in flight may go on.
+    pub drain: Duration,
+    /// How long an invocation may wait in a queue before it gets 503.
+    pub queue_wait: Duration,
+    pub docker: String,
+    /// Request headers passed to functions as invocation parameters.
+    pub headers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    listen: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+    drain: Option<f64>,
+    queue_wait: Option<f64>,
+    docker: Option<String>,
+    headers: Option<Vec<String>>,
+    #[serde(default)]
+    function: Vec<FunctionSpec>,
+    #[serde(default)]
+    chain: Vec<ChainSpec>,
+}
+
+/// A whole config file, checked.
+pub struct Config {
+    pub service: ServiceConfig,
+    pub functions: Vec<FunctionDef>,
+    pub chains: Vec<ChainDef>,
+}
+
+/// Parses and checks a config file's text; errors name `origin`, the
+/// definition and the field.
+pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
+    let spec: FileSpec = toml::from_str(text).map_err(|e| format!("{origin}: {}", e.message()))?;
+    let service = ServiceConfig {
+        listen: spec.listen.unwrap_or(([127, 0, 0, 1], 8080).into()),
+        admin: spec.admin.unwrap_or(([127, 0, 0, 1], 8081).into()),
+        drain: seconds("drain", spec.drain, 10.0).map_err(|e| format!("{origin}: {e}"))?,
+        queue_wait: seconds("queue_wait", spec.queue_wait, 30.0)
+            .map_err(|e| format!("{origin}: {e}"))?,
+        docker: spec.docker.unwrap_or_else(|| "docker".into()),
+        headers: spec.headers.unwrap_or_else(|| vec!["content-type".into()]),
+    };
+    let mut functions: Vec<FunctionDef> = Vec::new();
+    for (i, f) in spec.function.into_iter().enumerate() {
+        let def = f
+            .check(None)
+            .map_err(|e| format!("{origin}: function {}: {e}", i + 1))?;
+        if functions.iter().any(|g| g.name == def.name) {
+            return Err(format!("{origin}: two functions are named {:?}", def.name));
+        }
+        functions.push(def);
+    }
+    let max_of = |n: &str| {
+        functions
+            .iter()
+            .find(|f| f.name == n)
+            .map(|f| f.max_instances)
+    };
+    let mut chains: Vec<ChainDef> = Vec::new();
+    for (i, c) in spec.chain.into_iter().enumerate() {
+        let def = c
+            .check(None, &max_of)
+            .map_err(|e| format!("{origin}: chain {}: {e}", i + 1))?;
+        if chains.iter().any(|g| g.name == def.name) {
+            return Err(format!("{origin}: two chains are named {:?}", def.name));
+        }
+        chains.push(def);
+    }
+    Ok(Config {
+        service,
+        functions,
+        chains,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+listen = "127.0.0.1:9000"
+[[function]]
+name = "up"
+command = ["tr", "a-z", "A-Z"]
+stdio = true
+max_instances = 2
+[[function]]
+name = "cat"
+command = "faasin cat"
+timeout = 5
+[[chain]]
+name = "twice"
+functions = ["up", "cat", "up"]
+capacity = 65536
+"#;
+
+    #[test]
+    fn a_good_file_is_read_with_defaults() {
+        let c = parse(GOOD, "p.toml").unwrap();
+        assert_eq!(c.service.listen.port(), 9000);
+        assert_eq!(c.service.admin.port(), 8081);
+        assert_eq!(c.functions.len(), 2);
+        assert!(c.functions[0].function.stdio);
+        assert_eq!(c.functions[1].timeout, Duration::from_secs(5));
+        assert_eq!(c.functions[1].max_instances, DEFAULT_MAX_INSTANCES);
+        assert_eq!(c.chains[0].capacities, [65536; 3]);
+    }
+
+    #[test]
+    fn bad_definitions_name_the_field() {
+        let cases = [
+            (
+                GOOD.replace("timeout = 5", "timeout = -1"),
+                "function 2: timeout:",
+            ),
+            (
+                GOOD.replace("max_instances = 2", "max_instances = 0"),
+                "function 1: max_instances:",
+            ),
+            (
+                GOOD.replace("\"cat\", \"up\"]", "\"cat\", \"nope\"]"),
+                "chain 1: functions[2]: no function \"nope\"",
+            ),
+            (
+                GOOD.replace("max_instances = 2", "max_instances = 1"),
+                "chain 1: functions[2]: \"up\" appears 2 times",
+            ),
+            (
+                GOOD.replace("capacity = 65536", "capacity = 1000"),
+                "chain 1: capacities[0]:",
+            ),
+            (
+                GOOD.replace("name = \"cat\"", "name = \"c/t\""),
+                "function 2: name:",
+            ),
+            (
+                GOOD.replace("timeout = 5", "timeuot = 5"),
+                "unknown field `timeuot`",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(&text, "p.toml").err().expect(want);
+            assert!(
+                e.starts_with("p.toml: ") && e.contains(want),
+                "{e} (want {want})"
+            );
+        }
+    }
+
+    #[test]
+    fn an_api_definition_takes_its_name_from_the_path() {
+        let spec: FunctionSpec = serde_json::from_str(r#"{"command": "x"}"#).unwrap();
+        assert_eq!(spec.check(Some("f")).unwrap().name, "f");
+        let spec: FunctionSpec = serde_json::from_str(r#"{"name": "g", "command": "x"}"#).unwrap();
+        assert_eq!(spec.check(Some("f")).unwrap_err().field, "name");
+    }
+}

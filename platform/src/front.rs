@@ -1,0 +1,296 @@
+//! The invocation API: `POST /chains/{name}` and `POST /functions/{name}`
+//! stream the request body into the first function and the last one's
+//! output back as the response body; `GET /invocations/{id}` tells how an
+//! invocation went; `GET /metrics` is for Prometheus.
+//!
+//! The response starts with the first byte of output (or when the
+//! invocation ends without any): an invocation that fails before it has
+//! output gets its status (502, 504, 429, 503) and a JSON error; one that
+//! fails after its output began has its response cut off (no final chunk),
+//! and its report says why.
+
+use crate::bridge;
+use crate::invoke::{self, Outcome, Request, Target};
+use crate::service::Service;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::io;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// The header that carries an invocation's id.
+pub const ID_HEADER: &str = "faasin-invocation-id";
+
+pub fn router(svc: Arc<Service>) -> Router {
+    Router::new()
+        .route("/chains/{name}", post(invoke_chain))
+        .route("/functions/{name}", post(invoke_function))
+        .route("/invocations/{id}", get(result))
+        .route("/metrics", get(metrics))
+        // Bodies stream: no size limit, and never collected.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(svc)
+}
+
+async fn invoke_chain(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match svc.chain_target(&name) {
+        Some(t) => invoke(svc, t, &uri, &headers, body).await,
+        None => error(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("no chain {name:?} is deployed"),
+        ),
+    }
+}
+
+async fn invoke_function(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match svc.function_target(&name) {
+        Some(t) => invoke(svc, t, &uri, &headers, body).await,
+        None => error(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("no function {name:?} is deployed"),
+        ),
+    }
+}
+
+async fn result(State(svc): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    match svc.results.get(&id) {
+        Some(r) => axum::Json(r).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("no invocation {id:?} is known"),
+        ),
+    }
+}
+
+async fn metrics(State(svc): State<Arc<Service>>) -> Response {
+    let ct = "text/plain; version=0.0.4; charset=utf-8";
+    ([(header::CONTENT_TYPE, ct)], svc.metrics.render()).into_response()
+}
+
+/// The invocation's parameters: its id, the query string, and the request
+/// headers the service passes on.
+fn params(id: &str, uri: &Uri, headers: &HeaderMap, passed: &[String]) -> serde_json::Value {
+    let query: serde_json::Map<String, serde_json::Value> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), serde_json::Value::String(decode(v)))
+        })
+        .collect();
+    let headers: serde_json::Map<String, serde_json::Value> = passed
+        .iter()
+        .filter_map(|h| {
+            let v = headers.get(h.as_str())?.to_str().ok()?;
+            Some((h.to_ascii_lowercase(), v.into()))
+        })
+        .collect();
+    serde_json::json!({"id": id, "query": query, "headers": headers})
+}
+
+/// Percent-decoding of a query component (`+` is a space).
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn invoke(
+    svc: Arc<Service>,
+    target: Target,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let id = faasin_runner::handoff_server::random_token()[..16].to_string();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let input = bridge::body_reader(body, {
+        let c = Arc::clone(&cancel);
+        move || invoke::cancel(&c)
+    });
+    let (writer, mut chunks) = bridge::response_writer();
+    let (done_tx, mut done) = oneshot::channel::<Outcome>();
+    let req = Request {
+        params: params(&id, uri, headers, &svc.config.headers),
+        id: id.clone(),
+        target,
+        cancel: Arc::clone(&cancel),
+        queue_wait: svc.config.queue_wait,
+    };
+    let begun = svc.begin(&id, &cancel);
+    let t0 = Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let outcome = invoke::run(
+            &req,
+            Box::new(input),
+            Box::new(writer),
+            &svc.workers,
+            &svc.metrics,
+        );
+        let target = format!("{}/{}", req.target.kind, req.target.name);
+        svc.metrics
+            .invoked(&target, outcome.status, t0.elapsed().as_secs_f64());
+        svc.results.put(&req.id, outcome.report.clone());
+        drop(begun);
+        let _ = done_tx.send(outcome);
+    });
+    tokio::select! {
+        biased;
+        first = chunks.recv() => match first {
+            Some(chunk) => streamed(&id, chunk, chunks, done, cancel),
+            None => ended(&id, done.await.ok()),
+        },
+        o = &mut done => ended(&id, o.ok()),
+    }
+}
+
+/// The response of an invocation that ended before any output.
+fn ended(id: &str, outcome: Option<Outcome>) -> Response {
+    let Some(o) = outcome else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(id),
+            "the invocation was lost".into(),
+        );
+    };
+    let status = StatusCode::from_u16(o.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut r = match o.error {
+        None => Response::new(Body::empty()),
+        Some(e) => error(status, Some(id), e),
+    };
+    *r.status_mut() = status;
+    if let Some(s) = o.retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    with_id(r, id)
+}
+
+/// A 200 whose body streams the output as it comes; cut off if the
+/// invocation fails before its end. Dropped early (the client went away),
+/// it cancels the invocation.
+fn streamed(
+    id: &str,
+    first: Bytes,
+    chunks: mpsc::Receiver<Bytes>,
+    done: oneshot::Receiver<Outcome>,
+    cancel: Arc<AtomicBool>,
+) -> Response {
+    struct Rest {
+        first: Option<Bytes>,
+        chunks: mpsc::Receiver<Bytes>,
+        done: Option<oneshot::Receiver<Outcome>>,
+        cancel: Arc<AtomicBool>,
+    }
+    impl Drop for Rest {
+        fn drop(&mut self) {
+            if self.done.is_some() {
+                invoke::cancel(&self.cancel);
+            }
+        }
+    }
+    let rest = Rest {
+        first: Some(first),
+        chunks,
+        done: Some(done),
+        cancel,
+    };
+    let stream = futures_util::stream::unfold(rest, |mut r| async move {
+        if let Some(b) = r.first.take() {
+            return Some((Ok(b), r));
+        }
+        if let Some(b) = r.chunks.recv().await {
+            return Some((Ok(b), r));
+        }
+        let outcome = r.done.take()?.await.ok();
+        // A failure after the output began cuts the response off.
+        outcome
+            .and_then(|o| o.error)
+            .map(|e| (Err(io::Error::other(e)), r))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    with_id(resp, id)
+}
+
+fn with_id(mut r: Response, id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        r.headers_mut().insert(ID_HEADER, v);
+    }
+    r
+}
+
+/// A JSON error: `{"id": ..., "error": "..."}`.
+pub fn error(status: StatusCode, id: Option<&str>, message: String) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"id": id, "error": message})),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_are_decoded() {
+        assert_eq!(decode("a+b%20c%2Fd"), "a b c/d");
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode("%zz"), "%zz");
+        let uri: Uri = "/chains/x?name=J%C3%BCrg&flag&n=1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-trace", HeaderValue::from_static("t1"));
+        h.insert("cookie", HeaderValue::from_static("secret"));
+        let p = params("id1", &uri, &h, &["X-Trace".to_string()]);
+        assert_eq!(p["query"]["name"], "Jürg");
+        assert_eq!(p["query"]["flag"], "");
+        assert_eq!(p["headers"]["x-trace"], "t1");
+        assert!(
+            p["headers"].get("cookie").is_none(),
+            "only the headers named are passed"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! One invocation: lease an instance of every function of its target from
+//! their pools, run it on fresh rings between them (the runner's
+//! `invocation::streamed`), give the instances back, and say how it went.
+
+use crate::metrics::Metrics;
+use crate::pool::{Leased, Pool, Refused};
+use faasin_runner::chain::Chain;
+use faasin_runner::invocation::{self, Output};
+use faasin_runner::report::{unix_now, InvocationReport};
+use faasin_runner::warm_chain::WarmChain;
+use faasin_runner::workers::Workers;
+use faasin_runner::Transport;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What is invoked: a chain, or one function alone.
+pub struct Target {
+    /// "chain" or "function".
+    pub kind: &'static str,
+    pub name: String,
+    /// In chain order; a function may appear more than once.
+    pub pools: Vec<Arc<Pool>>,
+    /// Ring capacity of the edge each function writes into.
+    pub capacities: Vec<usize>,
+}
+
+pub struct Request {
+    pub id: String,
+    pub target: Target,
+    /// The query string and selected headers.
+    pub params: serde_json::Value,
+    /// Set when the client went away.
+    pub cancel: Arc<AtomicBool>,
+    /// How long to wait in a queue for instances.
+    pub queue_wait: Duration,
+}
+
+/// How an invocation went: the HTTP status it deserves and its report.
+pub struct Outcome {
+    pub status: u16,
+    pub error: Option<String>,
+    /// For 429 and 503: when to try again, in seconds.
+    pub retry_after: Option<u64>,
+    pub report: serde_json::Value,
+}
+
+/// Runs one invocation to its end.
+pub fn run(
+    req: &Request,
+    input: Box<dyn Read + Send>,
+    mut output: Output,
+    workers: &Workers,
+    metrics: &Metrics,
+) -> Outcome {
+    let t0 = Instant::now();
+    let started_unix_s = unix_now();
+    let mut leased = match lease(req) {
+        Ok(l) => l,
+        Err(refused) => return refusal(req, refused, metrics),
+    };
+    let queued_s = t0.elapsed().as_secs_f64();
+    let pools = &req.target.pools;
+    for (k, l) in leased.iter_mut().enumerate() {
+        l.instance.name = format!("function {} ({})", k + 1, pools[k].def.name);
+        if let Ok(mut t) = l.tag.lock() {
+            t.clone_from(&req.id);
+        }
+    }
+    let cold: Vec<bool> = leased.iter().map(|l| l.cold).collect();
+    let chain = Chain {
+        functions: (pools.iter().zip(&req.target.capacities))
+            .map(|(p, &capacity)| faasin_runner::chain::Function {
+                capacity,
+                ..p.def.function.clone()
+            })
+            .collect(),
+    };
+    let deadline = t0
+        + pools
+            .iter()
+            .map(|p| p.def.timeout)
+            .max()
+            .unwrap_or_default();
+    let (instances, tags): (Vec<_>, Vec<_>) =
+        leased.into_iter().map(|l| (l.instance, l.tag)).unzip();
+    let mut w = WarmChain::assemble(
+        &chain,
+        instances,
+        Transport::Faasin,
+        workers.clone(),
+        Some(deadline),
+        Some(Arc::clone(&req.cancel)),
+    );
+    let ran = invocation::streamed(&mut w, input, &mut output);
+    let stopped = w.stopped();
+    for ((instance, tag), pool) in w.into_instances().into_iter().zip(tags).zip(pools) {
+        pool.give_back(Leased {
+            instance,
+            tag,
+            cold: false,
+        });
+    }
+    let (status, error) = match &ran {
+        Ok(inv) => match failed_program(req, inv) {
+            Some(e) => (502, Some(e)),
+            None => (200, None),
+        },
+        Err(e) => (status_of(stopped.as_deref()), Some(e.clone())),
+    };
+    let report = serde_json::json!({
+        "id": req.id,
+        "target": {"kind": req.target.kind, "name": req.target.name},
+        "ok": error.is_none(),
+        "status": status,
+        "error": error,
+        "params": req.params,
+        "started_unix_s": started_unix_s,
+        "queued_s": queued_s,
+        "elapsed_s": t0.elapsed().as_secs_f64(),
+        "output_bytes": ran.as_ref().ok().map(|i| i.output_bytes),
+        "functions": functions_report(req, &ran, &cold),
+    });
+    if let Ok(inv) = &ran {
+        metrics.streamed(0, inv.output_bytes);
+    }
+    Outcome {
+        status,
+        error,
+        retry_after: None,
+        report,
+    }
+}
+
+/// Leases every instance the target needs, in its chain order; pools are
+/// asked in name order, each for all it must give, so that invocations
+/// that need the same functions never hold some while waiting for others.
+fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
+    let mut need: BTreeMap<&str, (&Arc<Pool>, usize)> = BTreeMap::new();
+    for p in &req.target.pools {
+        need.entry(p.def.name.as_str()).or_insert((p, 0)).1 += 1;
+    }
+    let mut got: BTreeMap<&str, Vec<Leased>> = BTreeMap::new();
+    for (name, (pool, n)) in &need {
+        match pool.lease(*n, req.queue_wait, &req.cancel) {
+            Ok(l) => {
+                got.insert(name, l);
+            }
+            Err(e) => {
+                for (name, ls) in got {
+                    ls.into_iter().for_each(|l| need[name].0.give_back(l));
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(req
+        .target
+        .pools
+        .iter()
+        .map(|p| {
+            got.get_mut(p.def.name.as_str())
+                .and_then(Vec::pop)
+                .expect("leased")
+        })
+        .collect())
+}
+
+fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
+    let (status, kind, retry_after, why) = match refused {
+        Refused::QueueFull => (
+            429,
+            "queue_full",
+            Some(1),
+            "too many invocations wait already".to_string(),
+        ),
+        Refused::QueueTimeout => (
+            503,
+            "queue_timeout",
+            Some(1),
+            "no instance was free in time".to_string(),
+        ),
+        Refused::Closed => (
+            503,
+            "replaced",
+            Some(1),
+            "the function was replaced or deleted".to_string(),
+        ),
+        Refused::Cancelled => (499, "cancelled", None, "the client went away".to_string()),
+        Refused::Start(e) => (502, "start", None, e),
+    };
+    metrics.error(kind);
+    let error = format!("{} {:?}: {why}", req.target.kind, req.target.name);
+    Outcome {
+        status,
+        retry_after,
+        report: serde_json::json!({
+            "id": req.id,
+            "target": {"kind": req.target.kind, "name": req.target.name},
+            "ok": false,
+            "status": status,
+            "error": error,
+        }),
+        error: Some(error),
+    }
+}
+
+/// 504 when the time ran out, 499 when the client went away, else 502.
+fn status_of(stopped: Option<&str>) -> u16 {
+    match stopped {
+        Some(s) if s.starts_with("timed out") => 504,
+        Some(s) if s.starts_with("cancelled") => 499,
+        _ => 502,
+    }
+}
+
+/// A stdio function's program that exited non-zero fails the invocation
+/// (its watchdog returns the program's status).
+fn failed_program(req: &Request, inv: &InvocationReport) -> Option<String> {
+    let pools = &req.target.pools;
+    for (k, (p, v)) in pools.iter().zip(&inv.return_values).enumerate() {
+        if !p.def.function.stdio {
+            continue;
+        }
+        let (code, signal) = (&v["exit_code"], &v["signal"]);
+        if code != 0 {
+            let how = match (code.as_i64(), signal.as_i64()) {
+                (Some(c), _) => format!("exit {c}"),
+                (None, Some(s)) => format!("killed by signal {s}"),
+                _ => format!("ended with {v}"),
+            };
+            return Some(format!("function {} ({}): {how}", k + 1, p.def.name));
+        }
+    }
+    None
+}
+
+fn functions_report(
+    req: &Request,
+    ran: &Result<InvocationReport, String>,
+    cold: &[bool],
+) -> Vec<serde_json::Value> {
+    req.target
+        .pools
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let inv = ran.as_ref().ok();
+            serde_json::json!({
+                "name": p.def.name,
+                "cold": cold[k],
+                "return_value": inv.and_then(|i| i.return_values.get(k)),
+                "finished_s": inv.and_then(|i| i.finished_s.get(k)),
+            })
+        })
+        .collect()
+}
+
+/// Marks a request's invocation as cancelled (its client went away).
+pub fn cancel(flag: &AtomicBool) {
+    // Relaxed: a flag polled by the invocation's thread; nothing is
+    // published through it.
+    flag.store(true, Ordering::Relaxed);
+}

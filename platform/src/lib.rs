@@ -1,0 +1,25 @@
+//! `faasin serve`: a FaaS platform on one host. It keeps functions
+//! deployed (a config file at start, an admin API after), takes invocations
+//! over HTTP, keeps warm instances of every function, and runs each chain
+//! invocation on fresh FAASIN rings between them: the request body streams
+//! into the first function and the last one's output streams back as the
+//! response while the chain still runs.
+//!
+//! Roles are kept apart, over the runner's engine: [`front`] (routes,
+//! bodies, status codes) and [`admin`] (deploy, list, delete) are HTTP;
+//! [`pool`] schedules instances (warm pools, bounded queues, cold starts,
+//! idle reaping); [`invoke`] runs one invocation on instances it leased;
+//! [`service`] ties them together and shuts them down.
+
+pub mod admin;
+pub mod bridge;
+pub mod config;
+pub mod front;
+pub mod invoke;
+pub mod metrics;
+pub mod pool;
+pub mod registry;
+pub mod results;
+pub mod service;
+
+pub use service::serve;

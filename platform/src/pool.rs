@@ -1,0 +1,369 @@
+//! The scheduler of one function's instances: warm ones wait idle between
+//! invocations; an invocation leases as many as it needs (starting new ones,
+//! cold, up to the function's maximum), or waits in a bounded queue; a lease
+//! comes back healthy (idle again) or is stopped and replaced by the next
+//! cold start. Idle instances are stopped after the function's idle time.
+
+use crate::config::FunctionDef;
+use crate::metrics::Metrics;
+use faasin_runner::guard::Guard;
+use faasin_runner::handoff_server::HandoffServer;
+use faasin_runner::instance::{wait_any, Event, Instance, LogSink, Start};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A function must ask for its first invocation within this long of its
+/// start.
+const ASK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stopped instance may take to exit by itself.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// What every pool needs to start instances.
+pub struct Starter {
+    pub server: HandoffServer,
+    pub guard: Mutex<Guard>,
+    pub docker: String,
+    /// Names this service's containers.
+    pub run_id: String,
+    /// The `faasin` binary, which runs stdio functions' watchdog.
+    pub exe: std::path::PathBuf,
+    started: AtomicU64,
+    /// Instances being stopped right now.
+    stopping: Arc<AtomicUsize>,
+}
+
+impl Starter {
+    pub fn new(server: HandoffServer, guard: Guard, docker: String, run_id: String) -> Starter {
+        Starter {
+            server,
+            guard: Mutex::new(guard),
+            docker,
+            run_id,
+            exe: std::env::current_exe().unwrap_or_else(|_| "faasin".into()),
+            started: AtomicU64::new(0),
+            stopping: Arc::default(),
+        }
+    }
+
+    /// Instances being stopped right now.
+    pub fn stopping(&self) -> usize {
+        // Acquire: pairs with the Release decrement when a stop is done, so
+        // whoever sees 0 sees every stop's effects.
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Stops an instance on a thread of its own.
+    fn retire(&self, instance: Instance) {
+        // Relaxed: the count only needs to be up before the thread starts,
+        // which the spawn orders.
+        self.stopping.fetch_add(1, Ordering::Relaxed);
+        let (docker, stopping) = (self.docker.clone(), Arc::clone(&self.stopping));
+        std::thread::spawn(move || {
+            instance.stop(STOP_GRACE, &docker);
+            // Release: pairs with the Acquire load in `stopping`.
+            stopping.fetch_sub(1, Ordering::Release);
+        });
+    }
+}
+
+/// An instance and the invocation its output lines are logged under.
+pub struct Leased {
+    pub instance: Instance,
+    /// The invocation it serves ("-" while idle), for its log lines.
+    pub tag: Arc<Mutex<String>>,
+    /// Started for this lease.
+    pub cold: bool,
+}
+
+struct Idle {
+    leased: Leased,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Idle>,
+    /// Instances alive or being started: idle, leased, starting.
+    live: usize,
+    /// Leases waiting in the queue.
+    waiting: usize,
+    /// Replaced or deleted: leases come back to be stopped.
+    closed: bool,
+}
+
+/// Why no lease was given.
+#[derive(Debug)]
+pub enum Refused {
+    /// The queue is full (429).
+    QueueFull,
+    /// Waited in the queue for too long (503).
+    QueueTimeout,
+    /// The function was replaced or deleted meanwhile (503).
+    Closed,
+    /// The client went away.
+    Cancelled,
+    /// A new instance could not be started (502).
+    Start(String),
+}
+
+pub struct Pool {
+    pub def: Arc<FunctionDef>,
+    starter: Arc<Starter>,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Pool {
+    pub fn new(def: FunctionDef, starter: Arc<Starter>, metrics: Arc<Metrics>) -> Pool {
+        Pool {
+            def: Arc::new(def),
+            starter,
+            metrics,
+            state: Mutex::default(),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Leases `n` instances, waiting up to `wait` in the queue for them.
+    pub fn lease(
+        &self,
+        n: usize,
+        wait: Duration,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Leased>, Refused> {
+        let deadline = Instant::now() + wait;
+        let mut st = self.state();
+        let mut queued = false;
+        let got = loop {
+            if st.closed {
+                break Err(Refused::Closed);
+            }
+            self.drop_dead(&mut st);
+            if st.idle.len() + self.def.max_instances.saturating_sub(st.live) >= n {
+                break Ok(());
+            }
+            if !queued {
+                if st.waiting >= self.def.queue {
+                    break Err(Refused::QueueFull);
+                }
+                st.waiting += 1;
+                queued = true;
+                self.publish(&st);
+            }
+            // Relaxed: a flag polled while waiting; nothing is published
+            // through it.
+            if cancel.load(Ordering::Relaxed) {
+                break Err(Refused::Cancelled);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(Refused::QueueTimeout);
+            }
+            let slice = (deadline - now).min(Duration::from_millis(50));
+            st = self
+                .changed
+                .wait_timeout(st, slice)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        if queued {
+            st.waiting -= 1;
+        }
+        if let Err(e) = got {
+            self.publish(&st);
+            return Err(e);
+        }
+        let warm = n.min(st.idle.len());
+        let from = st.idle.len() - warm;
+        let mut leased: Vec<Leased> = st.idle.drain(from..).map(|i| i.leased).collect();
+        let cold = n - warm;
+        // Reserved now, started below without the lock.
+        st.live += cold;
+        self.publish(&st);
+        drop(st);
+        for _ in 0..cold {
+            match self.start() {
+                Ok(l) => leased.push(l),
+                Err(e) => {
+                    self.state().live -= 1;
+                    leased.into_iter().for_each(|l| self.give_back(l));
+                    return Err(Refused::Start(e));
+                }
+            }
+        }
+        Ok(leased)
+    }
+
+    /// Starts an instance and waits until it asks for its first invocation.
+    fn start(&self) -> Result<Leased, String> {
+        let f = &self.def.function;
+        let k = self.starter.started.fetch_add(1, Ordering::Relaxed);
+        let container = f
+            .image
+            .as_ref()
+            .map(|_| format!("faasin-{}-{}-{k}", self.starter.run_id, self.def.name));
+        let tag = Arc::new(Mutex::new("-".to_string()));
+        let log: LogSink = {
+            let (name, tag) = (self.def.name.clone(), Arc::clone(&tag));
+            Arc::new(move |line: &str| {
+                let t = tag.lock().map(|t| t.clone()).unwrap_or_default();
+                eprintln!("faasin serve: [{t}] {name}: {line}");
+            })
+        };
+        let watchdog = f.stdio.then(|| self.watchdog());
+        let mut instance = {
+            let mut guard = self.starter.guard.lock().unwrap_or_else(|p| p.into_inner());
+            let at = Start {
+                server: &self.starter.server,
+                guard: &mut guard,
+                docker: &self.starter.docker,
+                container,
+                log: Some(log),
+            };
+            Instance::start(watchdog.as_ref().unwrap_or(f), 0, at)?
+        };
+        instance.name = format!("function {:?}", self.def.name);
+        let until = Instant::now() + ASK_TIMEOUT;
+        while !instance.is_asking() {
+            let left = until.saturating_duration_since(Instant::now());
+            match wait_any(
+                std::slice::from_mut(&mut instance),
+                left.min(Duration::from_millis(100)),
+            ) {
+                Ok(Some((_, Event::Exited(st)))) => {
+                    return Err(format!(
+                        "function {:?} ended at its start ({st:?})",
+                        self.def.name
+                    ))
+                }
+                Err(e) => return Err(e),
+                _ if left.is_zero() => {
+                    self.starter.retire(instance);
+                    return Err(format!(
+                        "function {:?} did not ask for an invocation within {ASK_TIMEOUT:?} of its start",
+                        self.def.name
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.metrics.cold_start(&self.def.name);
+        Ok(Leased {
+            instance,
+            tag,
+            cold: true,
+        })
+    }
+
+    /// A stdio function runs under the watchdog (`faasin __stdio -- argv`),
+    /// a warm instance that runs the program afresh for every invocation.
+    fn watchdog(&self) -> faasin_runner::chain::Function {
+        let f = &self.def.function;
+        let mut argv = vec![
+            self.starter.exe.display().to_string(),
+            faasin_runner::stdio_watchdog::SUBCOMMAND.to_string(),
+            "--".to_string(),
+        ];
+        argv.extend(f.command.argv());
+        faasin_runner::chain::Function {
+            command: faasin_runner::chain::Command::Argv(argv),
+            stdio: false,
+            ..f.clone()
+        }
+    }
+
+    /// Takes a lease back: an instance that finished its invocation and
+    /// asks for the next one waits idle; any other is stopped.
+    pub fn give_back(&self, mut l: Leased) {
+        l.instance.refresh();
+        if let Ok(mut t) = l.tag.lock() {
+            *t = "-".into();
+        }
+        l.cold = false;
+        let mut st = self.state();
+        if l.instance.is_asking() && l.instance.alive() && !st.closed {
+            st.idle.push(Idle {
+                leased: l,
+                since: Instant::now(),
+            });
+        } else {
+            st.live -= 1;
+            self.retire(l);
+        }
+        self.publish(&st);
+        self.changed.notify_all();
+    }
+
+    fn retire(&self, l: Leased) {
+        self.starter.retire(l.instance);
+    }
+
+    /// Idle instances that died (or broke the protocol) meanwhile leave
+    /// the pool.
+    fn drop_dead(&self, st: &mut State) {
+        let (fine, dead) = split_healthy(std::mem::take(&mut st.idle));
+        st.idle = fine;
+        st.live -= dead.len();
+        dead.into_iter().for_each(|i| self.retire(i.leased));
+    }
+
+    /// Stops the instances idle for longer than the function's idle time,
+    /// and those that died.
+    pub fn reap(&self) {
+        let mut st = self.state();
+        self.drop_dead(&mut st);
+        let idle = self.def.idle;
+        let (old, young): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut st.idle)
+            .into_iter()
+            .partition(|i| i.since.elapsed() >= idle);
+        st.idle = young;
+        st.live -= old.len();
+        old.into_iter().for_each(|i| self.retire(i.leased));
+        self.publish(&st);
+        self.changed.notify_all();
+    }
+
+    /// No more leases: idle instances are stopped now, leased ones when
+    /// they come back.
+    pub fn close(&self) {
+        let mut st = self.state();
+        st.closed = true;
+        let idle = std::mem::take(&mut st.idle);
+        st.live -= idle.len();
+        idle.into_iter().for_each(|i| self.retire(i.leased));
+        self.publish(&st);
+        self.changed.notify_all();
+    }
+
+    /// Instances alive or starting, and waiting leases.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let st = self.state();
+        (st.idle.len(), st.live - st.idle.len(), st.waiting)
+    }
+
+    fn publish(&self, st: &State) {
+        self.metrics.pool(
+            &self.def.name,
+            st.idle.len(),
+            st.live - st.idle.len(),
+            st.waiting,
+        );
+    }
+}
+
+/// Splits idle instances into those still waiting for an invocation and
+/// those that are not (dead, or broke the protocol).
+fn split_healthy(idle: Vec<Idle>) -> (Vec<Idle>, Vec<Idle>) {
+    idle.into_iter()
+        .map(|mut i| {
+            i.leased.instance.refresh();
+            i
+        })
+        .partition(|i| i.leased.instance.alive() && i.leased.instance.is_asking())
+}

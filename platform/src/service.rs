@@ -1,0 +1,252 @@
+//! The service: what is deployed, the pools, the listeners, and the order
+//! in which it all stops. SIGTERM (or SIGINT) stops taking requests, lets
+//! invocations in flight finish for the drain time, cancels the rest, then
+//! stops every instance and container. A SIGKILL of the service leaves no
+//! instance behind either: processes die with it (the kernel's parent-death
+//! signal) and the guard, a watchdog process, removes containers.
+
+use crate::config::{self, Config, ServiceConfig};
+use crate::invoke::{self, Target};
+use crate::metrics::Metrics;
+use crate::pool::Starter;
+use crate::registry::Registry;
+use crate::results::Results;
+use faasin_runner::guard::Guard;
+use faasin_runner::handoff_server::{random_token, HandoffServer};
+use faasin_runner::workers::Workers;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub struct Service {
+    pub config: ServiceConfig,
+    registry: RwLock<Registry>,
+    pub starter: Arc<Starter>,
+    pub metrics: Arc<Metrics>,
+    pub results: Results,
+    pub workers: Workers,
+    /// The cancel flags of the invocations in flight, by id.
+    in_flight: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+/// An invocation in flight; it is over when this is dropped.
+pub struct InFlight {
+    svc: Arc<Service>,
+    id: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.svc.flights().remove(&self.id);
+    }
+}
+
+impl Service {
+    pub fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AtomicBool>>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts an invocation in flight until the returned value is dropped.
+    pub fn begin(self: &Arc<Self>, id: &str, cancel: &Arc<AtomicBool>) -> InFlight {
+        self.flights().insert(id.to_string(), Arc::clone(cancel));
+        InFlight {
+            svc: Arc::clone(self),
+            id: id.to_string(),
+        }
+    }
+
+    /// A deployed chain and the pools of its functions.
+    pub fn chain_target(&self, name: &str) -> Option<Target> {
+        let reg = self.registry();
+        let c = reg.chain(name)?;
+        let pools = c
+            .functions
+            .iter()
+            .map(|f| reg.function(f))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Target {
+            kind: "chain",
+            name: name.to_string(),
+            pools,
+            capacities: c.capacities.clone(),
+        })
+    }
+
+    /// A deployed function, invoked alone.
+    pub fn function_target(&self, name: &str) -> Option<Target> {
+        let pool = self.registry().function(name)?;
+        Some(Target {
+            kind: "function",
+            name: name.to_string(),
+            pools: vec![pool],
+            capacities: vec![faasin::DEFAULT_CAPACITY],
+        })
+    }
+}
+
+/// `faasin serve -c FILE`: runs until SIGTERM or SIGINT.
+pub fn serve(path: &Path) -> ExitCode {
+    let fail = |m: String| {
+        eprintln!("faasin serve: {m}");
+        ExitCode::from(2)
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("cannot read {}: {e}", path.display())),
+    };
+    let cfg = match config::parse(&text, &path.display().to_string()) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    match rt.block_on(run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Sets the service up from a checked config.
+fn build(cfg: Config) -> Result<Arc<Service>, String> {
+    let chain = faasin_runner::chain::Chain {
+        functions: cfg.functions.iter().map(|f| f.function.clone()).collect(),
+    };
+    faasin_runner::containers::check_images(&chain, &cfg.service.docker).map_err(|e| e.0)?;
+    let server =
+        HandoffServer::start().map_err(|e| format!("cannot serve the handoff socket: {e}"))?;
+    let run_id = random_token()[..8].to_string();
+    let guard = Guard::start(&cfg.service.docker, &run_id);
+    let starter = Arc::new(Starter::new(
+        server,
+        guard,
+        cfg.service.docker.clone(),
+        run_id,
+    ));
+    let metrics = Arc::new(Metrics::new());
+    let mut registry = Registry::default();
+    for f in cfg.functions {
+        registry
+            .put_function(f, &starter, &metrics)
+            .map_err(|e| e.to_string())?;
+    }
+    let svc = Service {
+        config: cfg.service,
+        registry: RwLock::new(registry),
+        starter,
+        metrics,
+        results: Results::default(),
+        workers: Workers::new(4).map_err(|e| format!("cannot start threads: {e}"))?,
+        in_flight: Mutex::default(),
+    };
+    Ok(Arc::new(svc))
+}
+
+async fn run(mut cfg: Config) -> Result<(), String> {
+    let chains = std::mem::take(&mut cfg.chains);
+    let svc = build(cfg)?;
+    {
+        let mut reg = svc.registry_mut();
+        for c in chains {
+            reg.put_chain_def(c);
+        }
+    }
+    let bind = |a| async move {
+        tokio::net::TcpListener::bind(a)
+            .await
+            .map_err(|e| format!("cannot listen on {a}: {e}"))
+    };
+    let front_l = bind(svc.config.listen).await?;
+    let admin_l = bind(svc.config.admin).await?;
+    eprintln!(
+        "faasin serve: invocations on http://{}, admin on http://{}",
+        front_l.local_addr().map_err(|e| e.to_string())?,
+        admin_l.local_addr().map_err(|e| e.to_string())?
+    );
+    let stop = CancellationToken::new();
+    tokio::spawn(on_signals(stop.clone()));
+    let reaper = start_reaper(&svc, &stop);
+    let front = axum::serve(front_l, crate::front::router(Arc::clone(&svc)))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let admin = axum::serve(admin_l, crate::admin::router(Arc::clone(&svc)))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let served = async { tokio::join!(front, admin) };
+    tokio::pin!(served);
+    tokio::select! {
+        _ = &mut served => {}
+        _ = drained(&stop, svc.config.drain) => {
+            // Invocations still in flight after the drain time are cut off.
+            for c in svc.flights().values() {
+                invoke::cancel(c);
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
+        }
+    }
+    let _ = reaper.join();
+    stop_everything(&svc);
+    Ok(())
+}
+
+/// Resolves the drain time after `stop` is cancelled.
+async fn drained(stop: &CancellationToken, drain: Duration) {
+    stop.cancelled().await;
+    tokio::time::sleep(drain).await;
+}
+
+async fn on_signals(stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("faasin serve: stopping");
+    stop.cancel();
+}
+
+/// Stops idle instances past their idle time, once a second, until `stop`.
+fn start_reaper(svc: &Arc<Service>, stop: &CancellationToken) -> std::thread::JoinHandle<()> {
+    let (svc, stop) = (Arc::clone(svc), stop.clone());
+    std::thread::spawn(move || {
+        while !stop.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(250));
+            let pools: Vec<_> = svc.registry().pools().cloned().collect();
+            pools.iter().for_each(|p| p.reap());
+        }
+    })
+}
+
+/// Stops every instance and waits (bounded) until they are gone.
+fn stop_everything(svc: &Service) {
+    svc.registry().close_all();
+    let until = Instant::now() + Duration::from_secs(15);
+    while svc.starter.stopping() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    svc.starter
+        .guard
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .done();
+}
