@@ -3,6 +3,7 @@
 //! definition is an error that names the field and the reason.
 
 use faasin_runner::chain::{check_capacity, Command, Function};
+use faasin_runner::Transport;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -52,6 +53,8 @@ pub struct ChainDef {
     pub name: String,
     pub functions: Vec<String>,
     pub capacities: Vec<usize>,
+    /// Rings (the default), or one of the status-quo ways for comparison.
+    pub transport: Transport,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +96,10 @@ pub struct ChainSpec {
     capacity: Option<usize>,
     /// Ring capacity per edge, one per function (the edge it writes into).
     capacities: Option<Vec<usize>>,
+    /// `faasin` (rings, the default), `pipe`, or how platforms pass data
+    /// today: `payload` (each whole output held by the service and passed
+    /// on as the next function's payload), `redis`, `file`.
+    transport: Option<String>,
 }
 
 const DEFAULT_TIMEOUT: f64 = 60.0;
@@ -245,10 +252,15 @@ impl ChainSpec {
         for (k, c) in capacities.iter().enumerate() {
             check_capacity(*c).map_err(|e| DefError::new(format!("capacities[{k}]"), e))?;
         }
+        let transport = match self.transport.as_deref() {
+            None => Transport::Faasin,
+            Some(t) => t.parse().map_err(|e| DefError::new("transport", e))?,
+        };
         Ok(ChainDef {
             name,
             functions: self.functions,
             capacities,
+            transport,
         })
     }
 }
@@ -267,6 +279,9 @@ pub struct ServiceConfig {
     pub docker: String,
     /// Request headers passed to functions as invocation parameters.
     pub headers: Vec<String>,
+    /// The Redis of chains with `transport = "redis"`; by default the
+    /// service starts its own on 127.0.0.1.
+    pub redis: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +293,7 @@ struct FileSpec {
     queue_wait: Option<f64>,
     docker: Option<String>,
     headers: Option<Vec<String>>,
+    redis: Option<String>,
     #[serde(default)]
     function: Vec<FunctionSpec>,
     #[serde(default)]
@@ -303,6 +319,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
             .map_err(|e| format!("{origin}: {e}"))?,
         docker: spec.docker.unwrap_or_else(|| "docker".into()),
         headers: spec.headers.unwrap_or_else(|| vec!["content-type".into()]),
+        redis: spec.redis,
     };
     let mut functions: Vec<FunctionDef> = Vec::new();
     for (i, f) in spec.function.into_iter().enumerate() {

@@ -46,7 +46,8 @@ async fn invoke_chain(
     body: Body,
 ) -> Response {
     match svc.chain_target(&name) {
-        Some(t) => invoke(svc, t, &uri, &headers, body).await,
+        Some(Ok(t)) => invoke(svc, t, &uri, &headers, body).await,
+        Some(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, None, e),
         None => error(
             StatusCode::NOT_FOUND,
             None,

@@ -7,6 +7,7 @@ use crate::pool::{Leased, Pool, Refused};
 use faasin_runner::chain::Chain;
 use faasin_runner::invocation::{self, Output};
 use faasin_runner::report::{unix_now, InvocationReport};
+use faasin_runner::store::Store;
 use faasin_runner::warm_chain::WarmChain;
 use faasin_runner::workers::Workers;
 use faasin_runner::Transport;
@@ -25,6 +26,9 @@ pub struct Target {
     pub pools: Vec<Arc<Pool>>,
     /// Ring capacity of the edge each function writes into.
     pub capacities: Vec<usize>,
+    /// Where a stored transport keeps each function's output; `None`:
+    /// rings stream.
+    pub store: Option<Arc<Store>>,
 }
 
 pub struct Request {
@@ -86,15 +90,22 @@ pub fn run(
             .unwrap_or_default();
     let (instances, tags): (Vec<_>, Vec<_>) =
         leased.into_iter().map(|l| (l.instance, l.tag)).unzip();
+    let transport = match req.target.store {
+        Some(_) => Transport::Pipe,
+        None => Transport::Faasin,
+    };
     let mut w = WarmChain::assemble(
         &chain,
         instances,
-        Transport::Faasin,
+        transport,
         workers.clone(),
         Some(deadline),
         Some(Arc::clone(&req.cancel)),
     );
-    let ran = invocation::streamed(&mut w, input, &mut output);
+    let ran = match &req.target.store {
+        None => invocation::streamed(&mut w, input, &mut output),
+        Some(store) => stored(&mut w, store, &req.id, input, &mut output),
+    };
     let stopped = w.stopped();
     for ((instance, tag), pool) in w.into_instances().into_iter().zip(tags).zip(pools) {
         pool.give_back(Leased {
@@ -132,6 +143,28 @@ pub fn run(
         retry_after: None,
         report,
     }
+}
+
+/// The status quo for comparison: the whole request body first, then each
+/// function on the whole output of the one before, kept in `store`.
+fn stored(
+    w: &mut WarmChain<'_>,
+    store: &Store,
+    id: &str,
+    mut input: Box<dyn Read + Send>,
+    output: &mut Output,
+) -> Result<InvocationReport, String> {
+    let mut payload = Vec::new();
+    input
+        .read_to_end(&mut payload)
+        .map_err(|e| format!("reading the request body failed: {e}"))?;
+    let scoped = store
+        .scoped(id)
+        .map_err(|e| format!("cannot use the store: {e}"))?;
+    let mut ops = Vec::new();
+    let ran = invocation::staged(w, &scoped, Arc::from(payload), output, &mut ops);
+    scoped.clear(w.instances.len());
+    ran
 }
 
 /// Leases every instance the target needs, in its chain order; pools are

@@ -140,5 +140,6 @@ pub fn describe_chain(c: &ChainDef) -> serde_json::Value {
         "name": c.name,
         "functions": c.functions,
         "capacities": c.capacities,
+        "transport": c.transport.name(),
     })
 }

@@ -13,7 +13,9 @@ use crate::registry::Registry;
 use crate::results::Results;
 use faasin_runner::guard::Guard;
 use faasin_runner::handoff_server::{random_token, HandoffServer};
+use faasin_runner::store::Store;
 use faasin_runner::workers::Workers;
+use faasin_runner::Transport;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -31,6 +33,8 @@ pub struct Service {
     pub workers: Workers,
     /// The cancel flags of the invocations in flight, by id.
     in_flight: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// The stores of chains with a stored transport, opened at first use.
+    stores: Mutex<HashMap<&'static str, Arc<Store>>>,
 }
 
 /// An invocation in flight; it is over when this is dropped.
@@ -67,21 +71,45 @@ impl Service {
         }
     }
 
-    /// A deployed chain and the pools of its functions.
-    pub fn chain_target(&self, name: &str) -> Option<Target> {
-        let reg = self.registry();
-        let c = reg.chain(name)?;
-        let pools = c
-            .functions
-            .iter()
-            .map(|f| reg.function(f))
-            .collect::<Option<Vec<_>>>()?;
-        Some(Target {
+    /// A deployed chain and the pools of its functions. Err: its store
+    /// cannot be opened.
+    pub fn chain_target(&self, name: &str) -> Option<Result<Target, String>> {
+        let (c, pools) = {
+            let reg = self.registry();
+            let c = reg.chain(name)?;
+            let pools = (c.functions.iter())
+                .map(|f| reg.function(f))
+                .collect::<Option<Vec<_>>>()?;
+            (c, pools)
+        };
+        let store = match c.transport.is_stored() {
+            true => match self.store(c.transport) {
+                Ok(s) => Some(s),
+                Err(e) => return Some(Err(e)),
+            },
+            false => None,
+        };
+        Some(Ok(Target {
             kind: "chain",
             name: name.to_string(),
             pools,
             capacities: c.capacities.clone(),
-        })
+            store,
+        }))
+    }
+
+    /// The store of a stored transport, opened (a redis-server started)
+    /// at first use.
+    fn store(&self, t: Transport) -> Result<Arc<Store>, String> {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = stores.get(t.name()) {
+            return Ok(Arc::clone(s));
+        }
+        let s = Store::open(t, self.config.redis.as_deref(), None, &self.starter.run_id)
+            .map_err(|e| e.0)?;
+        let s = Arc::new(s);
+        stores.insert(t.name(), Arc::clone(&s));
+        Ok(s)
     }
 
     /// A deployed function, invoked alone.
@@ -92,6 +120,7 @@ impl Service {
             name: name.to_string(),
             pools: vec![pool],
             capacities: vec![faasin::DEFAULT_CAPACITY],
+            store: None,
         })
     }
 }
@@ -154,6 +183,7 @@ fn build(cfg: Config) -> Result<Arc<Service>, String> {
         results: Results::default(),
         workers: Workers::new(4).map_err(|e| format!("cannot start threads: {e}"))?,
         in_flight: Mutex::default(),
+        stores: Mutex::default(),
     };
     Ok(Arc::new(svc))
 }

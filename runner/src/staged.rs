@@ -6,10 +6,11 @@
 //! faasin and faasout are a plain pipe or file, which core's `Reader` and
 //! `Writer` use with plain read/write.
 //!
-//! Redis: the runner reads the function's output pipe to EOF and SETs it;
-//! for the next function it GETs it and writes it into that one's input
-//! pipe. Files: the function writes its output file itself and the next one
-//! reads it as its input; the runner only opens them.
+//! Redis (and the runner's memory, `payload`): the runner reads the
+//! function's output pipe to EOF and SETs it; for the next function it GETs
+//! it and writes it into that one's input pipe. Files: the function writes
+//! its output file itself and the next one reads it as its input; the
+//! runner only opens them.
 //!
 //! One-shot runs start a process per stage, warm runs grant an instance its
 //! ends; both go through [`run_stages`] and the [`Handover`] here.
@@ -114,7 +115,7 @@ impl Handover {
         let stored_file = match &source {
             Source::Stored(edge) => match store.slot(*edge) {
                 Slot::File(path) => Some(path),
-                Slot::Redis { .. } => None,
+                Slot::Redis { .. } | Slot::Memory { .. } => None,
             },
             Source::Memory(_) => None,
         };

@@ -1,32 +1,43 @@
 //! Where the stored transports keep each function's whole output: Redis
-//! (SET/GET under a per-run prefix) or a file per edge (on tmpfs by
-//! default). Nothing is left behind: [`Store::clear`] removes what a run
-//! stored.
+//! (SET/GET under a per-run prefix), a file per edge (on tmpfs by default),
+//! or the runner's own memory. Nothing is left behind: [`Store::clear`]
+//! removes what a run stored.
 
 use crate::options::SetupError;
 use crate::redis::{self, Conn, Reply};
 use crate::transport::Transport;
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub enum Store {
     Redis {
         addr: String,
-        /// Ours to stop at the end; `None` for a Redis given to us.
-        server: Option<redis::Server>,
+        /// Ours to stop when the last scope of the store is gone; `None`
+        /// for a Redis given to us.
+        server: Option<Arc<redis::Server>>,
         prefix: String,
     },
     File {
         dir: PathBuf,
     },
+    Memory {
+        values: Values,
+        prefix: String,
+    },
 }
+
+/// The values of a memory store, by key.
+type Values = Arc<Mutex<HashMap<String, Arc<[u8]>>>>;
 
 /// Where one edge's value lives; it opens its own connection, so that a
 /// thread can own it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Slot {
     Redis { addr: String, key: String },
     File(PathBuf),
+    Memory { values: Values, key: String },
 }
 
 impl Slot {
@@ -39,6 +50,15 @@ impl Slot {
                 }
             }
             Slot::File(path) => std::fs::read(path),
+            // The next function gets a copy, as a payload handed to it would
+            // be.
+            Slot::Memory { values, key } => match lock(values).get(key) {
+                Some(v) => Ok(v.to_vec()),
+                None => Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("no value {key:?}"),
+                )),
+            },
         }
     }
 
@@ -48,8 +68,16 @@ impl Slot {
                 .call(&[b"SET", key.as_bytes(), data])
                 .map(|_| ()),
             Slot::File(path) => std::fs::write(path, data),
+            Slot::Memory { values, key } => {
+                lock(values).insert(key.clone(), Arc::from(data));
+                Ok(())
+            }
         }
     }
+}
+
+fn lock(values: &Values) -> MutexGuard<'_, HashMap<String, Arc<[u8]>>> {
+    values.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// How long one store operation on an edge took.
@@ -90,6 +118,10 @@ impl Store {
                 })?;
                 Ok(Store::File { dir })
             }
+            Transport::Payload => Ok(Store::Memory {
+                values: Values::default(),
+                prefix: format!("{run_id}:"),
+            }),
             t => Err(SetupError(format!(
                 "--transport {} stores nothing",
                 t.name()
@@ -104,7 +136,36 @@ impl Store {
                 key: format!("{prefix}{edge}"),
             },
             Store::File { dir } => Slot::File(dir.join(format!("edge-{edge}"))),
+            Store::Memory { values, prefix } => Slot::Memory {
+                values: Arc::clone(values),
+                key: format!("{prefix}{edge}"),
+            },
         }
+    }
+
+    /// The same store for one of several runs that use it at once (a
+    /// service's invocations): its keys, or its directory, of its own.
+    pub fn scoped(&self, scope: &str) -> io::Result<Store> {
+        Ok(match self {
+            Store::Redis {
+                addr,
+                server,
+                prefix,
+            } => Store::Redis {
+                addr: addr.clone(),
+                server: server.clone(),
+                prefix: format!("{prefix}{scope}:"),
+            },
+            Store::File { dir } => {
+                let dir = dir.join(scope);
+                std::fs::create_dir(&dir)?;
+                Store::File { dir }
+            }
+            Store::Memory { values, prefix } => Store::Memory {
+                values: Arc::clone(values),
+                prefix: format!("{prefix}{scope}:"),
+            },
+        })
     }
 
     /// The process of the private `redis-server`, if we started one.
@@ -128,12 +189,16 @@ impl Store {
                 "kind": "redis",
                 "addr": addr,
                 "started_by_runner": server.is_some(),
-                "server_max_rss_bytes": server.as_ref().and_then(redis::Server::peak_rss),
+                "server_max_rss_bytes": server.as_ref().and_then(|s| s.peak_rss()),
                 "ops": ops,
             }),
             Store::File { dir } => serde_json::json!({
                 "kind": "file",
                 "dir": dir.display().to_string(),
+                "ops": ops,
+            }),
+            Store::Memory { .. } => serde_json::json!({
+                "kind": "payload",
                 "ops": ops,
             }),
         }
@@ -155,6 +220,9 @@ impl Store {
             Store::File { dir } => {
                 let _ = std::fs::remove_dir_all(dir);
             }
+            Store::Memory { values, prefix } => {
+                lock(values).retain(|k, _| !k.starts_with(prefix.as_str()));
+            }
         }
     }
 }
@@ -164,7 +232,7 @@ fn open_redis(given: Option<&str>, run_id: &str) -> Result<Store, SetupError> {
         Some(a) => (a.to_string(), None),
         None => {
             let s = redis::Server::start().map_err(SetupError)?;
-            (s.addr.clone(), Some(s))
+            (s.addr.clone(), Some(Arc::new(s)))
         }
     };
     match Conn::connect(&addr).and_then(|mut c| c.call(&[b"PING"])) {
@@ -201,5 +269,17 @@ mod tests {
         s.clear(2);
         assert!(!dir.exists());
         assert!(Store::open(Transport::Pipe, None, None, "x").is_err());
+    }
+
+    #[test]
+    fn scopes_of_a_memory_store_keep_apart_and_clear_alone() {
+        let s = Store::open(Transport::Payload, None, None, "run").unwrap();
+        let (a, b) = (s.scoped("a").unwrap(), s.scoped("b").unwrap());
+        a.slot(1).put(b"from a").unwrap();
+        b.slot(1).put(b"from b").unwrap();
+        assert_eq!(a.slot(1).get().unwrap(), b"from a");
+        a.clear(1);
+        assert!(a.slot(1).get().is_err());
+        assert_eq!(b.slot(1).get().unwrap(), b"from b");
     }
 }

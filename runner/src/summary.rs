@@ -53,6 +53,7 @@ impl Report {
             "faasin" => "FAASIN rings",
             "redis" => "Redis (store and forward)",
             "file" => "files (store and forward)",
+            "payload" => "payloads held by the runner (store and forward)",
             _ => "OS pipes",
         };
         format!(

@@ -17,14 +17,19 @@ pub enum Transport {
     Redis,
     /// The same with files (on tmpfs by default) instead of Redis.
     File,
+    /// The same with the runner holding each whole output in its memory
+    /// and passing it to the next function as its payload, as OpenWhisk
+    /// sequences and Step Functions do.
+    Payload,
 }
 
 impl Transport {
-    pub const ALL: [Transport; 4] = [
+    pub const ALL: [Transport; 5] = [
         Transport::Faasin,
         Transport::Pipe,
         Transport::Redis,
         Transport::File,
+        Transport::Payload,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +38,7 @@ impl Transport {
             Transport::Pipe => "pipe",
             Transport::Redis => "redis",
             Transport::File => "file",
+            Transport::Payload => "payload",
         }
     }
 
@@ -47,12 +53,18 @@ impl Transport {
             Transport::File => {
                 "the same with files (on tmpfs by default) instead of Redis"
             }
+            Transport::Payload => {
+                "the same with the runner holding each whole output and passing it on as the next function's payload, as OpenWhisk sequences do"
+            }
         }
     }
 
     /// True for the transports that store each function's whole output.
     pub fn is_stored(self) -> bool {
-        matches!(self, Transport::Redis | Transport::File)
+        matches!(
+            self,
+            Transport::Redis | Transport::File | Transport::Payload
+        )
     }
 }
 
@@ -63,7 +75,7 @@ impl std::str::FromStr for Transport {
         Transport::ALL
             .into_iter()
             .find(|t| t.name() == s)
-            .ok_or_else(|| format!("unknown transport {s:?}: faasin, pipe, redis or file"))
+            .ok_or_else(|| format!("unknown transport {s:?}: faasin, pipe, redis, file or payload"))
     }
 }
 
