@@ -1,0 +1,158 @@
+//! `Native.endCopy*` and `Native.end*View`: moving bytes between an end and
+//! Java memory, and the zero-copy views. One entry point each serves both
+//! kinds of end: a reader copies out of the ring and lends readable bytes,
+//! a writer copies into it and lends free space.
+//!
+//! The blocking calls take `waited`, how long the Java call has waited so
+//! far (for the timeout, see `End::blocking`), and return `RETRY` (or null)
+//! when their wait slice ran out.
+
+use crate::array::{checked_range, with_elements};
+use crate::buffer::{direct_range, new_view};
+use crate::copy::copy_bytes;
+use crate::end::{either, End, Slice, Stream};
+use crate::guard::{entry, Fail, Result};
+use crate::{reader, writer};
+use jni::objects::{JByteArray, JByteBuffer, JLongArray};
+use jni::sys::{jint, jlong, jobject};
+use jni::JNIEnv;
+
+/// Moves up to `len` bytes between the end and Java memory, one piece at a
+/// time: `copy(env, done, ring, n)` copies `n` bytes between `ring` and the
+/// Java memory at offset `done`, in the end's direction. Returns the count,
+/// 0 at a reader's EOF, or `RETRY`.
+fn pieces(
+    env: &mut JNIEnv<'_>,
+    s: &mut Stream,
+    slice: &Slice,
+    len: usize,
+    copy: impl FnMut(&mut JNIEnv<'_>, usize, *mut u8, usize) -> Result<()>,
+) -> Result<jint> {
+    match s {
+        Stream::Read(r) => reader::read_pieces(env, r, slice, len, copy),
+        Stream::Write(w) => writer::write_pieces(env, w, slice, len, copy),
+    }
+}
+
+/// Copies `n` bytes from `ring` to `java` for a read, the other way for a
+/// write.
+///
+/// # Safety
+/// Both are valid for `n` bytes, and the ranges do not overlap.
+unsafe fn copy_between(read: bool, ring: *mut u8, java: *mut u8, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if read {
+            copy_bytes(ring, java, n)
+        } else {
+            copy_bytes(java, ring, n)
+        }
+    }
+}
+
+entry! {
+    /// Reads into, or writes from, `arr[off..off + len]`, as far as one wait
+    /// slice allows.
+    fn Java_io_faasin_Native_endCopyArray(
+        h: jlong,
+        waited: jlong,
+        arr: JByteArray<'_>,
+        off: jint,
+        len: jint,
+    ) -> jint = -1 => |env| {
+        let (off, len) = checked_range(env, &arr, off, len)?;
+        if len == 0 {
+            return Ok(0);
+        }
+        End::get(h)?.blocking(waited, |s, slice| {
+            let read = s.is_read();
+            pieces(env, s, slice, len, |env, done, ring, n| {
+                with_elements(env, &arr, read, |elems| {
+                    // SAFETY: `ring` is `n` readable (or reserved) bytes that
+                    // stay put until consumed (or committed); `off + done + n
+                    // <= len` of the array (checked above), whose elements
+                    // are pinned for the critical region; ring and Java heap
+                    // do not overlap.
+                    unsafe { copy_between(read, ring, elems.add(off + done), n) }
+                })
+            })
+        })
+    }
+}
+
+entry! {
+    /// Reads into, or writes from, a direct ByteBuffer's memory at
+    /// `[pos, pos + len)`: the one copy is between ring and buffer, or on
+    /// a writer's fd fallback a plain write(2) from the buffer.
+    fn Java_io_faasin_Native_endCopyDirect(
+        h: jlong,
+        waited: jlong,
+        buf: JByteBuffer<'_>,
+        pos: jint,
+        len: jint,
+    ) -> jint = -1 => |env| {
+        let (addr, len) = direct_range(env, &buf, pos, len)?;
+        if len == 0 {
+            return Ok(0);
+        }
+        End::get(h)?.blocking(waited, |s, slice| match s {
+            // SAFETY: `len` bytes at `addr` lie within the buffer's memory
+            // (checked above), which the Java caller keeps reachable.
+            Stream::Write(w) if !w.is_ring() => unsafe { writer::write_fd(w, slice, addr, len) },
+            _ => {
+                let read = s.is_read();
+                pieces(env, s, slice, len, |_, done, ring, n| {
+                    // SAFETY: [done, done + n) of the buffer lies within its
+                    // memory (checked above), which the Java caller keeps
+                    // reachable; `ring` is `n` readable (or reserved)
+                    // bytes. They do not overlap: a read-only borrowed view
+                    // is refused as a destination, and a borrowed view,
+                    // covering only unread bytes, is never reserved space.
+                    unsafe { copy_between(read, ring, addr.add(done), n) };
+                    Ok(())
+                })
+            }
+        })
+    }
+}
+
+entry! {
+    /// The zero-copy view: a direct ByteBuffer over every readable byte in
+    /// the ring (capacity 0 at EOF), or over at least `min` free bytes (all
+    /// free space, up to an int); null for `RETRY`. `keep_out[0]` gets a
+    /// keepalive handle that the buffer's Cleaner frees.
+    fn Java_io_faasin_Native_endOpenView(
+        h: jlong,
+        waited: jlong,
+        min: jint,
+        keep_out: JLongArray<'_>,
+    ) -> jobject = std::ptr::null_mut() => |env| {
+        End::get(h)?.blocking(waited, |s, slice| {
+            let span = match s {
+                Stream::Read(r) => reader::fill(r, slice)?,
+                Stream::Write(w) => writer::reserve(w, slice, min.max(0) as usize)?,
+            };
+            let Some((ptr, len)) = span else {
+                return Ok(std::ptr::null_mut());
+            };
+            // Taken after the span: a writer's fallback may grow its buffer
+            // to reserve.
+            let keep = either!(s, e => e.keepalive());
+            // SAFETY: the `len` bytes at `ptr` stay mapped while the end's
+            // keepalive lives.
+            unsafe { new_view(env, ptr, len, keep, &keep_out) }
+        })
+    }
+}
+
+entry! {
+    /// Ends the view: a reader releases its first `n` bytes to the writer, a
+    /// writer publishes them.
+    fn Java_io_faasin_Native_endCloseView(h: jlong, n: jint) -> () = () => |_| {
+        let n = n.max(0) as usize;
+        End::get(h)?.with(|s| match s {
+            Stream::Read(r) => r.release(n).map_err(|e| Fail::State(e.to_string())),
+            Stream::Write(w) => w.commit(n).map_err(|e| Fail::invalid_input_as(e, Fail::State)),
+        })
+    }
+}
