@@ -221,7 +221,8 @@ int faasin_reader_fd(const faasin_reader *r);
 int faasin_reader_set_nonblocking(faasin_reader *r, int on);
 
 /**
- * Bounds how long a blocking read waits (like `SO_RCVTIMEO`).
+ * Bounds how long a blocking read waits (like `SO_RCVTIMEO`), on a ring
+ * and on a plain fd (a pipe or socket; a regular file never waits).
  *
  * # Arguments
  * - `r`: the reader.
@@ -349,8 +350,8 @@ faasin_writer *faasin_output(void);
  *
  * # Returns
  * The number of bytes written: `len` in blocking mode, possibly fewer in
- * non-blocking mode or when the reader left midway (the next call then
- * fails); 0 when `len` is 0; or -1 with errno: `EPIPE` (the reader closed
+ * non-blocking mode, or when the reader left or the timeout passed midway
+ * (the next call then fails); 0 when `len` is 0; or -1 with errno: `EPIPE` (the reader closed
  * or died; never a `SIGPIPE`), `EAGAIN` (non-blocking and
  * full), `ETIMEDOUT`, `EINTR`, `EBADMSG`, `EINVAL`.
  *
@@ -393,7 +394,9 @@ ssize_t faasin_write_reserve(faasin_writer *w, size_t min, void **data);
  *
  * # Returns
  * 0, or -1 with errno: `EINVAL` (NULL writer, `n` beyond the reservation,
- * or no reservation), `EPIPE` (the reader left; nothing published).
+ * or no reservation), `EPIPE` (the reader left; nothing published), or, on
+ * a plain fd, where the bytes are written now, `ETIMEDOUT` (the text of
+ * `faasin_last_error` says how many went) and the system's write errors.
  *
  * # Safety
  * `w` is NULL or a live writer.
@@ -451,8 +454,10 @@ int faasin_writer_fd(const faasin_writer *w);
 int faasin_writer_set_nonblocking(faasin_writer *w, int on);
 
 /**
- * Bounds how long a blocking write or reserve waits for space (like
- * `SO_SNDTIMEO`).
+ * Bounds how long a blocking write, reserve or commit waits for space
+ * (like `SO_SNDTIMEO`), on a ring and on a plain fd (a pipe or socket; a
+ * regular file never waits). On a plain fd, a commit is where the bytes
+ * are written, so it is the call that can time out there.
  *
  * # Arguments
  * - `w`: the writer.

@@ -4,10 +4,11 @@
 //! is the lifeline that tells us the peer is gone.
 
 use crate::mapping::Mapping;
+use crate::sysfd;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub(crate) const HELLO_MAGIC: u32 = u32::from_le_bytes(*b"FSIN");
 pub(crate) const HELLO_LEN: usize = 24;
@@ -360,16 +361,8 @@ pub(crate) fn sleep(
     let Some(deadline) = deadline else {
         return recv_doorbell(sock);
     };
-    match deadline.checked_duration_since(Instant::now()) {
-        Some(left) if !left.is_zero() => {
-            wait_readable(sock, Some(left))?;
-            Ok(false)
-        }
-        _ => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("FAASIN {what} timed out"),
-        )),
-    }
+    sysfd::poll(sock, libc::POLLIN, Some(sysfd::time_left(deadline, what)?))?;
+    Ok(false)
 }
 
 /// Blocks for one doorbell. Returns true if the peer hung up instead.
@@ -390,23 +383,6 @@ pub(crate) fn recv_doorbell(sock: BorrowedFd<'_>) -> io::Result<bool> {
         io::ErrorKind::ConnectionReset => Ok(true),
         _ => Err(e),
     }
-}
-
-/// Sleeps until the socket is readable (doorbell or hang-up). `EINTR` is
-/// returned as `Interrupted` so that callers (Python's Ctrl-C) can act on it.
-pub(crate) fn wait_readable(sock: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: sock.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = match timeout {
-        None => -1,
-        Some(d) => d.as_millis().min(i32::MAX as u128) as libc::c_int,
-    };
-    // SAFETY: pfd is one valid pollfd.
-    let n = cvt(unsafe { libc::poll(&mut pfd, 1, ms) })?;
-    Ok(n > 0)
 }
 
 #[cfg(test)]

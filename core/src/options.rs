@@ -47,6 +47,15 @@ impl Options {
             timeout: None,
         }
     }
+
+    /// When a blocking call that starts now gives up with `TimedOut`:
+    /// `None` without a timeout, and in non-blocking mode, which never waits.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.nonblocking {
+            return None;
+        }
+        self.timeout.map(|t| Instant::now() + t)
+    }
 }
 
 /// The least a shrunken spin budget spins: about 64 looks at the peer's

@@ -6,7 +6,7 @@ use crate::mapping::Mapping;
 use crate::options::{Missed, Options, SpinBudget, SpinPhase};
 use crate::region::{HeapBuf, Keepalive, Region};
 use crate::ring::Consumer;
-use crate::sysfd;
+use crate::sysfd::{self, PlainFd};
 use std::io::{self, BufRead, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicU64;
@@ -52,7 +52,7 @@ struct RingReader {
 }
 
 struct FdReader {
-    fd: OwnedFd,
+    fd: PlainFd,
     buf: Arc<HeapBuf>,
     pos: usize,
     end: usize,
@@ -73,7 +73,7 @@ impl Reader {
             let buf = HeapBuf::new(FALLBACK_BUF);
             return Ok(Reader {
                 inner: Inner::Fd(FdReader {
-                    fd,
+                    fd: PlainFd::new(fd),
                     buf,
                     pos: 0,
                     end: 0,
@@ -170,7 +170,9 @@ impl Reader {
     }
 
     /// A blocking read that waits longer than `timeout` fails with
-    /// `TimedOut` (like `SO_RCVTIMEO`). `None`, the default, waits forever.
+    /// `TimedOut` (like `SO_RCVTIMEO`), on a ring and on a plain fd (a pipe
+    /// or socket; a regular file never waits). `None`, the default, waits
+    /// forever.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.opts.timeout = timeout;
     }
@@ -271,7 +273,7 @@ impl Reader {
             Inner::Fd(f) => {
                 if f.pos == f.end {
                     // SAFETY: buf is an exclusively owned allocation of len bytes.
-                    let n = sysfd::read(f.fd.as_fd(), f.buf.ptr(), f.buf.len())?;
+                    let n = unsafe { f.fd.read(f.buf.ptr(), f.buf.len(), opts.deadline()) }?;
                     f.pos = 0;
                     f.end = n;
                 }

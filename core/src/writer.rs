@@ -6,7 +6,7 @@ use crate::mapping::Mapping;
 use crate::options::{Missed, Options, SpinBudget, SpinPhase};
 use crate::region::{HeapBuf, Keepalive, Region};
 use crate::ring::Producer;
-use crate::sysfd;
+use crate::sysfd::{self, PlainFd};
 use std::io::{self, Write};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -50,7 +50,7 @@ struct RingWriter {
 }
 
 struct FdWriter {
-    fd: OwnedFd,
+    fd: PlainFd,
     buf: Arc<HeapBuf>,
 }
 
@@ -69,7 +69,10 @@ impl Writer {
         if !endpoint::is_seqpacket_unix(fd.as_fd()) {
             let buf = HeapBuf::new(0);
             return Ok(Writer {
-                inner: Inner::Fd(FdWriter { fd, buf }),
+                inner: Inner::Fd(FdWriter {
+                    fd: PlainFd::new(fd),
+                    buf,
+                }),
                 opts,
                 reserved: 0,
             });
@@ -154,7 +157,13 @@ impl Writer {
         }
     }
 
-    /// See [`crate::Reader::set_timeout`].
+    /// A blocking call that waits longer than `timeout` for space fails
+    /// with `TimedOut` (like `SO_SNDTIMEO`); a write that moved some bytes
+    /// first returns their count instead. On a ring, `write` and `reserve`
+    /// wait for space; on a plain fd (a pipe or socket; a regular file never
+    /// waits) `write` and `commit` do, since a commit writes its bytes then,
+    /// and a commit that times out says how many of them went. `None`, the
+    /// default, waits forever.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.opts.timeout = timeout;
     }
@@ -236,6 +245,7 @@ impl Writer {
             ));
         }
         self.reserved = 0;
+        let opts = self.opts;
         match &mut self.inner {
             Inner::Ring(r) => {
                 r.check_open()?;
@@ -247,7 +257,7 @@ impl Writer {
             Inner::Fd(f) => {
                 // SAFETY: n <= reserved <= buf.len().
                 let data = unsafe { std::slice::from_raw_parts(f.buf.ptr(), n) };
-                write_all_fd(f.fd.as_fd(), data)
+                f.fd.write_all(data, opts.deadline())
             }
         }
     }
@@ -266,18 +276,6 @@ impl Writer {
             Inner::Fd(f) => Region::Heap(f.buf.clone()),
         })
     }
-}
-
-fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match sysfd::write(fd, data) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 impl RingWriter {
@@ -437,7 +435,7 @@ impl Write for Writer {
         let opts = self.opts;
         match &mut self.inner {
             Inner::Ring(r) => r.write(buf, &opts),
-            Inner::Fd(f) => sysfd::write(f.fd.as_fd(), buf),
+            Inner::Fd(f) => f.fd.write(buf, opts.deadline()),
         }
     }
 

@@ -317,13 +317,18 @@ fn opening_the_wrong_role_is_refused_and_leaves_the_fd_usable() {
     assert_eq!(s, "ok");
 }
 
-#[test]
-fn fallback_to_plain_pipe_fds() {
+/// A pipe from pipe2(2): not a FAASIN endpoint, so both ends fall back.
+fn plain_pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: fds has room for two ints.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     // SAFETY: fresh fds from pipe2.
-    let (rfd, wfd) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+#[test]
+fn fallback_to_plain_pipe_fds() {
+    let (rfd, wfd) = plain_pipe();
     let mut r = Reader::from_fd(rfd).unwrap();
     let mut w = Writer::from_fd(wfd).unwrap();
     assert!(!r.is_ring() && !w.is_ring());
@@ -341,14 +346,66 @@ fn fallback_to_plain_pipe_fds() {
 
 #[test]
 fn fallback_write_to_closed_pipe_is_broken_pipe_not_sigpipe() {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh fds from pipe2.
-    let (rfd, wfd) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (rfd, wfd) = plain_pipe();
     drop(rfd);
     let mut w = Writer::from_fd(wfd).unwrap();
     assert_eq!(w.write(b"x").unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn fallback_read_times_out_on_a_plain_pipe() {
+    let (rfd, wfd) = plain_pipe();
+    let mut r = Reader::from_fd(rfd).unwrap();
+    r.set_timeout(Some(Duration::from_millis(30)));
+    let t = Instant::now();
+    let e = r.read(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    // Afterwards the end reads what comes, then EOF.
+    let mut w = Writer::from_fd(wfd).unwrap();
+    w.write_all(b"late").unwrap();
+    drop(w);
+    let mut s = String::new();
+    r.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "late");
+}
+
+#[test]
+fn fallback_write_times_out_on_a_full_plain_pipe() {
+    let (rfd, wfd) = plain_pipe();
+    // SAFETY: F_GETPIPE_SZ on an open pipe fd.
+    let pipe_size = unsafe { libc::fcntl(wfd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    let mut w = Writer::from_fd(wfd).unwrap();
+    w.set_timeout(Some(Duration::from_millis(30)));
+    // Writes move what fits until one finds no room within the timeout.
+    let chunk = vec![7u8; 100_000];
+    let mut written = 0;
+    let t = Instant::now();
+    let e = loop {
+        match w.write(&chunk) {
+            Ok(n) => written += n,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    assert_eq!(written, pipe_size as usize, "the pipe was filled, no more");
+    // A commit that finds no room times out too, and says how far it got.
+    let mut g = w.reserve(10).unwrap();
+    g[..10].fill(8);
+    let e = g.commit(10).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    assert!(e.to_string().contains("after 0 of 10"), "{e}");
+    // Every byte written is there, and once there is room the end goes on.
+    let mut r = Reader::from_fd(rfd).unwrap();
+    let mut got = vec![0u8; written];
+    r.read_exact(&mut got).unwrap();
+    assert!(got.iter().all(|&b| b == 7));
+    w.write_all(b"more").unwrap();
+    drop(w);
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"more");
 }
 
 #[test]

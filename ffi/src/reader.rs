@@ -204,7 +204,8 @@ pub unsafe extern "C" fn faasin_reader_set_nonblocking(
     })
 }
 
-/// Bounds how long a blocking read waits (like `SO_RCVTIMEO`).
+/// Bounds how long a blocking read waits (like `SO_RCVTIMEO`), on a ring
+/// and on a plain fd (a pipe or socket; a regular file never waits).
 ///
 /// # Arguments
 /// - `r`: the reader.

@@ -149,8 +149,8 @@ pub extern "C" fn faasin_output() -> Option<Box<FaasinWriter>> {
 ///
 /// # Returns
 /// The number of bytes written: `len` in blocking mode, possibly fewer in
-/// non-blocking mode or when the reader left midway (the next call then
-/// fails); 0 when `len` is 0; or -1 with errno: `EPIPE` (the reader closed
+/// non-blocking mode, or when the reader left or the timeout passed midway
+/// (the next call then fails); 0 when `len` is 0; or -1 with errno: `EPIPE` (the reader closed
 /// or died; never a `SIGPIPE`), `EAGAIN` (non-blocking and
 /// full), `ETIMEDOUT`, `EINTR`, `EBADMSG`, `EINVAL`.
 ///
@@ -221,7 +221,9 @@ pub unsafe extern "C" fn faasin_write_reserve(
 ///
 /// # Returns
 /// 0, or -1 with errno: `EINVAL` (NULL writer, `n` beyond the reservation,
-/// or no reservation), `EPIPE` (the reader left; nothing published).
+/// or no reservation), `EPIPE` (the reader left; nothing published), or, on
+/// a plain fd, where the bytes are written now, `ETIMEDOUT` (the text of
+/// `faasin_last_error` says how many went) and the system's write errors.
 ///
 /// # Safety
 /// `w` is NULL or a live writer.
@@ -301,8 +303,10 @@ pub unsafe extern "C" fn faasin_writer_set_nonblocking(
     })
 }
 
-/// Bounds how long a blocking write or reserve waits for space (like
-/// `SO_SNDTIMEO`).
+/// Bounds how long a blocking write, reserve or commit waits for space
+/// (like `SO_SNDTIMEO`), on a ring and on a plain fd (a pipe or socket; a
+/// regular file never waits). On a plain fd, a commit is where the bytes
+/// are written, so it is the call that can time out there.
 ///
 /// # Arguments
 /// - `w`: the writer.

@@ -452,6 +452,37 @@ static void test_plain_fd_fallback(void) {
     faasin_writer_close(w);
 }
 
+/* On a plain pipe too, a read or write that waits longer than its timeout
+ * fails with ETIMEDOUT, and the end works on afterwards. */
+static void test_plain_fd_timeouts(void) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    int pipe_size = fcntl(p[1], F_GETPIPE_SZ);
+    CHECK(pipe_size > 0);
+    faasin_reader *r = faasin_reader_open(p[0]);
+    faasin_writer *w = faasin_writer_open(p[1]);
+    CHECK(r && w && !faasin_reader_is_ring(r) && !faasin_writer_is_ring(w));
+    char buf[4096] = {0};
+    CHECK(faasin_reader_set_timeout(r, 50) == 0);
+    double t = now_ms();
+    CHECK_FAIL(faasin_read(r, buf, 1), ETIMEDOUT);
+    CHECK(now_ms() - t >= 45);
+    /* Fill the pipe: writes move what fits until one finds no room. */
+    CHECK(faasin_writer_set_timeout(w, 30) == 0);
+    ssize_t n;
+    long total = 0;
+    t = now_ms();
+    while ((n = faasin_write(w, buf, sizeof buf)) > 0) total += n;
+    CHECK(n == -1 && errno == ETIMEDOUT);
+    CHECK(now_ms() - t >= 25);
+    CHECK(total == pipe_size);
+    for (long got = 0; got < total; got += n) CHECK((n = faasin_read(r, buf, sizeof buf)) > 0);
+    CHECK(faasin_write(w, "ok", 2) == 2);
+    CHECK(faasin_read(r, buf, sizeof buf) == 2 && memcmp(buf, "ok", 2) == 0);
+    faasin_reader_close(r);
+    faasin_writer_close(w);
+}
+
 static void test_function_streams(void) {
     /* A bad FAASIN_FD, then one naming a closed fd; a failure does not
      * count as taking the stream. */
@@ -514,6 +545,7 @@ int main(void) {
         {"eintr", test_eintr},
         {"hostile_peer", test_hostile_peer},
         {"plain_fd_fallback", test_plain_fd_fallback},
+        {"plain_fd_timeouts", test_plain_fd_timeouts},
         {"function_streams", test_function_streams},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
