@@ -82,8 +82,7 @@ entry! {
 
 entry! {
     /// Reads into, or writes from, a direct ByteBuffer's memory at
-    /// `[pos, pos + len)`: the one copy is between ring and buffer, or on
-    /// a writer's fd fallback a plain write(2) from the buffer.
+    /// `[pos, pos + len)`: the one copy is between ring and buffer.
     fn Java_io_faasin_Native_endCopyDirect(
         h: jlong,
         waited: jlong,
@@ -95,23 +94,18 @@ entry! {
         if len == 0 {
             return Ok(0);
         }
-        End::get(h)?.blocking(waited, |s, slice| match s {
-            // SAFETY: `len` bytes at `addr` lie within the buffer's memory
-            // (checked above), which the Java caller keeps reachable.
-            Stream::Write(w) if !w.is_ring() => unsafe { writer::write_fd(w, slice, addr, len) },
-            _ => {
-                let read = s.is_read();
-                pieces(env, s, slice, len, |_, done, ring, n| {
-                    // SAFETY: [done, done + n) of the buffer lies within its
-                    // memory (checked above), which the Java caller keeps
-                    // reachable; `ring` is `n` readable (or reserved)
-                    // bytes. They do not overlap: a read-only borrowed view
-                    // is refused as a destination, and a borrowed view,
-                    // covering only unread bytes, is never reserved space.
-                    unsafe { copy_between(read, ring, addr.add(done), n) };
-                    Ok(())
-                })
-            }
+        End::get(h)?.blocking(waited, |s, slice| {
+            let read = s.is_read();
+            pieces(env, s, slice, len, |_, done, ring, n| {
+                // SAFETY: [done, done + n) of the buffer lies within its
+                // memory (checked above), which the Java caller keeps
+                // reachable; `ring` is `n` readable (or reserved, or
+                // staged) bytes. They do not overlap: a read-only borrowed
+                // view is refused as a destination, and a borrowed view,
+                // covering only unread bytes, is never reserved space.
+                unsafe { copy_between(read, ring, addr.add(done), n) };
+                Ok(())
+            })
         })
     }
 }

@@ -21,58 +21,54 @@ pub(crate) fn write_pieces(
     len: usize,
     mut take: impl FnMut(&mut JNIEnv<'_>, usize, *mut u8, usize) -> Result<()>,
 ) -> Result<jint> {
+    // The plain-fd fallback writes each piece from a staging buffer: a
+    // commit there is a write(2) that cannot be resumed after a timeout
+    // part-way, and a JNI critical region must not span a wait.
+    let mut stage = if w.is_ring() {
+        Vec::new()
+    } else {
+        vec![0u8; len.min(PIECE)]
+    };
     let mut done = 0usize;
     while done < len {
-        let span = match w.reserve_slice(1) {
-            Ok(s) => s,
-            Err(_) if done > 0 => break,
-            Err(e) if slice.retries(&e) => return Ok(RETRY),
-            Err(e) => return Err(e.into()),
+        let step = if w.is_ring() {
+            ring_piece(env, w, len - done, |env, dst, n| take(env, done, dst, n))
+        } else {
+            let n = (len - done).min(PIECE);
+            take(env, done, stage.as_mut_ptr(), n).and_then(|()| Ok(w.write(&stage[..n])?))
         };
-        let n = span.len().min(len - done).min(PIECE);
-        match take(env, done, span.as_mut_ptr(), n) {
-            Ok(()) => {}
-            Err(e) if done == 0 => return Err(e),
+        match step {
+            Ok(n) => done += n,
+            Err(e) if done == 0 => {
+                return match e {
+                    Fail::Io(e) if slice.retries(&e) => Ok(RETRY),
+                    e => Err(e),
+                }
+            }
             Err(_) => {
-                // Report what was written; the JNI failure (if it left an
-                // exception) comes back on the next call.
+                // Report what was written; the failure (a pending JNI
+                // exception, or the end's error) comes back on the next call.
                 let _ = env.exception_clear();
                 break;
             }
-        }
-        match w.commit(n) {
-            Ok(()) => done += n,
-            Err(_) if done > 0 => break,
-            Err(e) => return Err(e.into()),
         }
     }
     Ok(done as jint)
 }
 
-/// A write from a direct buffer on the plain-fd fallback: straight
-/// write(2)s from the buffer, no staging copy.
-///
-/// # Safety
-/// `src` is valid for reading `len` bytes for the duration of the call.
-pub(crate) unsafe fn write_fd(
+/// Reserves ring space for up to `left` bytes (at most `PIECE`), fills it
+/// with `take(env, dst, n)` and commits it: the count.
+fn ring_piece(
+    env: &mut JNIEnv<'_>,
     w: &mut Writer,
-    slice: &Slice,
-    src: *const u8,
-    len: usize,
-) -> Result<jint> {
-    // SAFETY: the caller's contract.
-    let src = unsafe { std::slice::from_raw_parts(src, len) };
-    let mut done = 0usize;
-    while done < len {
-        let end = (done + PIECE).min(len);
-        match w.write(&src[done..end]) {
-            Ok(n) => done += n,
-            Err(e) if done == 0 && slice.retries(&e) => return Ok(RETRY),
-            Err(_) if done > 0 => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(done as jint)
+    left: usize,
+    mut take: impl FnMut(&mut JNIEnv<'_>, *mut u8, usize) -> Result<()>,
+) -> Result<usize> {
+    let span = w.reserve_slice(1)?;
+    let n = span.len().min(left).min(PIECE);
+    take(env, span.as_mut_ptr(), n)?;
+    w.commit(n)?;
+    Ok(n)
 }
 
 /// Reserves at least `min` bytes: the free span, or `None` for "wait slice
