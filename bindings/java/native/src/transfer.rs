@@ -1,4 +1,4 @@
-//! `Native.endCopy*` and `Native.end*View`: moving bytes between an end and
+//! `Native.endCopy` and `Native.end*View`: moving bytes between an end and
 //! Java memory, and the zero-copy views. One entry point each serves both
 //! kinds of end: a reader copies out of the ring and lends readable bytes,
 //! a writer copies into it and lends free space.
@@ -10,28 +10,36 @@
 use crate::array::{checked_range, with_elements};
 use crate::buffer::{direct_range, new_view};
 use crate::copy::copy_bytes;
-use crate::end::{either, End, Slice, Stream};
+use crate::end::{either, End, Stream};
 use crate::guard::{entry, Fail, Result};
 use crate::{reader, writer};
-use jni::objects::{JByteArray, JByteBuffer, JLongArray};
-use jni::sys::{jint, jlong, jobject};
+use jni::objects::{JByteArray, JByteBuffer, JLongArray, JObject};
+use jni::sys::{jboolean, jint, jlong, jobject};
 use jni::JNIEnv;
 
-/// Moves up to `len` bytes between the end and Java memory, one piece at a
-/// time: `copy(env, done, ring, n)` copies `n` bytes between `ring` and the
-/// Java memory at offset `done`, in the end's direction. Returns the count,
-/// 0 at a reader's EOF, or `RETRY`.
-fn pieces(
+/// Moves up to `len` bytes between the end behind `h` and Java memory, as
+/// far as one wait slice allows, one piece at a time: `copy(env, read, done,
+/// ring, n)` copies `n` bytes between `ring` and the Java memory at offset
+/// `done`, out of the ring for a reader (`read`), into it for a writer.
+/// Returns the count, 0 at a reader's EOF, or `RETRY`.
+fn copy(
     env: &mut JNIEnv<'_>,
-    s: &mut Stream,
-    slice: &Slice,
+    h: jlong,
+    waited: jlong,
     len: usize,
-    copy: impl FnMut(&mut JNIEnv<'_>, usize, *mut u8, usize) -> Result<()>,
+    mut copy: impl FnMut(&mut JNIEnv<'_>, bool, usize, *mut u8, usize) -> Result<()>,
 ) -> Result<jint> {
-    match s {
-        Stream::Read(r) => reader::read_pieces(env, r, slice, len, copy),
-        Stream::Write(w) => writer::write_pieces(env, w, slice, len, copy),
+    if len == 0 {
+        return Ok(0);
     }
+    End::get(h)?.blocking(waited, |s, slice| match s {
+        Stream::Read(r) => reader::read_pieces(env, r, slice, len, |env, done, ring, n| {
+            copy(env, true, done, ring, n)
+        }),
+        Stream::Write(w) => writer::write_pieces(env, w, slice, len, |env, done, ring, n| {
+            copy(env, false, done, ring, n)
+        }),
+    })
 }
 
 /// Copies `n` bytes from `ring` to `java` for a read, the other way for a
@@ -51,60 +59,35 @@ unsafe fn copy_between(read: bool, ring: *mut u8, java: *mut u8, n: usize) {
 }
 
 entry! {
-    /// Reads into, or writes from, `arr[off..off + len]`, as far as one wait
-    /// slice allows.
-    fn Java_io_faasin_Native_endCopyArray(
-        h: jlong,
-        waited: jlong,
-        arr: JByteArray<'_>,
-        off: jint,
-        len: jint,
+    /// Reads into, or writes from, `[off, off + len)` of `mem`: a `byte[]`,
+    /// or (`direct`) a direct ByteBuffer's memory, which is then the one
+    /// copy between ring and buffer.
+    fn Java_io_faasin_Native_endCopy(
+        h: jlong, waited: jlong, mem: JObject<'_>, direct: jboolean, off: jint, len: jint,
     ) -> jint = -1 => |env| {
-        let (off, len) = checked_range(env, &arr, off, len)?;
-        if len == 0 {
-            return Ok(0);
-        }
-        End::get(h)?.blocking(waited, |s, slice| {
-            let read = s.is_read();
-            pieces(env, s, slice, len, |env, done, ring, n| {
-                with_elements(env, &arr, read, |elems| {
-                    // SAFETY: `ring` is `n` readable (or reserved) bytes that
-                    // stay put until consumed (or committed); `off + done + n
-                    // <= len` of the array (checked above), whose elements
-                    // are pinned for the critical region; ring and Java heap
-                    // do not overlap.
-                    unsafe { copy_between(read, ring, elems.add(off + done), n) }
-                })
-            })
-        })
-    }
-}
-
-entry! {
-    /// Reads into, or writes from, a direct ByteBuffer's memory at
-    /// `[pos, pos + len)`: the one copy is between ring and buffer.
-    fn Java_io_faasin_Native_endCopyDirect(
-        h: jlong,
-        waited: jlong,
-        buf: JByteBuffer<'_>,
-        pos: jint,
-        len: jint,
-    ) -> jint = -1 => |env| {
-        let (addr, len) = direct_range(env, &buf, pos, len)?;
-        if len == 0 {
-            return Ok(0);
-        }
-        End::get(h)?.blocking(waited, |s, slice| {
-            let read = s.is_read();
-            pieces(env, s, slice, len, |_, done, ring, n| {
+        if direct != 0 {
+            let (addr, len) = direct_range(env, &JByteBuffer::from(mem), off, len)?;
+            return copy(env, h, waited, len, |_, read, done, ring, n| {
                 // SAFETY: [done, done + n) of the buffer lies within its
                 // memory (checked above), which the Java caller keeps
-                // reachable; `ring` is `n` readable (or reserved, or
-                // staged) bytes. They do not overlap: a read-only borrowed
-                // view is refused as a destination, and a borrowed view,
-                // covering only unread bytes, is never reserved space.
+                // reachable; `ring` is `n` readable (or reserved, or staged)
+                // bytes. They do not overlap: a read-only borrowed view is
+                // refused as a destination, and a borrowed view, covering
+                // only unread bytes, is never reserved space.
                 unsafe { copy_between(read, ring, addr.add(done), n) };
                 Ok(())
+            });
+        }
+        let arr = JByteArray::from(mem);
+        let (off, len) = checked_range(env, &arr, off, len)?;
+        copy(env, h, waited, len, |env, read, done, ring, n| {
+            with_elements(env, &arr, read, |elems| {
+                // SAFETY: `ring` is `n` readable (or reserved, or staged)
+                // bytes that stay put until consumed (or committed); `off +
+                // done + n <= len` of the array (checked above), whose
+                // elements are pinned for the critical region; ring and Java
+                // heap do not overlap.
+                unsafe { copy_between(read, ring, elems.add(off + done), n) }
             })
         })
     }

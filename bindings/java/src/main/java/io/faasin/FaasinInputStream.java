@@ -45,7 +45,7 @@ public final class FaasinInputStream extends InputStream implements FaasinStream
     @Override
     public int read(byte[] b, int off, int len) throws IOException {
         Objects.checkFromIndexSize(off, len, b.length);
-        return len == 0 ? 0 : orEof(end.copyArray("read", 0, b, off, len));
+        return len == 0 ? 0 : orEof(end.copy("read", 0, b, off, len));
     }
 
     @Override
@@ -56,7 +56,7 @@ public final class FaasinInputStream extends InputStream implements FaasinStream
 
     /** Reads into {@code [pos, pos + len)} of a direct buffer; -1 at EOF. */
     int readDirect(ByteBuffer dst, int pos, int len) throws IOException {
-        return len == 0 ? 0 : orEof(end.copyDirect("read", 0, dst, pos, len));
+        return len == 0 ? 0 : orEof(end.copy("read", 0, dst, pos, len));
     }
 
     /** A native count, where 0 is EOF, as an InputStream counts: -1 at EOF. */

@@ -42,7 +42,7 @@ public final class FaasinOutputStream extends OutputStream implements FaasinStre
     public void write(byte[] b, int off, int len) throws IOException {
         Objects.checkFromIndexSize(off, len, b.length);
         for (int done = 0; done < len; ) {
-            done += end.copyArray("write", done, b, off + done, len - done);
+            done += end.copy("write", done, b, off + done, len - done);
         }
     }
 
@@ -69,7 +69,7 @@ public final class FaasinOutputStream extends OutputStream implements FaasinStre
             return;
         }
         for (long done = 0; src.hasRemaining(); ) {
-            int n = end.copyDirect("write", done, src, src.position(), src.remaining());
+            int n = end.copy("write", done, src, src.position(), src.remaining());
             src.position(src.position() + n);
             done += n;
         }

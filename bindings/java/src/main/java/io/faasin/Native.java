@@ -46,11 +46,13 @@ final class Native {
     // the timeout, and return RETRY (or null) when their wait slice ran out.
     // Each serves both ends, in the end's direction.
 
-    /** Reads into, or writes from, {@code b[off, off + len)}: the count, 0 at EOF. */
-    static native int endCopyArray(long h, long waited, byte[] b, int off, int len) throws IOException;
-
-    /** As {@link #endCopyArray}, for {@code [pos, pos + len)} of a direct buffer. */
-    static native int endCopyDirect(long h, long waited, ByteBuffer buf, int pos, int len) throws IOException;
+    /**
+     * Reads into, or writes from, {@code [off, off + len)} of {@code mem}: a
+     * {@code byte[]}, or ({@code direct}) a direct ByteBuffer. The count, 0
+     * at EOF.
+     */
+    static native int endCopy(long h, long waited, Object mem, boolean direct, int off, int len)
+            throws IOException;
 
     /** A borrowed view of the readable bytes, or a reserved one of at least {@code min} free bytes. */
     static native ByteBuffer endOpenView(long h, long waited, int min, long[] keepOut) throws IOException;

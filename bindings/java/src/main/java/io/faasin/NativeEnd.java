@@ -139,20 +139,17 @@ final class NativeEnd {
     }
 
     /**
-     * Reads into, or writes from, {@code b[off, off + len)}, as far as one
-     * native call gets: the count, 0 at EOF.
+     * Reads into, or writes from, {@code [off, off + len)} of {@code mem}, a
+     * {@code byte[]} or a direct {@link ByteBuffer}, as far as one native
+     * call gets: the count, 0 at EOF.
      */
-    int copyArray(String what, long transferred, byte[] b, int off, int len) throws IOException {
-        return blocking(what, transferred, (h, waited) -> orRetry(Native.endCopyArray(h, waited, b, off, len)));
-    }
-
-    /** As {@link #copyArray}, for {@code [pos, pos + len)} of a direct buffer. */
-    int copyDirect(String what, long transferred, ByteBuffer buf, int pos, int len) throws IOException {
+    int copy(String what, long transferred, Object mem, int off, int len) throws IOException {
+        boolean direct = mem instanceof ByteBuffer;
         try {
             return blocking(what, transferred,
-                    (h, waited) -> orRetry(Native.endCopyDirect(h, waited, buf, pos, len)));
+                    (h, waited) -> orRetry(Native.endCopy(h, waited, mem, direct, off, len)));
         } finally {
-            Reference.reachabilityFence(buf);
+            Reference.reachabilityFence(mem);
         }
     }
 

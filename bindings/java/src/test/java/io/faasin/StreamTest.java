@@ -138,12 +138,12 @@ class StreamTest {
         long wh = Native.pipeOpen(pipe, true);
         try {
             byte[] b = new byte[100];
-            assertThrows(IllegalArgumentException.class, () -> Native.endCopyArray(wh, 0, b, 90, 11));
-            assertThrows(IllegalArgumentException.class, () -> Native.endCopyArray(wh, 0, b, -1, 5));
-            assertEquals(100, Native.endCopyArray(wh, 0, b, 0, 100));
-            assertThrows(IllegalArgumentException.class, () -> Native.endCopyArray(rh, 0, b, 1, 100));
-            assertThrows(IllegalArgumentException.class, () -> Native.endCopyArray(rh, 0, b, 0, -1));
-            assertEquals(100, Native.endCopyArray(rh, 0, b, 0, 100));
+            assertThrows(IllegalArgumentException.class, () -> Native.endCopy(wh, 0, b, false, 90, 11));
+            assertThrows(IllegalArgumentException.class, () -> Native.endCopy(wh, 0, b, false, -1, 5));
+            assertEquals(100, Native.endCopy(wh, 0, b, false, 0, 100));
+            assertThrows(IllegalArgumentException.class, () -> Native.endCopy(rh, 0, b, false, 1, 100));
+            assertThrows(IllegalArgumentException.class, () -> Native.endCopy(rh, 0, b, false, 0, -1));
+            assertEquals(100, Native.endCopy(rh, 0, b, false, 0, 100));
         } finally {
             Native.endClose(rh);
             Native.endClose(wh);
