@@ -139,9 +139,8 @@ macro_rules! end_class {
             fn prepare(mut end: $end) -> std::io::Result<$end> {
                 end.set_nonblocking(true)?;
                 // A would-block costs a wake-up of the poll thread and one of
-                // the event loop (tens of us each); a short spin first avoids
-                // most of them while data streams (README, "How waiting
-                // works").
+                // the event loop; a short spin first avoids most of them while
+                // data streams (README, "How waiting works").
                 end.set_nonblocking_spin(true);
                 Ok(end)
             }

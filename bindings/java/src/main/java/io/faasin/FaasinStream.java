@@ -33,6 +33,7 @@ public sealed interface FaasinStream extends Closeable permits FaasinInputStream
      * {@code timeout} for data or space fails with
      * {@link java.net.SocketTimeoutException}, as a socket's read does
      * after {@link java.net.Socket#setSoTimeout}; the stream stays usable.
+     * For a write its {@code bytesTransferred} says how much was written.
      * {@code null}, the default, waits forever. Applies to the ring and
      * the plain-fd fallback alike.
      *

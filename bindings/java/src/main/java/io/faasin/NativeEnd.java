@@ -127,12 +127,14 @@ final class NativeEnd {
                     return result;
                 }
                 if (Thread.currentThread().isInterrupted()) {
-                    InterruptedIOException e = new InterruptedIOException("FAASIN " + kind.io + " interrupted");
-                    e.bytesTransferred = (int) Math.min(transferred, Integer.MAX_VALUE);
-                    throw e;
+                    throw new InterruptedIOException("FAASIN " + kind.io + " interrupted");
                 }
                 handle();
             }
+        } catch (InterruptedIOException e) {
+            // An interrupt, or core's timeout (a SocketTimeoutException).
+            e.bytesTransferred = (int) Math.min(transferred, Integer.MAX_VALUE);
+            throw e;
         } finally {
             Reference.reachabilityFence(this);
         }

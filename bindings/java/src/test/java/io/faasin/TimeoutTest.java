@@ -20,12 +20,13 @@ class TimeoutTest {
     private static final Duration TIMEOUT = Duration.ofMillis(300);
 
     /** Runs {@code op}, which must time out after about {@link #TIMEOUT}. */
-    private static void timesOut(String what, TestSupport.Call op) {
+    private static SocketTimeoutException timesOut(String what, TestSupport.Call op) {
         long start = System.nanoTime();
         SocketTimeoutException e = assertThrows(SocketTimeoutException.class, op::run, what);
         long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
         assertTrue(ms >= TIMEOUT.toMillis() - 20 && ms < 5_000, what + " timed out after " + ms + " ms");
         assertTrue(e.getMessage().contains("timed out"), e.getMessage());
+        return e;
     }
 
     @Test
@@ -47,7 +48,8 @@ class TimeoutTest {
                 FaasinOutputStream w = FaasinOutputStream.fromFd(os.writeFd)) {
             w.setTimeout(TIMEOUT);
             // Larger than any pipe buffer: it fills the pipe, then waits.
-            timesOut("write", () -> w.write(new byte[4 << 20]));
+            SocketTimeoutException e = timesOut("write", () -> w.write(new byte[4 << 20]));
+            assertTrue(e.bytesTransferred > 0 && e.bytesTransferred < 4 << 20, String.valueOf(e.bytesTransferred));
         }
     }
 
