@@ -2,14 +2,15 @@
 //! `io.faasin.Native` is implemented here, over the `faasin` core crate.
 //!
 //! Conventions shared by all entry points:
-//! - each body runs inside [`guard::guard`], which turns Rust errors and
-//!   panics into Java exceptions;
-//! - objects cross the boundary as `long` handles ([`handle`]), freed only by
+//! - each is declared with `entry!` (in `guard`), so that its body runs
+//!   inside `guard::guard`, which turns Rust errors and panics into Java
+//!   exceptions;
+//! - objects cross the boundary as `long` handles (`handle`), freed only by
 //!   the Java side's `Cleaner`;
-//! - a blocking call waits at most [`WAIT_SLICE`] (core's timeout) and then
-//!   returns [`RETRY`], so the Java caller can check `Thread.interrupted()`
+//! - a blocking call waits at most `WAIT_SLICE` (core's timeout) and then
+//!   returns `RETRY`, so the Java caller can check `Thread.interrupted()`
 //!   (the JVM does not signal a thread it interrupts) and call again; the
-//!   user's timeout is passed to core as the last slice ([`end::Slice`]).
+//!   user's timeout is passed to core as the last slice (`end::Slice`).
 //!   No JVM lock and no JNI critical region is held while waiting.
 #![deny(unsafe_op_in_unsafe_fn)]
 

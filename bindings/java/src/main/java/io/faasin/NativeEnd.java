@@ -217,16 +217,14 @@ final class NativeEnd {
     }
 
     void setTimeout(Duration timeout) throws IOException {
-        long nanos = 0;
-        if (timeout != null) {
-            if (timeout.isNegative() || timeout.isZero()) {
-                throw new IllegalArgumentException("a timeout must be positive (null waits forever), got " + timeout);
-            }
-            nanos = timeout.toNanos();
+        if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
+            throw new IllegalArgumentException("a timeout must be positive (null waits forever), got " + timeout);
         }
-        long n = nanos;
+        // In nanoseconds, capped at Long.MAX_VALUE (centuries); 0 waits forever.
+        long nanos = timeout == null ? 0
+                : timeout.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE : timeout.toNanos();
         call(h -> {
-            Native.endSetTimeout(h, n);
+            Native.endSetTimeout(h, nanos);
             return null;
         });
     }
