@@ -401,7 +401,6 @@ class FaasinWriter extends FaasinEnd(Writable) {
     }
     cb();
   }
-
 }
 
 function checkReadSize(readSize) {
