@@ -23,6 +23,11 @@ export interface EndOptions {
    * a second copy.
    */
   highWaterMark?: number;
+  /**
+   * A read or write whose wait for data or space lasts longer than this
+   * many milliseconds fails with `code: 'ETIMEDOUT'` (see `setTimeout`).
+   */
+  timeout?: number | null;
 }
 
 export interface ReaderOptions extends EndOptions {
@@ -53,6 +58,14 @@ export declare class FaasinReader extends Readable {
   /** Ring capacity in bytes; null for a plain fd or after close. */
   readonly capacity: number | null;
   /**
+   * A read (or `peek`) whose wait for data lasts longer than `ms`
+   * milliseconds fails with `code: 'ETIMEDOUT'`, which destroys the stream
+   * as any stream error does (unlike `net.Socket#setTimeout`, which only
+   * emits an event). `null`, the default, waits forever. On a ring and on a
+   * plain fd alike.
+   */
+  setTimeout(ms: number | null): this;
+  /**
    * Zero-copy: every readable byte as one Buffer viewing the ring; `null`
    * when nothing is readable yet; an empty Buffer at EOF. The bytes are
    * yours until `release(n)`. The view keeps the memory mapped until it is
@@ -78,6 +91,8 @@ export declare class FaasinWriter extends Writable {
   private constructor();
   readonly isRing: boolean;
   readonly capacity: number | null;
+  /** As `FaasinReader#setTimeout`, for a write (or `reserveAsync`) waiting for space. */
+  setTimeout(ms: number | null): this;
   /**
    * Zero-copy: a Buffer over at least `n` free bytes of the ring (all free
    * space), or `null` when fewer are free now. Fill it, then `commit(k)`.

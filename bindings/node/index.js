@@ -85,20 +85,76 @@ function disarm(stream) {
 }
 
 /**
+ * What both ends add to their Node stream class: the native end, its
+ * readiness waits, the timeout, and closing the native end on destroy.
+ */
+function FaasinEnd(Base) {
+  return class extends Base {
+    constructor(nativeEnd, streamOptions, timeout) {
+      super(streamOptions);
+      this._native = nativeEnd;
+      this._faasinWaiting = false;
+      this._faasinWaker = undefined;
+      this._readyResolvers = [];
+      if (timeout !== undefined) this.setTimeout(timeout);
+    }
+
+    get isRing() {
+      return this._native.isRing;
+    }
+
+    get capacity() {
+      return this._native.capacity;
+    }
+
+    /**
+     * A read or write (or peek, reserve) whose wait for data or space lasts
+     * longer than `ms` fails with `code: 'ETIMEDOUT'`, which destroys the
+     * stream as any stream error does. `null` waits forever (the default).
+     */
+    setTimeout(ms) {
+      this._native.setTimeout(ms);
+      return this;
+    }
+
+    _faasinReady() {
+      disarm(this);
+      this._wakeWaiters();
+      this._resume();
+    }
+
+    // Resolves the promises waiting for readiness: their next call reports
+    // what happened (data, space, EOF, an error, or a close).
+    _wakeWaiters() {
+      const resolvers = this._readyResolvers;
+      this._readyResolvers = [];
+      for (const r of resolvers) r();
+    }
+
+    _destroy(err, cb) {
+      disarm(this);
+      this._wakeWaiters();
+      try {
+        this._native.close();
+      } catch (closeErr) {
+        err = err || closeErr;
+      }
+      cb(err);
+    }
+  };
+}
+
+/**
  * The read end of a FAASIN stream as a `stream.Readable` of Buffers.
  *
  * Stream reads copy once, from the ring into a slice of a pooled slab (safe
  * to keep; a kept chunk keeps its slab). The zero-copy path is `peek()` +
  * `release(n)`: do not mix it with stream reading on the same end.
  */
-class FaasinReader extends Readable {
+class FaasinReader extends FaasinEnd(Readable) {
   constructor(nativeEnd, options = {}) {
-    super({ highWaterMark: options.highWaterMark ?? DEFAULT_READER_HIGH_WATER_MARK });
-    this._native = nativeEnd;
+    super(nativeEnd, { highWaterMark: options.highWaterMark ?? DEFAULT_READER_HIGH_WATER_MARK }, options.timeout);
     this._readSize = checkReadSize(options.readSize);
-    this._faasinWaiting = false;
-    this._faasinWaker = undefined;
-    this._readyResolvers = [];
     this._wantRead = false;
     // No read is larger than the ring (or the 64 KiB buffer of a plain fd).
     this._slabSize = native.slabSizeFor(Math.min(this._readSize, nativeEnd.capacity ?? 65536));
@@ -106,14 +162,6 @@ class FaasinReader extends Readable {
     this._slabOff = 0;
     this._slabYielded = false;
     this._lastRead = 0;
-  }
-
-  get isRing() {
-    return this._native.isRing;
-  }
-
-  get capacity() {
-    return this._native.capacity;
   }
 
   _read() {
@@ -177,13 +225,7 @@ class FaasinReader extends Readable {
     }
   }
 
-  _faasinReady() {
-    disarm(this);
-    const resolvers = this._readyResolvers;
-    if (resolvers.length > 0) {
-      this._readyResolvers = [];
-      for (const r of resolvers) r();
-    }
+  _resume() {
     if (this._wantRead) this._pump();
   }
 
@@ -203,7 +245,7 @@ class FaasinReader extends Readable {
 
   /** Gives `n` bytes of the last `peek()` back to the writer. */
   release(n) {
-    this._native.release(n);
+    this._native.endView(n);
   }
 
   /** Bytes readable now without waiting. */
@@ -225,19 +267,11 @@ class FaasinReader extends Readable {
   }
 
   _destroy(err, cb) {
-    disarm(this);
     this._slab = null;
-    // Wake anyone awaiting readiness: their next call reports the close.
-    const resolvers = this._readyResolvers;
-    this._readyResolvers = [];
-    for (const r of resolvers) r();
-    try {
-      this._native.close();
-    } catch (closeErr) {
-      err = err || closeErr;
-    }
-    scheduleSlabTrim(SLAB_TRIM_DELAY_MS);
-    cb(err);
+    super._destroy(err, (e) => {
+      scheduleSlabTrim(SLAB_TRIM_DELAY_MS);
+      cb(e);
+    });
   }
 }
 
@@ -266,23 +300,11 @@ function scheduleSlabTrim(ms) {
  * makes room. After the reader left, writes fail with `code: 'EPIPE'`.
  * The zero-copy path is `reserve(n)` + `commit(k)`.
  */
-class FaasinWriter extends Writable {
+class FaasinWriter extends FaasinEnd(Writable) {
   constructor(nativeEnd, options = {}) {
-    super({ highWaterMark: options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK });
-    this._native = nativeEnd;
-    this._faasinWaiting = false;
-    this._faasinWaker = undefined;
+    super(nativeEnd, { highWaterMark: options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK }, options.timeout);
     this._chunk = null;
     this._cb = null;
-    this._readyResolvers = [];
-  }
-
-  get isRing() {
-    return this._native.isRing;
-  }
-
-  get capacity() {
-    return this._native.capacity;
   }
 
   _write(chunk, _encoding, cb) {
@@ -322,13 +344,7 @@ class FaasinWriter extends Writable {
     cb(err);
   }
 
-  _faasinReady() {
-    disarm(this);
-    const resolvers = this._readyResolvers;
-    if (resolvers.length > 0) {
-      this._readyResolvers = [];
-      for (const r of resolvers) r();
-    }
+  _resume() {
     if (this._cb !== null) this._drive();
   }
 
@@ -356,7 +372,7 @@ class FaasinWriter extends Writable {
 
   /** Publishes the first `k` bytes of the last reservation. */
   commit(k) {
-    this._native.commit(k);
+    this._native.endView(k);
   }
 
   /** Resolves once the ring has space again (or the reader is gone). */
@@ -384,20 +400,6 @@ class FaasinWriter extends Writable {
       return;
     }
     cb();
-  }
-
-  _destroy(err, cb) {
-    disarm(this);
-    // Wake anyone awaiting readiness: their next call reports the close.
-    const resolvers = this._readyResolvers;
-    this._readyResolvers = [];
-    for (const r of resolvers) r();
-    try {
-      this._native.close();
-    } catch (closeErr) {
-      err = err || closeErr;
-    }
-    cb(err);
   }
 }
 
@@ -552,7 +554,7 @@ module.exports = {
   FaasinWriter,
   FaasinInvocation,
   invocations,
-  /** Exposed for tests: a Rust panic must surface as a JS Error. */
+  /** The native addon, for the tests. */
   _native: native,
 };
 

@@ -79,24 +79,35 @@ impl NativeInvocations {
     }
 }
 
+/// Takes the end in `slot` (once) and makes it a native end with `wrap`.
+fn take_once<E, N>(
+    env: &Env,
+    slot: &mut Option<E>,
+    what: &str,
+    wrap: impl FnOnce(E) -> std::io::Result<N>,
+) -> napi::Result<N> {
+    let end = slot.take().ok_or_else(|| {
+        throw_code(
+            env,
+            "EINVAL",
+            &format!("the invocation's {what} was taken already"),
+        )
+    })?;
+    wrap(end).map_err(|e| crate::errors::throw(env, e))
+}
+
 #[napi]
 impl NativeInvocation {
     /// The invocation's read end, once.
     #[napi(catch_unwind)]
     pub fn take_reader(&mut self, env: Env) -> napi::Result<NativeReader> {
-        let r = self.reader.take().ok_or_else(|| {
-            throw_code(&env, "EINVAL", "the invocation's reader was taken already")
-        })?;
-        NativeReader::new(r).map_err(|e| crate::errors::throw(&env, e))
+        take_once(&env, &mut self.reader, "reader", NativeReader::new)
     }
 
     /// The invocation's write end, once.
     #[napi(catch_unwind)]
     pub fn take_writer(&mut self, env: Env) -> napi::Result<NativeWriter> {
-        let w = self.writer.take().ok_or_else(|| {
-            throw_code(&env, "EINVAL", "the invocation's writer was taken already")
-        })?;
-        NativeWriter::new(w).map_err(|e| crate::errors::throw(&env, e))
+        take_once(&env, &mut self.writer, "writer", NativeWriter::new)
     }
 
     /// Sends the return value (a short message on the handoff socket, or

@@ -5,10 +5,13 @@
 //! thread per end (see `waiter.rs`) polls the fd and calls back into JS.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod end;
 mod errors;
 mod invocations;
 mod reader;
 mod slab;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 mod waiter;
 mod writer;
 
@@ -16,6 +19,7 @@ use errors::{byte_count, throw, throw_code};
 use napi::{Env, JsBuffer};
 use napi_derive::napi;
 use reader::NativeReader;
+use std::io;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use writer::NativeWriter;
 
@@ -33,10 +37,11 @@ pub fn pipe_fds(env: Env, capacity: f64) -> napi::Result<Vec<i32>> {
     Ok(vec![r.into_raw_fd(), w.into_raw_fd()])
 }
 
-/// Takes `fd` for a new end. It is duplicated first, so a failed open
-/// (wrong role, malformed endpoint) leaves the caller's fd open and its;
-/// after a successful one the original is closed and the end owns the copy.
-fn adopt(env: &Env, fd: i32) -> napi::Result<OwnedFd> {
+/// Opens a new end with `open` from an fd the caller owns. The fd is
+/// duplicated first, so a failed open (wrong role, malformed endpoint)
+/// leaves the caller's fd open and its; after a successful one the original
+/// is closed and the end owns the copy.
+fn open_fd<E>(env: &Env, fd: i32, open: impl FnOnce(OwnedFd) -> io::Result<E>) -> napi::Result<E> {
     if fd < 0 {
         return Err(throw_code(env, "EBADF", &format!("{fd} is not an fd")));
     }
@@ -44,16 +49,14 @@ fn adopt(env: &Env, fd: i32) -> napi::Result<OwnedFd> {
     // fails with EBADF.
     let dup = unsafe { libc::fcntl(fd as RawFd, libc::F_DUPFD_CLOEXEC, 0) };
     if dup < 0 {
-        let e = std::io::Error::last_os_error();
+        let e = io::Error::last_os_error();
         return Err(throw_code(env, "EBADF", &format!("fd {fd}: {e}")));
     }
     // SAFETY: fcntl just created `dup`; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
-}
-
-fn close_raw(fd: i32) {
-    // SAFETY: the caller handed ownership of `fd` to a successful open.
+    let end = open(unsafe { OwnedFd::from_raw_fd(dup) }).map_err(|e| throw(env, e))?;
+    // SAFETY: the caller handed `fd` over to this successful open.
     unsafe { libc::close(fd) };
+    Ok(end)
 }
 
 /// Opens the read end of a stream from an fd the caller owns (a FAASIN
@@ -61,24 +64,18 @@ fn close_raw(fd: i32) {
 /// owns it; on error it is left open.
 #[napi(catch_unwind)]
 pub fn open_reader(env: Env, fd: i32) -> napi::Result<NativeReader> {
-    let owned = adopt(&env, fd)?;
-    let end = faasin::Reader::from_fd(owned)
-        .and_then(NativeReader::new)
-        .map_err(|e| throw(&env, e))?;
-    close_raw(fd);
-    Ok(end)
+    open_fd(&env, fd, |fd| {
+        faasin::Reader::from_fd(fd).and_then(NativeReader::new)
+    })
 }
 
 /// Opens the write end of a stream from an fd the caller owns; see
 /// `open_reader`.
 #[napi(catch_unwind)]
 pub fn open_writer(env: Env, fd: i32) -> napi::Result<NativeWriter> {
-    let owned = adopt(&env, fd)?;
-    let end = faasin::Writer::from_fd(owned)
-        .and_then(NativeWriter::new)
-        .map_err(|e| throw(&env, e))?;
-    close_raw(fd);
-    Ok(end)
+    open_fd(&env, fd, |fd| {
+        faasin::Writer::from_fd(fd).and_then(NativeWriter::new)
+    })
 }
 
 /// The function's input stream (FAASIN_FD, fd 3, or FAASIN_SOCKET).
@@ -89,18 +86,18 @@ pub fn input(env: Env) -> napi::Result<NativeReader> {
         .map_err(|e| throw(&env, e))
 }
 
-/// The invocations this process serves (see `invocations()` in index.js).
-#[napi(catch_unwind)]
-pub fn invocations() -> invocations::NativeInvocations {
-    invocations::NativeInvocations::new()
-}
-
 /// The function's output stream (FAASOUT_FD, fd 4, or FAASIN_SOCKET).
 #[napi(catch_unwind)]
 pub fn output(env: Env) -> napi::Result<NativeWriter> {
     faasin::output()
         .and_then(NativeWriter::new)
         .map_err(|e| throw(&env, e))
+}
+
+/// The invocations this process serves (see `invocations()` in index.js).
+#[napi(catch_unwind)]
+pub fn invocations() -> invocations::NativeInvocations {
+    invocations::NativeInvocations::new()
 }
 
 /// A slab for stream reads (see `slab.rs`): a Buffer over `size` bytes
@@ -157,24 +154,4 @@ pub fn slab_size_for(env: Env, read_size: f64) -> napi::Result<f64> {
 #[napi(catch_unwind)]
 pub fn trim_slab_pool() -> f64 {
     slab::trim().as_secs_f64() * 1000.0
-}
-
-/// Slab counters, for tests: `{ mapped, pooled, maps, takes }` (see
-/// `slab::Stats`).
-#[napi(js_name = "_slabStats")]
-pub fn slab_stats(env: Env) -> napi::Result<napi::JsObject> {
-    let s = slab::stats();
-    let mut o = env.create_object()?;
-    o.set("mapped", s.mapped as f64)?;
-    o.set("pooled", s.pooled as f64)?;
-    o.set("maps", s.maps as f64)?;
-    o.set("takes", s.takes as f64)?;
-    Ok(o)
-}
-
-/// Panics on purpose, so the tests can check that a Rust panic becomes a JS
-/// Error instead of aborting the process.
-#[napi(js_name = "_panicForTest", catch_unwind)]
-pub fn panic_for_test(message: String) {
-    panic!("{message}");
 }

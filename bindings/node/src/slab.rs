@@ -249,7 +249,8 @@ impl Drop for User {
     }
 }
 
-/// Slab counters for tests and diagnostics.
+/// Slab counters, for the tests.
+#[cfg(feature = "test-hooks")]
 pub struct Stats {
     /// Mapped now, in use or pooled.
     pub mapped: usize,
@@ -261,6 +262,7 @@ pub struct Stats {
     pub takes: usize,
 }
 
+#[cfg(feature = "test-hooks")]
 pub fn stats() -> Stats {
     let pooled = pool().free.len();
     Stats {

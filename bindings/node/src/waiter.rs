@@ -19,11 +19,16 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct State {
     armed: bool,
     stop: bool,
+    /// When the armed wait gives up.
+    deadline: Option<Instant>,
+    /// The last wait ran out of time rather than seeing the fd ready.
+    timed_out: bool,
 }
 
 struct Shared {
@@ -94,17 +99,25 @@ impl Waiter {
         })
     }
 
-    /// Starts one wait: the callback runs once the fd is ready. Call it only
-    /// after the operation failed with WouldBlock (that armed the ring's
-    /// doorbell), never twice before the callback ran.
-    pub fn arm(&self, env: &Env) {
+    /// Starts one wait: the callback runs once the fd is ready, or once
+    /// `timeout` has passed. Call it only after the operation failed with
+    /// WouldBlock (that armed the ring's doorbell), never twice before the
+    /// callback ran.
+    pub fn arm(&self, env: &Env, timeout: Option<Duration>) {
         if let Some(t) = &self.tsfn {
             // SAFETY: on the JS thread with a live (not yet aborted) tsfn.
             unsafe { napi::sys::napi_ref_threadsafe_function(env.raw(), t.raw()) };
         }
         let mut s = lock(&self.shared.state);
         s.armed = true;
+        s.deadline = timeout.map(|t| Instant::now() + t);
+        s.timed_out = false;
         self.shared.cv.notify_one();
+    }
+
+    /// True once after a wait that ran out of time.
+    pub fn take_timed_out(&self) -> bool {
+        std::mem::take(&mut lock(&self.shared.state).timed_out)
     }
 
     /// Stops and joins the thread; afterwards the fd may be closed.
@@ -142,7 +155,8 @@ impl Drop for Waiter {
 }
 
 fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    // The state is two flags, valid whatever a panicking holder did.
+    // The state is flags and a deadline, valid whatever a panicking holder
+    // did.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -153,7 +167,7 @@ fn run(
     events: i16,
 ) {
     loop {
-        {
+        let deadline = {
             let mut s = lock(&shared.state);
             while !s.armed && !s.stop {
                 s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
@@ -162,7 +176,8 @@ fn run(
                 return;
             }
             s.armed = false;
-        }
+            s.deadline
+        };
         let mut fds = [
             libc::pollfd {
                 fd,
@@ -176,9 +191,18 @@ fn run(
             },
         ];
         loop {
+            let ms = deadline.map_or(-1, |d| {
+                // Rounded up: a wait must not end before its timeout.
+                let left = d.saturating_duration_since(Instant::now());
+                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+            });
             // SAFETY: `fds` is a live array of two pollfd structs.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if r >= 0 {
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+            if r == 0 {
+                lock(&shared.state).timed_out = true;
+                break;
+            }
+            if r > 0 {
                 break;
             }
             if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {

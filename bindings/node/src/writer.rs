@@ -1,36 +1,25 @@
 //! The write end as a native class; `index.js` wraps it in a `stream.Writable`.
 
-use crate::errors::{byte_count, closed, throw};
-use crate::waiter::Waiter;
-use napi::{Env, JsBuffer, JsFunction};
+use crate::end::end_class;
+use crate::errors::{byte_count, throw};
+use napi::{Env, JsBuffer};
 use napi_derive::napi;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 
-/// A FAASIN write end in non-blocking mode. Every call returns at once;
-/// `arm` asks for a callback once there is space (or the reader left).
-#[napi]
-pub struct NativeWriter {
-    // Before `end`: the waiter's thread polls the end's fd, so it stops first.
-    waiter: Option<Waiter>,
-    end: Option<faasin::Writer>,
-}
+end_class!(
+    /// A FAASIN write end in non-blocking mode. Every call returns at once;
+    /// `arm` asks for a callback once there is space (or the reader left).
+    NativeWriter(faasin::Writer, "writer", "write") {}
+);
 
 impl NativeWriter {
-    pub fn new(mut end: faasin::Writer) -> io::Result<NativeWriter> {
-        end.set_nonblocking(true)?;
-        // A would-block costs a wake-up of the poll thread and one of the
-        // event loop (tens of us each); a short spin first avoids most of
-        // them while data streams (README, "How waiting works").
-        end.set_nonblocking_spin(true);
+    pub fn new(end: faasin::Writer) -> io::Result<NativeWriter> {
         Ok(NativeWriter {
             waiter: None,
-            end: Some(end),
+            end: Some(Self::prepare(end)?),
+            timeout: None,
         })
-    }
-
-    fn end(&mut self, env: &Env) -> napi::Result<&mut faasin::Writer> {
-        self.end.as_mut().ok_or_else(|| closed(env, "writer"))
     }
 }
 
@@ -44,12 +33,8 @@ impl NativeWriter {
         if data.is_empty() {
             return Ok(Some(0.0));
         }
-        let end = self.end(&env)?;
-        match end.write(data) {
-            Ok(n) => Ok(Some(n as f64)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(throw(&env, e)),
-        }
+        let n = self.attempt(&env, |end| end.write(data))?;
+        Ok(n.map(|n| n as f64))
     }
 
     /// The zero-copy grant: a Buffer over at least `min` free bytes of the
@@ -60,32 +45,7 @@ impl NativeWriter {
     #[napi(catch_unwind)]
     pub fn reserve(&mut self, env: Env, min: f64) -> napi::Result<Option<JsBuffer>> {
         let min = byte_count(&env, min, "reserve size")?;
-        let end = self.end(&env)?;
-        let (ptr, len) = match end.reserve_slice(min) {
-            Ok(s) => (s.as_mut_ptr(), s.len()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(throw(&env, e)),
-        };
-        if len == 0 {
-            return Ok(Some(env.create_buffer(0)?.into_raw()));
-        }
-        // Taken after reserve_slice: the fallback path may swap its buffer.
-        let keep = end.keepalive();
-        // SAFETY: ptr/len is the reserved span inside the memory `keep`
-        // holds; the finalizer drops `keep` only when V8 frees the Buffer.
-        let buf = unsafe {
-            env.create_buffer_with_borrowed_data(ptr, len, keep, |keep, _env| drop(keep))
-        }?;
-        Ok(Some(buf.into_raw()))
-    }
-
-    /// Publishes the first `n` bytes of the last `reserve` (`EINVAL` if more
-    /// than were reserved, or after a write replaced the reservation).
-    #[napi(catch_unwind)]
-    pub fn commit(&mut self, env: Env, n: f64) -> napi::Result<()> {
-        let n = byte_count(&env, n, "commit count")?;
-        let end = self.end(&env)?;
-        end.commit(n).map_err(|e| throw(&env, e))
+        self.lend(&env, min)
     }
 
     /// EPIPE if the reader has left; every write is already visible.
@@ -95,56 +55,9 @@ impl NativeWriter {
         end.flush().map_err(|e| throw(&env, e))
     }
 
-    /// After `write`/`reserve` returned `null`: calls `callback` once there
-    /// is space or the reader is gone. The first call's callback is kept.
-    #[napi(catch_unwind)]
-    pub fn arm(&mut self, env: Env, callback: JsFunction) -> napi::Result<()> {
-        if self.waiter.is_none() {
-            let end = self.end(&env)?;
-            // A ring's space doorbell arrives as READABILITY of the endpoint
-            // socket (which is always writable); a plain fd polls POLLOUT.
-            let events = if end.is_ring() {
-                libc::POLLIN
-            } else {
-                libc::POLLOUT
-            };
-            let fd = end.as_raw_fd();
-            self.waiter = Some(Waiter::new(&env, &callback, fd, events)?);
-        } else {
-            self.end(&env)?;
-        }
-        if let Some(w) = &self.waiter {
-            w.arm(&env);
-        }
-        Ok(())
-    }
-
     /// Closes the end: the reader gets EOF after every committed byte.
     #[napi(catch_unwind)]
     pub fn close(&mut self) {
-        if let Some(mut w) = self.waiter.take() {
-            w.stop();
-        }
-        self.end = None;
-    }
-
-    #[napi(getter)]
-    pub fn closed(&self) -> bool {
-        self.end.is_none()
-    }
-
-    #[napi(getter)]
-    pub fn is_ring(&self) -> bool {
-        self.end.as_ref().is_some_and(|e| e.is_ring())
-    }
-
-    #[napi(getter)]
-    pub fn capacity(&self) -> Option<f64> {
-        self.end.as_ref()?.capacity().map(|c| c as f64)
-    }
-
-    #[napi(getter)]
-    pub fn fd(&self) -> i32 {
-        self.end.as_ref().map_or(-1, |e| e.as_raw_fd())
+        self.shut();
     }
 }

@@ -4,6 +4,8 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { pipeline } = require('node:stream/promises');
 const { Readable, Transform } = require('node:stream');
@@ -203,6 +205,54 @@ test('errors carry Node codes', () => {
   assert.throws(() => r2.release(1), (e) => e.code === 'EINVAL' && /borrowed/.test(e.message));
   assert.throws(() => w2.reserve(8192), { code: 'EINVAL' }, 'a reserve beyond the capacity');
   for (const s of [reader, writer, r2, w2]) s.destroy();
+});
+
+// A plain pipe's two fds. Node cannot call pipe(2), so it is a FIFO (a
+// named pipe: the same pipe in the kernel), opened at both ends.
+function plainPipe() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'faasin-fifo-'));
+  const fifo = path.join(dir, 'pipe');
+  const r = spawnSync('mkfifo', [fifo], { encoding: 'utf8' });
+  assert.strictEqual(r.status, 0, r.stderr);
+  // Non-blocking, or opening the read end would wait for a writer.
+  const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const writeFd = fs.openSync(fifo, fs.constants.O_WRONLY);
+  fs.rmSync(dir, { recursive: true });
+  return { readFd, writeFd };
+}
+
+test('a read waiting on a plain pipe longer than its timeout fails with ETIMEDOUT', async () => {
+  const { readFd, writeFd } = plainPipe();
+  const reader = faasin.openReader(readFd, { timeout: 200 });
+  assert.strictEqual(reader.isRing, false);
+  const start = Date.now();
+  const err = await once(reader.resume(), 'error');
+  const ms = Date.now() - start;
+  assert.strictEqual(err.code, 'ETIMEDOUT');
+  assert.match(err.message, /timed out/);
+  assert.ok(ms >= 190 && ms < 5000, `timed out after ${ms} ms`);
+  fs.closeSync(writeFd);
+});
+
+test('a timeout lets a read that gets data in time go on, and null waits forever', async () => {
+  const { readFd, writeFd } = plainPipe();
+  const reader = faasin.openReader(readFd).setTimeout(2000);
+  setTimeout(() => fs.writeSync(writeFd, 'late but in time'), 100);
+  const chunk = await once(reader, 'data');
+  assert.strictEqual(String(chunk), 'late but in time');
+  reader.setTimeout(null);
+  assert.throws(() => reader.setTimeout(0), { code: 'EINVAL' });
+  assert.throws(() => reader.setTimeout(-5), { code: 'EINVAL' });
+  reader.destroy();
+  fs.closeSync(writeFd);
+});
+
+test('a write waiting for space on a ring longer than its timeout fails with ETIMEDOUT', async () => {
+  const { reader, writer } = faasin.pipe({ capacity: 4096, timeout: 200 });
+  writer.write(Buffer.alloc(64 * 1024)); // fills the ring; nobody reads
+  const err = await once(writer, 'error');
+  assert.strictEqual(err.code, 'ETIMEDOUT');
+  reader.destroy();
 });
 
 test('a Rust panic becomes a JS Error, and the process goes on', () => {

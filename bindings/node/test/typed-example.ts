@@ -28,7 +28,8 @@ async function local(): Promise<number> {
 
 async function zeroCopy(): Promise<void> {
   const [rfd, wfd]: [number, number] = faasin.pipeFds(4096);
-  const reader: faasin.FaasinReader = faasin.openReader(rfd, { readSize: 65536 });
+  const reader: faasin.FaasinReader = faasin.openReader(rfd, { readSize: 65536, timeout: 5000 });
+  reader.setTimeout(null).setTimeout(1000);
   const writer: faasin.FaasinWriter = faasin.openWriter(wfd);
   const grant: Buffer = await writer.reserveAsync(16);
   grant.write('hello');

@@ -9,6 +9,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod buffer;
+mod end;
 mod errors;
 mod invocations;
 mod reader;

@@ -268,6 +268,35 @@ def test_timeout() -> None:
         r.set_timeout(-1)
 
 
+def test_timeout_on_a_plain_pipe() -> None:
+    """set_timeout on the fd fallback: core times the wait out as on a ring."""
+    def hung(signum: int, frame: object) -> None:
+        raise AssertionError("a read on a plain pipe ignored its timeout")
+
+    rfd, wfd = os.pipe()
+    r = faasin.open_reader(rfd)
+    assert not r.is_ring
+    r.set_timeout(0.2)
+    old = signal.signal(signal.SIGALRM, hung)
+    try:
+        for call in (lambda: r.read(1), lambda: r.read1(1), lambda: r.readline()):
+            t = time.monotonic()
+            signal.alarm(10)  # a hang fails the test instead of stalling it
+            with pytest.raises(TimeoutError):
+                call()
+            signal.alarm(0)
+            assert 0.15 <= time.monotonic() - t < 5
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    # The reader goes on once data comes.
+    os.write(wfd, b"x\n")
+    assert r.readline() == b"x\n"
+    os.close(wfd)
+    assert r.read() == b""
+    r.close()
+
+
 def test_gil_released_while_read_blocks() -> None:
     r, w = faasin.pipe()
     got = []

@@ -1,14 +1,13 @@
 //! The one byte copy between the ring and Java memory (arrays and direct
 //! buffers), in both directions, through core's `faasin::copy_bytes`.
 //!
-//! Why not just `memcpy`: glibc copies large blocks with `rep movsb`, which on
-//! AMD Zen 3 runs at about 2 GB/s instead of 30+ when the destination starts
-//! 1 to 31 bytes after the source modulo 4 KiB. Java makes that case common
-//! rather than rare: the ring's spans start at page offsets that are
+//! Why not just `memcpy`: glibc copies large blocks with `rep movsb`, which
+//! on some CPUs (AMD Zen 3) runs many times slower when the destination
+//! starts 1 to 31 bytes after the source modulo 4 KiB. Java makes that case
+//! common rather than rare: the ring's spans start at page offsets that are
 //! multiples of the chunk size (often 0), and a large `byte[]` starts 16
-//! bytes past a GC region boundary, so reading 1 MiB chunks into a 1 MiB
-//! array hit it on every call (measured: 864 vs 4074 MiB/s between two JVMs;
-//! 1172 vs 21265 MiB/s with the array pinned to a region start).
+//! bytes past a GC region boundary, so reading large chunks into a large
+//! array hit it on every call.
 
 /// Copies `n` bytes from `src` to `dst` at full speed whatever their
 /// relative alignment.

@@ -36,7 +36,46 @@ impl From<jni::errors::Error> for Fail {
     }
 }
 
+impl Fail {
+    /// `e`, or for `InvalidInput` (a wrong argument or call from Java) the
+    /// Java exception `as_misuse` makes of its message.
+    pub(crate) fn invalid_input_as(e: io::Error, as_misuse: fn(String) -> Fail) -> Fail {
+        if e.kind() == io::ErrorKind::InvalidInput {
+            as_misuse(e.to_string())
+        } else {
+            Fail::Io(e)
+        }
+    }
+}
+
 pub(crate) type Result<T> = std::result::Result<T, Fail>;
+
+/// Defines a JNI entry point of `io.faasin.Native` (`$name` is its JNI name)
+/// whose body runs inside [`guard`]: `$on_error` is what it returns when
+/// the body fails, which the JVM ignores since an exception is then pending.
+///
+/// ```ignore
+/// entry! {
+///     /// What it does.
+///     fn Java_io_faasin_Native_endFd(h: jlong) -> jint = -1 => |_env| { ... }
+/// }
+/// ```
+macro_rules! entry {
+    ($(#[$doc:meta])*
+     fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $on_error:expr
+     => |$env:pat_param| $body:block) => {
+        $(#[$doc])*
+        #[no_mangle]
+        pub extern "system" fn $name<'l>(
+            mut env: jni::JNIEnv<'l>,
+            _class: jni::objects::JClass<'l>,
+            $($arg: $ty),*
+        ) -> $ret {
+            $crate::guard::guard(&mut env, $on_error, |$env| $body)
+        }
+    };
+}
+pub(crate) use entry;
 
 /// Runs `body`, turning its error or panic into a pending Java exception, in
 /// which case `on_error` is returned (the JVM ignores it once it sees the

@@ -9,44 +9,6 @@
 
 use crate::guard::{Fail, Result};
 use jni::sys::jlong;
-use std::sync::{Mutex, MutexGuard};
-
-/// One stream end (a `faasin::Reader` or `faasin::Writer`), `None` once
-/// closed. The mutex makes a Java object usable from several threads; the
-/// blocking calls hold it for at most one core timeout (see `WAIT_SLICE`).
-pub(crate) struct End<T> {
-    slot: Mutex<Option<T>>,
-    what: &'static str,
-}
-
-impl<T> End<T> {
-    pub(crate) fn boxed(end: T, what: &'static str) -> jlong {
-        into_handle(End {
-            slot: Mutex::new(Some(end)),
-            what,
-        })
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Option<T>> {
-        // A panic while locked (already reported to Java) leaves the end in
-        // a state that core keeps memory-safe; go on using it.
-        self.slot.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Runs `f` on the open end, or fails with "... closed".
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> Result<R>) -> Result<R> {
-        let mut slot = self.lock();
-        match slot.as_mut() {
-            Some(end) => f(end),
-            None => Err(Fail::Closed(self.what)),
-        }
-    }
-
-    /// Takes the end out (to close it); `None` if it was closed already.
-    pub(crate) fn take(&self) -> Option<T> {
-        self.lock().take()
-    }
-}
 
 pub(crate) fn into_handle<T>(v: T) -> jlong {
     Box::into_raw(Box::new(v)) as jlong
@@ -77,3 +39,21 @@ pub(crate) unsafe fn free_handle<T>(h: jlong) {
         drop(unsafe { Box::from_raw(h as *mut T) });
     }
 }
+
+/// Defines the `Native.*Free` entry point `$name`, which frees a handle of a
+/// `$ty` (0 is a no-op).
+macro_rules! free_entry {
+    ($(#[$doc:meta])* $name:ident, $ty:ty) => {
+        $crate::guard::entry! {
+            $(#[$doc])*
+            fn $name(h: jni::sys::jlong) -> () = () => |_| {
+                // SAFETY: the Java side frees each handle once, from the
+                // Cleaner action of its owner (run when the owner is
+                // unreachable, or by an explicit clean), after its last use.
+                unsafe { $crate::handle::free_handle::<$ty>(h) };
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use free_entry;

@@ -1,12 +1,11 @@
 //! `Native.invocations*` and `Native.completion*`: warm functions, one JVM
 //! serving many invocations (core's `faasin::invocations`).
 
-use crate::guard::{guard, Fail};
-use crate::handle::{deref_handle, free_handle, into_handle};
-use crate::{reader, writer};
-use jni::objects::{JByteArray, JClass, JLongArray};
+use crate::end::{End, Stream};
+use crate::guard::{entry, Fail};
+use crate::handle::{deref_handle, free_entry, free_handle, into_handle};
+use jni::objects::{JByteArray, JLongArray};
 use jni::sys::{jboolean, jlong, JNI_FALSE, JNI_TRUE};
-use jni::JNIEnv;
 use std::sync::Mutex;
 
 /// The iterator; `next` blocks, so the mutex serializes callers.
@@ -14,29 +13,19 @@ type Invocations = Mutex<faasin::Invocations>;
 /// What sends one invocation's return value; taken once.
 type Completion = Mutex<Option<faasin::Completion>>;
 
-#[no_mangle]
-pub extern "system" fn Java_io_faasin_Native_invocationsOpen(
-    mut env: JNIEnv<'_>,
-    _class: JClass<'_>,
-) -> jlong {
-    guard(&mut env, 0, |_| {
+entry! {
+    fn Java_io_faasin_Native_invocationsOpen() -> jlong = 0 => |_| {
         Ok(into_handle::<Invocations>(
             Mutex::new(faasin::invocations()),
         ))
-    })
+    }
 }
 
-/// Waits for the next invocation (as long as the runner takes). Puts its
-/// reader, writer and completion handles into `out[0..3]` and returns true,
-/// or returns false when there are no more.
-#[no_mangle]
-pub extern "system" fn Java_io_faasin_Native_invocationsNext<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    out: JLongArray<'l>,
-) -> jboolean {
-    guard(&mut env, JNI_FALSE, |env| {
+entry! {
+    /// Waits for the next invocation (as long as the runner takes). Puts its
+    /// reader, writer and completion handles into `out[0..3]` and returns true,
+    /// or returns false when there are no more.
+    fn Java_io_faasin_Native_invocationsNext(h: jlong, out: JLongArray<'_>) -> jboolean = JNI_FALSE => |env| {
         if env.get_array_length(&out)? < 3 {
             return Err(Fail::Arg(
                 "invocationsNext needs room for three handles".into(),
@@ -51,16 +40,16 @@ pub extern "system" fn Java_io_faasin_Native_invocationsNext<'l>(
             Some(Ok(inv)) => {
                 let (r, w, done) = inv.into_parts();
                 let handles = [
-                    reader::open(r),
-                    writer::open(w),
+                    End::boxed(Stream::Read(r)),
+                    End::boxed(Stream::Write(w)),
                     into_handle::<Completion>(Mutex::new(Some(done))),
                 ];
                 if let Err(e) = env.set_long_array_region(&out, 0, &handles) {
                     // SAFETY: the three handles were made just above and
                     // reached no Java object.
                     unsafe {
-                        reader::free(handles[0]);
-                        writer::free(handles[1]);
+                        free_handle::<End>(handles[0]);
+                        free_handle::<End>(handles[1]);
                         free_handle::<Completion>(handles[2]);
                     }
                     return Err(e.into());
@@ -68,29 +57,19 @@ pub extern "system" fn Java_io_faasin_Native_invocationsNext<'l>(
                 Ok(JNI_TRUE)
             }
         }
-    })
+    }
 }
 
-#[no_mangle]
-pub extern "system" fn Java_io_faasin_Native_invocationsFree(
-    _env: JNIEnv<'_>,
-    _class: JClass<'_>,
-    h: jlong,
-) {
-    // SAFETY: called once, by the Cleaner, after the last use.
-    unsafe { free_handle::<Invocations>(h) }
-}
+free_entry!(
+    /// Frees the invocation iterator, from its Cleaner.
+    Java_io_faasin_Native_invocationsFree,
+    Invocations
+);
 
-/// Sends the return value (to the warm runner, or stdout when not warm).
-/// The Java side closed both streams first.
-#[no_mangle]
-pub extern "system" fn Java_io_faasin_Native_completionFinish<'l>(
-    mut env: JNIEnv<'l>,
-    _class: JClass<'l>,
-    h: jlong,
-    value: JByteArray<'l>,
-) {
-    guard(&mut env, (), |env| {
+entry! {
+    /// Sends the return value (to the warm runner, or stdout when not warm).
+    /// The Java side closed both streams first.
+    fn Java_io_faasin_Native_completionFinish(h: jlong, value: JByteArray<'_>) -> () = () => |env| {
         // SAFETY: Java passes the handle of a reachable FaasinInvocation.
         let done: &Completion = unsafe { deref_handle(h)? };
         let value = env.convert_byte_array(&value)?;
@@ -101,17 +80,12 @@ pub extern "system" fn Java_io_faasin_Native_completionFinish<'l>(
             .ok_or_else(|| Fail::State("this invocation was already finished".into()))?;
         done.finish(&value)?;
         Ok(())
-    })
+    }
 }
 
-/// Drops the completion: an invocation never finished is reported to a warm
-/// runner as broken off.
-#[no_mangle]
-pub extern "system" fn Java_io_faasin_Native_completionFree(
-    _env: JNIEnv<'_>,
-    _class: JClass<'_>,
-    h: jlong,
-) {
-    // SAFETY: called once, by the Cleaner or `abandon`, after the last use.
-    unsafe { free_handle::<Completion>(h) }
-}
+free_entry!(
+    /// Drops the completion: an invocation never finished is reported to a
+    /// warm runner as broken off.
+    Java_io_faasin_Native_completionFree,
+    Completion
+);

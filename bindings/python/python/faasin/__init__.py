@@ -31,11 +31,12 @@ errno of the failing system call (``EBADF`` for an fd that is not open).
 
 from __future__ import annotations
 
+import errno
 import io
 import sys
 import threading
 from types import TracebackType
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Self, Union
 
 from . import _faasin
 from ._faasin import (
@@ -65,98 +66,129 @@ __all__ = [
 ]
 
 
-class Borrow:
+class _ViewBlock:
+    """A with-block over ring bytes lent as a memoryview. When the block
+    ends, so does the view, and its first bytes are consumed (a borrow) or
+    committed (a reservation): all of them, or what ``consume``/``commit``
+    said; none if the block raised and ``consume``/``commit`` was not
+    called."""
+
+    _noun = "view"
+
+    def __init__(
+        self,
+        end: _End,
+        # Lends a _faasin.View (typed Any: the stub cannot declare it a
+        # buffer for Python 3.11), or None if it would block.
+        lend: Callable[[], Any],
+        finish: Callable[[int], None],
+        would_block: str,
+    ) -> None:
+        self._end = end
+        self._lend = lend
+        self._finish = finish
+        self._would_block = would_block
+        self._view: Any = None
+        self._mv: Optional[memoryview] = None
+        self.amount: Optional[int] = None
+
+    def __enter__(self) -> memoryview:
+        if self._end._block is not None:
+            raise BufferError(f"this {self._end._what} already has an open {self._end._lends}()")
+        view = self._lend()
+        if view is None:
+            raise BlockingIOError(errno.EAGAIN, self._would_block)
+        self._view = view
+        self._mv = memoryview(view)
+        self._end._block = self
+        return self._mv
+
+    def __exit__(
+        self,
+        et: Optional[type[BaseException]],
+        ev: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self._end._block = None
+        assert self._view is not None and self._mv is not None
+        if self.amount is not None:
+            n = self.amount
+        else:
+            n = len(self._view) if et is None else 0
+        try:
+            self._mv.release()
+        except BufferError:
+            pass  # something still holds the memoryview: finishing says so
+        self._mv = None
+        self._finish(n)
+
+
+class Borrow(_ViewBlock):
     """Context manager of :meth:`Reader.borrow`: a read-only memoryview over
     the ring, consumed when the block ends (all of it, or what
     :meth:`Reader.consume` said; nothing if the block raised and consume was
     not called)."""
 
+    _noun = "borrow"
+
     def __init__(self, reader: Reader, size: int) -> None:
-        self._reader = reader
-        self._size = size
-        self._view: Optional[_faasin.View] = None
-        self._mv: Optional[memoryview] = None
-        self.amount: Optional[int] = None
-
-    def __enter__(self) -> memoryview:
-        if self._reader._borrow is not None:
-            raise BufferError("this reader already has an open borrow()")
-        view = self._reader._raw.borrow(self._size if self._size >= 0 else None)
-        if view is None:
-            raise BlockingIOError(11, "no data to borrow yet (non-blocking mode)")
-        self._view = view
-        self._mv = memoryview(view)
-        self._reader._borrow = self
-        return self._mv
-
-    def __exit__(
-        self,
-        et: Optional[type[BaseException]],
-        ev: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self._reader._borrow = None
-        assert self._view is not None and self._mv is not None
-        if self.amount is not None:
-            n = self.amount
-        else:
-            n = len(self._view) if et is None else 0
-        try:
-            self._mv.release()
-        except BufferError:
-            pass  # something still holds the memoryview: end_borrow says so
-        self._mv = None
-        self._reader._raw.end_borrow(n)
+        raw = reader._raw
+        super().__init__(
+            reader,
+            lambda: raw.borrow(size if size >= 0 else None),
+            raw.end_borrow,
+            "no data to borrow yet (non-blocking mode)",
+        )
 
 
-class Reservation:
+class Reservation(_ViewBlock):
     """Context manager of :meth:`Writer.reserve`: a writable memoryview over
     the ring, committed when the block ends (all of it, or what
     :meth:`Writer.commit` said; nothing if the block raised and commit was
     not called)."""
 
+    _noun = "reservation"
+
     def __init__(self, writer: Writer, n: int, greedy: bool) -> None:
-        self._writer = writer
-        self._n = n
-        self._greedy = greedy
-        self._view: Optional[_faasin.View] = None
-        self._mv: Optional[memoryview] = None
-        self.amount: Optional[int] = None
-
-    def __enter__(self) -> memoryview:
-        if self._writer._reservation is not None:
-            raise BufferError("this writer already has an open reserve()")
-        view = self._writer._raw.reserve(self._n, self._greedy)
-        if view is None:
-            raise BlockingIOError(11, "not enough free space yet (non-blocking mode)")
-        self._view = view
-        self._mv = memoryview(view)
-        self._writer._reservation = self
-        return self._mv
-
-    def __exit__(
-        self,
-        et: Optional[type[BaseException]],
-        ev: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self._writer._reservation = None
-        assert self._view is not None and self._mv is not None
-        if self.amount is not None:
-            n = self.amount
-        else:
-            n = len(self._view) if et is None else 0
-        try:
-            self._mv.release()
-        except BufferError:
-            pass
-        self._mv = None
-        self._writer._raw.end_reserve(n)
+        raw = writer._raw
+        super().__init__(
+            writer,
+            lambda: raw.reserve(n, greedy),
+            raw.end_reserve,
+            "not enough free space yet (non-blocking mode)",
+        )
 
 
 class _End(io.BufferedIOBase):
     _raw: Any
-    _what = "end"
+    # Set by each kind of end: its native class, its name, whether it reads,
+    # the call that lends ring bytes, and the function's own stream of it.
+    _raw_type: type[Any]
+    _what: str
+    _reads: bool
+    _lends: str
+    _own: str
+    _block: Optional[_ViewBlock] = None
+
+    def __init__(self, raw: Any) -> None:
+        if not isinstance(raw, self._raw_type):
+            raise TypeError(f"use faasin.pipe(), faasin.open_{self._what}(fd) or faasin.{self._own}")
+        self._raw = raw
+
+    @classmethod
+    def from_fd(cls, fd: int) -> Self:
+        """Opens this kind of end from an fd this takes over (a FAASIN
+        endpoint, or any fd of the right direction, used with plain
+        read(2) / write(2))."""
+        return cls(cls._raw_type.from_fd(fd))
+
+    def readable(self) -> bool:
+        self._check_open()
+        return self._reads
+
+    def writable(self) -> bool:
+        self._check_open()
+        return not self._reads
 
     @property
     def closed(self) -> bool:
@@ -210,6 +242,15 @@ class _End(io.BufferedIOBase):
         """How long a waiting call spins before sleeping in the kernel."""
         self._raw.set_spin(float(seconds))
 
+    def _finish_only(self, n: int, call: str) -> None:
+        """Inside the with-block of a view: finish only ``n`` bytes at exit."""
+        b = self._block
+        if b is None or b._view is None:
+            raise ValueError(f"{call}() is only valid inside `with {self._what}.{self._lends}()`")
+        if not 0 <= n <= len(b._view):
+            raise ValueError(f"cannot {call} {n} bytes of a {b._noun} of {len(b._view)}")
+        b.amount = n
+
     def __del__(self) -> None:
         raw = getattr(self, "_raw", None)
         if raw is not None:
@@ -234,27 +275,11 @@ class Reader(_End):
     ``borrow()`` lends the readable bytes without copying them.
     """
 
+    _raw_type = _faasin.RawReader
     _what = "reader"
-
-    def __init__(self, raw: _faasin.RawReader) -> None:
-        if not isinstance(raw, _faasin.RawReader):
-            raise TypeError("use faasin.pipe(), faasin.open_reader(fd) or faasin.input")
-        self._raw = raw
-        self._borrow: Optional[Borrow] = None
-
-    @classmethod
-    def from_fd(cls, fd: int) -> Reader:
-        """Opens the read end from an fd this takes over (a FAASIN endpoint,
-        or any readable fd, read with plain read(2))."""
-        return cls(_faasin.RawReader.from_fd(fd))
-
-    def readable(self) -> bool:
-        self._check_open()
-        return True
-
-    def writable(self) -> bool:
-        self._check_open()
-        return False
+    _reads = True
+    _lends = "borrow"
+    _own = "input"
 
     def read(self, size: Optional[int] = -1) -> Optional[bytes]:  # type: ignore[override]
         return self._raw.read(None if size is None or size < 0 else size)  # type: ignore[no-any-return]
@@ -291,12 +316,7 @@ class Reader(_End):
 
     def consume(self, n: int) -> None:
         """Inside ``with r.borrow()``: consume only ``n`` bytes at exit."""
-        b = self._borrow
-        if b is None or b._view is None:
-            raise ValueError("consume() is only valid inside `with reader.borrow()`")
-        if not 0 <= n <= len(b._view):
-            raise ValueError(f"cannot consume {n} bytes of a borrow of {len(b._view)}")
-        b.amount = n
+        self._finish_only(n, "consume")
 
     def close(self) -> None:
         """Closes the end; the writer then gets BrokenPipeError. Raises
@@ -313,26 +333,11 @@ class Writer(_End):
     ``reserve(n)`` lends ring space to fill in place.
     """
 
+    _raw_type = _faasin.RawWriter
     _what = "writer"
-
-    def __init__(self, raw: _faasin.RawWriter) -> None:
-        if not isinstance(raw, _faasin.RawWriter):
-            raise TypeError("use faasin.pipe(), faasin.open_writer(fd) or faasin.output")
-        self._raw = raw
-        self._reservation: Optional[Reservation] = None
-
-    @classmethod
-    def from_fd(cls, fd: int) -> Writer:
-        """Opens the write end from an fd this takes over."""
-        return cls(_faasin.RawWriter.from_fd(fd))
-
-    def readable(self) -> bool:
-        self._check_open()
-        return False
-
-    def writable(self) -> bool:
-        self._check_open()
-        return True
+    _reads = False
+    _lends = "reserve"
+    _own = "output"
 
     def write(self, b: Any) -> int:
         return int(self._raw.write(b))
@@ -351,12 +356,7 @@ class Writer(_End):
 
     def commit(self, n: int) -> None:
         """Inside ``with w.reserve()``: commit only ``n`` bytes at exit."""
-        r = self._reservation
-        if r is None or r._view is None:
-            raise ValueError("commit() is only valid inside `with writer.reserve()`")
-        if not 0 <= n <= len(r._view):
-            raise ValueError(f"cannot commit {n} bytes of a reservation of {len(r._view)}")
-        r.amount = n
+        self._finish_only(n, "commit")
 
     def close(self) -> None:
         """Closes the end; the reader gets EOF after every written byte.

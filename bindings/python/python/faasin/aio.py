@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 from . import Reader, Writer
 
 __all__ = ["read", "readinto", "read_all", "write", "chunks", "wait_ready"]
+
+T = TypeVar("T")
 
 
 def _nonblocking(end: Union[Reader, Writer]) -> None:
@@ -45,24 +47,25 @@ async def wait_ready(end: Union[Reader, Writer]) -> None:
         loop.remove_reader(fd)
 
 
-async def read(r: Reader, size: int = -1) -> bytes:
-    """The bytes one read gives (at most ``size``); b"" at EOF."""
+async def _until_ready(r: Reader, attempt: Callable[[], Optional[T]]) -> T:
+    """Tries ``attempt`` on the non-blocking end until it gives an answer
+    (None means it would block), waiting for readiness in between."""
     _nonblocking(r)
     while True:
-        data = r.read1(size)
-        if data is not None:
-            return data
+        got = attempt()
+        if got is not None:
+            return got
         await wait_ready(r)
+
+
+async def read(r: Reader, size: int = -1) -> bytes:
+    """The bytes one read gives (at most ``size``); b"" at EOF."""
+    return await _until_ready(r, lambda: r.read1(size))
 
 
 async def readinto(r: Reader, buf: Any) -> int:
     """Reads what one read gives into ``buf``; 0 at EOF."""
-    _nonblocking(r)
-    while True:
-        n = r.readinto1(buf)
-        if n is not None:
-            return n
-        await wait_ready(r)
+    return await _until_ready(r, lambda: r.readinto1(buf))
 
 
 async def read_all(r: Reader) -> bytes:

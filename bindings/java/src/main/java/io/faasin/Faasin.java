@@ -23,10 +23,10 @@ public final class Faasin {
     public static final int DEFAULT_CAPACITY = 1 << 20;
 
     /** The function's input stream (its faasin). */
-    public static final FaasinInputStream in = FaasinInputStream.lazy(() -> Native.readerInput());
+    public static final FaasinInputStream in = new FaasinInputStream(0, () -> Native.endOpen(false));
 
     /** The function's output stream (its faasout). */
-    public static final FaasinOutputStream out = FaasinOutputStream.lazy(() -> Native.writerOutput());
+    public static final FaasinOutputStream out = new FaasinOutputStream(0, () -> Native.endOpen(true));
 
     private Faasin() {}
 

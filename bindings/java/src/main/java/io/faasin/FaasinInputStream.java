@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.io.OutputStream;
-import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.util.Objects;
 
@@ -23,34 +22,12 @@ import java.util.Objects;
  * <p>One thread at a time should read; the native end is locked, so misuse
  * is never unsafe, only confusing.
  */
-public final class FaasinInputStream extends InputStream {
-    /** Opens the native end on first use (for {@link Faasin#in}). */
-    interface Opener {
-        long open() throws IOException;
-    }
+public final class FaasinInputStream extends InputStream implements FaasinStream {
+    final NativeEnd end;
 
-    private final Object lock = new Object();
-    private final Opener opener;
-    private volatile long handle;
-    private volatile boolean closed;
-    /** Capacity of the outstanding borrowed view; -1 when there is none. */
-    private int borrowed = -1;
-    private FaasinReadableChannel channel;
-
-    private FaasinInputStream(long handle, Opener opener) {
-        this.handle = handle;
-        this.opener = opener;
-        if (handle != 0) {
-            register(handle);
-        }
-    }
-
-    static FaasinInputStream of(long handle) {
-        return new FaasinInputStream(handle, null);
-    }
-
-    static FaasinInputStream lazy(Opener opener) {
-        return new FaasinInputStream(0, opener);
+    /** An end with this native handle, or (0) one that {@code opener} opens on first use. */
+    FaasinInputStream(long handle, NativeEnd.Opener opener) {
+        end = new NativeEnd(NativeEnd.Kind.INPUT, handle, opener);
     }
 
     /**
@@ -62,51 +39,13 @@ public final class FaasinInputStream extends InputStream {
      * @throws FaasinBadFdException if the fd is not open, or is a write end
      */
     public static FaasinInputStream fromFd(int fd) throws IOException {
-        return of(Native.readerFromFd(fd));
+        return new FaasinInputStream(Native.endFromFd(fd, false), null);
     }
 
-    private void register(long h) {
-        Native.CLEANER.register(this, () -> Native.readerFree(h));
-    }
-
-    /** The native handle, opening the end first if it is lazy. */
-    private long handle() throws IOException {
-        if (closed) {
-            throw new IOException("FAASIN input stream closed");
-        }
-        long h = handle;
-        if (h != 0) {
-            return h;
-        }
-        synchronized (lock) {
-            if (handle == 0) {
-                long opened = opener.open();
-                register(opened);
-                handle = opened;
-            }
-            return handle;
-        }
-    }
-
-    private void checkNoView(String what) {
-        synchronized (lock) {
-            if (borrowed >= 0) {
-                throw new IllegalStateException("cannot " + what + ": a borrowed view of " + borrowed
-                        + " bytes is outstanding; release(n) it first");
-            }
-        }
-    }
-
-    /** Called when a wait slice ran out: stop on interrupt or close. */
-    void waited(long transferred) throws IOException {
-        if (Thread.currentThread().isInterrupted()) {
-            InterruptedIOException e = new InterruptedIOException("FAASIN read interrupted");
-            e.bytesTransferred = (int) Math.min(transferred, Integer.MAX_VALUE);
-            throw e;
-        }
-        if (closed) {
-            throw new IOException("FAASIN input stream closed");
-        }
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+        Objects.checkFromIndexSize(off, len, b.length);
+        return len == 0 ? 0 : orEof(end.copy("read", 0, b, off, len));
     }
 
     @Override
@@ -115,57 +54,20 @@ public final class FaasinInputStream extends InputStream {
         return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
     }
 
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-        Objects.checkFromIndexSize(off, len, b.length);
-        if (len == 0) {
-            return 0;
-        }
-        long h = handle();
-        checkNoView("read");
-        try {
-            for (;;) {
-                int n = Native.readerRead(h, b, off, len);
-                if (n != Native.RETRY) {
-                    return n == 0 ? -1 : n;
-                }
-                waited(0);
-            }
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-    }
-
     /** Reads into {@code [pos, pos + len)} of a direct buffer; -1 at EOF. */
     int readDirect(ByteBuffer dst, int pos, int len) throws IOException {
-        if (len == 0) {
-            return 0;
-        }
-        long h = handle();
-        checkNoView("read");
-        try {
-            for (;;) {
-                int n = Native.readerReadDirect(h, dst, pos, len);
-                if (n != Native.RETRY) {
-                    return n == 0 ? -1 : n;
-                }
-                waited(0);
-            }
-        } finally {
-            Reference.reachabilityFence(this);
-            Reference.reachabilityFence(dst);
-        }
+        return len == 0 ? 0 : orEof(end.copy("read", 0, dst, pos, len));
+    }
+
+    /** A native count, where 0 is EOF, as an InputStream counts: -1 at EOF. */
+    private static int orEof(int n) {
+        return n == 0 ? -1 : n;
     }
 
     /** Bytes that can be read now without blocking. */
     @Override
     public int available() throws IOException {
-        long h = handle();
-        try {
-            return Native.readerAvailable(h);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return end.call(Native::readerAvailable);
     }
 
     /**
@@ -181,26 +83,7 @@ public final class FaasinInputStream extends InputStream {
      * @throws IllegalStateException if a view is already outstanding
      */
     public ByteBuffer borrow() throws IOException {
-        long h = handle();
-        checkNoView("borrow");
-        long[] keep = new long[1];
-        try {
-            for (;;) {
-                ByteBuffer bb = Native.readerBorrow(h, keep);
-                if (bb != null) {
-                    Native.track(bb, keep[0]);
-                    synchronized (lock) {
-                        if (bb.capacity() > 0) {
-                            borrowed = bb.capacity();
-                        }
-                    }
-                    return bb.asReadOnlyBuffer();
-                }
-                waited(0);
-            }
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return end.openView("borrow", 0).asReadOnlyBuffer();
     }
 
     /**
@@ -212,23 +95,7 @@ public final class FaasinInputStream extends InputStream {
      * @throws IllegalArgumentException if n is negative or past the view
      */
     public void release(int n) throws IOException {
-        synchronized (lock) {
-            if (borrowed < 0) {
-                if (n == 0) {
-                    return;
-                }
-                throw new IllegalStateException("release(" + n + ") without an outstanding borrow()");
-            }
-            if (n < 0 || n > borrowed) {
-                throw new IllegalArgumentException("release(" + n + ") of a view of " + borrowed + " bytes");
-            }
-            try {
-                Native.readerRelease(handle, n);
-            } finally {
-                Reference.reachabilityFence(this);
-            }
-            borrowed = -1;
-        }
+        end.closeView(n);
     }
 
     /** Copies everything up to EOF to {@code out}; ring to ring if it is FAASIN. */
@@ -262,46 +129,7 @@ public final class FaasinInputStream extends InputStream {
 
     /** This end as a {@link java.nio.channels.ReadableByteChannel}; closing either closes both. */
     public FaasinReadableChannel channel() {
-        synchronized (lock) {
-            if (channel == null) {
-                channel = new FaasinReadableChannel(this);
-            }
-            return channel;
-        }
-    }
-
-    /** The fd to poll for readability (the endpoint socket, or the fallback fd). */
-    public int fd() throws IOException {
-        long h = handle();
-        try {
-            return Native.readerFd(h);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-    }
-
-    /** True for a shared-memory ring, false for the plain-fd fallback. */
-    public boolean isRing() throws IOException {
-        long h = handle();
-        try {
-            return Native.readerIsRing(h);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-    }
-
-    /** The ring capacity in bytes, or -1 for the plain-fd fallback. */
-    public long capacity() throws IOException {
-        long h = handle();
-        try {
-            return Native.readerCapacity(h);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
-    }
-
-    boolean isOpen() {
-        return !closed;
+        return new FaasinReadableChannel(this);
     }
 
     /**
@@ -312,20 +140,6 @@ public final class FaasinInputStream extends InputStream {
      */
     @Override
     public void close() throws IOException {
-        synchronized (lock) {
-            if (borrowed >= 0) {
-                throw new IllegalStateException("cannot close the FAASIN input stream: a borrowed view of "
-                        + borrowed + " bytes is outstanding; release(n) it first");
-            }
-            closed = true;
-        }
-        long h = handle;
-        if (h != 0) {
-            try {
-                Native.readerClose(h);
-            } finally {
-                Reference.reachabilityFence(this);
-            }
-        }
+        end.close();
     }
 }

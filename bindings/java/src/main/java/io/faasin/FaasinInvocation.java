@@ -21,8 +21,8 @@ public final class FaasinInvocation implements AutoCloseable {
     private boolean done;
 
     FaasinInvocation(long reader, long writer, long completion) {
-        this.in = FaasinInputStream.of(reader);
-        this.out = FaasinOutputStream.of(writer);
+        this.in = new FaasinInputStream(reader, null);
+        this.out = new FaasinOutputStream(writer, null);
         this.completion = completion;
         this.cleanable = Native.CLEANER.register(this, () -> Native.completionFree(completion));
     }

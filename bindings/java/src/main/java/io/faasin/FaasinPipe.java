@@ -29,11 +29,7 @@ public final class FaasinPipe implements Closeable {
     /** The read end, opened in this JVM on the first call. */
     public synchronized FaasinInputStream reader() throws IOException {
         if (reader == null) {
-            try {
-                reader = FaasinInputStream.of(Native.pipeOpenReader(handle));
-            } finally {
-                Reference.reachabilityFence(this);
-            }
+            reader = new FaasinInputStream(open(false), null);
         }
         return reader;
     }
@@ -41,13 +37,17 @@ public final class FaasinPipe implements Closeable {
     /** The write end, opened in this JVM on the first call. */
     public synchronized FaasinOutputStream writer() throws IOException {
         if (writer == null) {
-            try {
-                writer = FaasinOutputStream.of(Native.pipeOpenWriter(handle));
-            } finally {
-                Reference.reachabilityFence(this);
-            }
+            writer = new FaasinOutputStream(open(true), null);
         }
         return writer;
+    }
+
+    private long open(boolean write) throws IOException {
+        try {
+            return Native.pipeOpen(handle, write);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
     }
 
     /**
@@ -56,17 +56,17 @@ public final class FaasinPipe implements Closeable {
      * or closed.
      */
     public int readFd() {
-        try {
-            return Native.pipeFd(handle, false);
-        } finally {
-            Reference.reachabilityFence(this);
-        }
+        return fd(false);
     }
 
     /** As {@link #readFd()}, for the write end. */
     public int writeFd() {
+        return fd(true);
+    }
+
+    private int fd(boolean write) {
         try {
-            return Native.pipeFd(handle, true);
+            return Native.pipeFd(handle, write);
         } finally {
             Reference.reachabilityFence(this);
         }

@@ -2,7 +2,6 @@ package io.faasin;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ReadableByteChannel;
 
 /**
@@ -10,23 +9,14 @@ import java.nio.channels.ReadableByteChannel;
  * buffer is filled straight from the ring (one copy, no temporary array); a
  * heap buffer through its backing array.
  */
-public final class FaasinReadableChannel implements ReadableByteChannel {
-    private final FaasinInputStream in;
-
+public final class FaasinReadableChannel extends EndChannel<FaasinInputStream> implements ReadableByteChannel {
     FaasinReadableChannel(FaasinInputStream in) {
-        this.in = in;
-    }
-
-    /** The stream this channel reads, for borrow/release. */
-    public FaasinInputStream stream() {
-        return in;
+        super(in);
     }
 
     @Override
     public int read(ByteBuffer dst) throws IOException {
-        if (!in.isOpen()) {
-            throw new ClosedChannelException();
-        }
+        checkOpen();
         if (dst.isReadOnly()) {
             throw new IllegalArgumentException("cannot read into a read-only buffer");
         }
@@ -36,21 +26,11 @@ public final class FaasinReadableChannel implements ReadableByteChannel {
         }
         int pos = dst.position();
         int n = dst.isDirect()
-                ? in.readDirect(dst, pos, len)
-                : in.read(dst.array(), dst.arrayOffset() + pos, len);
+                ? stream().readDirect(dst, pos, len)
+                : stream().read(dst.array(), dst.arrayOffset() + pos, len);
         if (n > 0) {
             dst.position(pos + n);
         }
         return n;
-    }
-
-    @Override
-    public boolean isOpen() {
-        return in.isOpen();
-    }
-
-    @Override
-    public void close() throws IOException {
-        in.close();
     }
 }

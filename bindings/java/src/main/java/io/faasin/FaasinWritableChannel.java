@@ -2,7 +2,6 @@ package io.faasin;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.ClosedChannelException;
 import java.nio.channels.WritableByteChannel;
 
 /**
@@ -11,35 +10,16 @@ import java.nio.channels.WritableByteChannel;
  * does). A direct buffer goes straight into the ring (one copy); a heap
  * buffer through its backing array.
  */
-public final class FaasinWritableChannel implements WritableByteChannel {
-    private final FaasinOutputStream out;
-
+public final class FaasinWritableChannel extends EndChannel<FaasinOutputStream> implements WritableByteChannel {
     FaasinWritableChannel(FaasinOutputStream out) {
-        this.out = out;
-    }
-
-    /** The stream this channel writes, for reserve/commit. */
-    public FaasinOutputStream stream() {
-        return out;
+        super(out);
     }
 
     @Override
     public int write(ByteBuffer src) throws IOException {
-        if (!out.isOpen()) {
-            throw new ClosedChannelException();
-        }
+        checkOpen();
         int n = src.remaining();
-        out.writeBuffer(src);
+        stream().writeBuffer(src);
         return n;
-    }
-
-    @Override
-    public boolean isOpen() {
-        return out.isOpen();
-    }
-
-    @Override
-    public void close() throws IOException {
-        out.close();
     }
 }

@@ -70,7 +70,7 @@ final class Loader {
         try (InputStream in = Loader.class.getResourceAsStream(res)) {
             if (in == null) {
                 throw new UnsatisfiedLinkError("this FAASIN jar has no native library for " + platform()
-                        + " (no resource " + res + "); build it (bindings/java/test.sh) or point"
+                        + " (no resource " + res + "); build the jar with mvn package in bindings/java, or point"
                         + " -Dfaasin.library.path or FAASIN_JNI_LIB at a libfaasin_jni.so");
             }
             Path tmp = Files.createTempFile("libfaasin_jni", ".so");

@@ -9,7 +9,8 @@ import java.nio.ByteBuffer;
  * objects; each is freed only by a Cleaner once its Java owner is
  * unreachable, and every caller keeps its owner reachable across the call.
  * A blocking method returns {@link #RETRY} (or null) after at most 50 ms, so
- * the caller can check for interruption and call again.
+ * the caller can check for interruption and call again; the timeout set
+ * with {@link #endSetTimeout} ends the last of those waits inside core.
  */
 final class Native {
     static final int RETRY = -2;
@@ -23,53 +24,45 @@ final class Native {
 
     private Native() {}
 
-    static native long readerInput() throws IOException;
+    /** The function's own input ({@code write} false) or output stream. */
+    static native long endOpen(boolean write) throws IOException;
 
-    static native long readerFromFd(int fd) throws IOException;
+    static native long endFromFd(int fd, boolean write) throws IOException;
 
-    static native int readerRead(long h, byte[] b, int off, int len) throws IOException;
+    static native int endFd(long h) throws IOException;
 
-    static native int readerReadDirect(long h, ByteBuffer buf, int pos, int len) throws IOException;
+    static native boolean endIsRing(long h) throws IOException;
 
-    static native ByteBuffer readerBorrow(long h, long[] keepOut) throws IOException;
+    static native long endCapacity(long h) throws IOException;
 
-    static native void readerRelease(long h, int n) throws IOException;
+    /** Sets the timeout of blocking calls; {@code nanos} <= 0 waits forever. */
+    static native void endSetTimeout(long h, long nanos) throws IOException;
+
+    static native void endClose(long h) throws IOException;
+
+    static native void endFree(long h);
+
+    // The blocking calls take how long the Java call has waited so far, for
+    // the timeout, and return RETRY (or null) when their wait slice ran out.
+    // Each serves both ends, in the end's direction.
+
+    /**
+     * Reads into, or writes from, {@code [off, off + len)} of {@code mem}: a
+     * {@code byte[]}, or ({@code direct}) a direct ByteBuffer. The count, 0
+     * at EOF.
+     */
+    static native int endCopy(long h, long waited, Object mem, boolean direct, int off, int len)
+            throws IOException;
+
+    /** A borrowed view of the readable bytes, or a reserved one of at least {@code min} free bytes. */
+    static native ByteBuffer endOpenView(long h, long waited, int min, long[] keepOut) throws IOException;
+
+    /** Releases (input) or commits (output) the first {@code n} bytes of the view, ending it. */
+    static native void endCloseView(long h, int n) throws IOException;
 
     static native int readerAvailable(long h) throws IOException;
 
-    static native int readerFd(long h) throws IOException;
-
-    static native boolean readerIsRing(long h) throws IOException;
-
-    static native long readerCapacity(long h) throws IOException;
-
-    static native void readerClose(long h) throws IOException;
-
-    static native void readerFree(long h);
-
-    static native long writerOutput() throws IOException;
-
-    static native long writerFromFd(int fd) throws IOException;
-
-    static native int writerWrite(long h, byte[] b, int off, int len) throws IOException;
-
-    static native int writerWriteDirect(long h, ByteBuffer buf, int pos, int len) throws IOException;
-
-    static native ByteBuffer writerReserve(long h, int min, long[] keepOut) throws IOException;
-
-    static native void writerCommit(long h, int n) throws IOException;
-
     static native void writerFlush(long h) throws IOException;
-
-    static native int writerFd(long h) throws IOException;
-
-    static native boolean writerIsRing(long h) throws IOException;
-
-    static native long writerCapacity(long h) throws IOException;
-
-    static native void writerClose(long h) throws IOException;
-
-    static native void writerFree(long h);
 
     static native void keepaliveFree(long keep);
 
@@ -77,9 +70,8 @@ final class Native {
 
     static native int pipeFd(long h, boolean write);
 
-    static native long pipeOpenReader(long h) throws IOException;
-
-    static native long pipeOpenWriter(long h) throws IOException;
+    /** Opens the read ({@code write} false) or write end of a pipe here. */
+    static native long pipeOpen(long h, boolean write) throws IOException;
 
     static native void pipeClose(long h);
 
@@ -111,9 +103,6 @@ final class Native {
     static native void completionFinish(long h, byte[] value) throws IOException;
 
     static native void completionFree(long h);
-
-    /** Panics in Rust on purpose: the test that panics become exceptions. */
-    static native int selfTestPanic();
 
     /**
      * Ties a direct buffer made by native code to its keepalive handle: the

@@ -25,7 +25,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -135,21 +134,21 @@ class StreamTest {
     @Test
     void nativeCopiesRefuseRangesOutsideTheArray() throws Exception {
         long pipe = Native.pipeCreate(4096);
-        long rh = Native.pipeOpenReader(pipe);
-        long wh = Native.pipeOpenWriter(pipe);
+        long rh = Native.pipeOpen(pipe, false);
+        long wh = Native.pipeOpen(pipe, true);
         try {
             byte[] b = new byte[100];
-            assertThrows(IllegalArgumentException.class, () -> Native.writerWrite(wh, b, 90, 11));
-            assertThrows(IllegalArgumentException.class, () -> Native.writerWrite(wh, b, -1, 5));
-            assertEquals(100, Native.writerWrite(wh, b, 0, 100));
-            assertThrows(IllegalArgumentException.class, () -> Native.readerRead(rh, b, 1, 100));
-            assertThrows(IllegalArgumentException.class, () -> Native.readerRead(rh, b, 0, -1));
-            assertEquals(100, Native.readerRead(rh, b, 0, 100));
+            assertThrows(IllegalArgumentException.class, () -> Native.endCopy(wh, 0, b, false, 90, 11));
+            assertThrows(IllegalArgumentException.class, () -> Native.endCopy(wh, 0, b, false, -1, 5));
+            assertEquals(100, Native.endCopy(wh, 0, b, false, 0, 100));
+            assertThrows(IllegalArgumentException.class, () -> Native.endCopy(rh, 0, b, false, 1, 100));
+            assertThrows(IllegalArgumentException.class, () -> Native.endCopy(rh, 0, b, false, 0, -1));
+            assertEquals(100, Native.endCopy(rh, 0, b, false, 0, 100));
         } finally {
-            Native.readerClose(rh);
-            Native.writerClose(wh);
-            Native.readerFree(rh);
-            Native.writerFree(wh);
+            Native.endClose(rh);
+            Native.endClose(wh);
+            Native.endFree(rh);
+            Native.endFree(wh);
             Native.pipeClose(pipe);
             Native.pipeFree(pipe);
         }
@@ -302,23 +301,8 @@ class StreamTest {
         try (FaasinPipe p = Faasin.pipe(4096)) {
             FaasinInputStream r = p.reader();
             p.writer(); // open but silent
-            AtomicReference<Throwable> got = new AtomicReference<>();
-            Thread t = new Thread(() -> {
-                try {
-                    r.read();
-                } catch (Throwable e) {
-                    got.set(e);
-                }
-            });
-            t.start();
-            Thread.sleep(200);
-            assertTrue(t.isAlive(), "the read should block");
-            long start = System.nanoTime();
-            t.interrupt();
-            t.join(5000);
-            assertFalse(t.isAlive());
-            assertTrue(got.get() instanceof InterruptedIOException, String.valueOf(got.get()));
-            assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(2));
+            Throwable got = TestSupport.interruptWhileBlocked(r::read);
+            assertTrue(got instanceof InterruptedIOException, String.valueOf(got));
             // The stream still works afterwards.
             p.writer().write(5);
             assertEquals(5, r.read());
@@ -330,20 +314,8 @@ class StreamTest {
         try (FaasinPipe p = Faasin.pipe(4096)) {
             FaasinOutputStream w = p.writer();
             p.reader();
-            AtomicReference<Throwable> got = new AtomicReference<>();
-            Thread t = new Thread(() -> {
-                try {
-                    w.write(new byte[10_000]);
-                } catch (Throwable e) {
-                    got.set(e);
-                }
-            });
-            t.start();
-            Thread.sleep(200);
-            assertTrue(t.isAlive(), "the write should block");
-            t.interrupt();
-            t.join(5000);
-            InterruptedIOException e = (InterruptedIOException) got.get();
+            InterruptedIOException e = (InterruptedIOException) TestSupport.interruptWhileBlocked(
+                    () -> w.write(new byte[10_000]));
             assertEquals(4096, e.bytesTransferred);
         }
     }

@@ -1,11 +1,17 @@
 package io.faasin;
 
+import java.io.Closeable;
 import java.io.IOException;
+import java.nio.channels.Pipe;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -56,6 +62,66 @@ final class TestSupport {
         }
     }
 
+    /**
+     * A {@link Pipe}, which is a pipe(2) on Linux, with the numbers of its
+     * two fds: the JDK keeps them to itself, so they are found in /proc as
+     * the pipe fds that opening it added.
+     */
+    static final class OsPipe implements Closeable {
+        final Pipe pipe;
+        final int readFd;
+        final int writeFd;
+
+        OsPipe() throws IOException {
+            Set<Integer> before = pipeFds();
+            pipe = Pipe.open();
+            int r = -1;
+            int w = -1;
+            for (int fd : pipeFds()) {
+                if (before.contains(fd)) {
+                    continue;
+                }
+                // The access mode, the low two bits of the octal flags.
+                String flags = Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd)).stream()
+                        .filter(l -> l.startsWith("flags:"))
+                        .findFirst()
+                        .orElseThrow();
+                if ((Integer.parseInt(flags.substring(6).trim(), 8) & 3) == 0) {
+                    r = fd;
+                } else {
+                    w = fd;
+                }
+            }
+            if (r < 0 || w < 0) {
+                throw new AssertionError("the fds of a new java.nio Pipe are not in /proc/self/fd");
+            }
+            readFd = r;
+            writeFd = w;
+        }
+
+        private static Set<Integer> pipeFds() throws IOException {
+            Set<Integer> fds = new HashSet<>();
+            try (DirectoryStream<Path> d = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+                for (Path p : d) {
+                    try {
+                        if (Files.readSymbolicLink(p).toString().startsWith("pipe:")) {
+                            fds.add(Integer.parseInt(p.getFileName().toString()));
+                        }
+                    } catch (IOException closedMeanwhile) {
+                        // Not one of ours.
+                    }
+                }
+            }
+            return fds;
+        }
+
+        @Override
+        public void close() throws IOException {
+            pipe.source().close();
+            pipe.sink().close();
+        }
+    }
+
     static List<String> ringMaps() throws IOException {
         return Files.readAllLines(Path.of("/proc/self/maps")).stream()
                 .filter(l -> l.contains("faasin-ring"))
@@ -72,6 +138,38 @@ final class TestSupport {
             stable = now == last ? stable + 1 : 0;
             last = now;
         }
+    }
+
+    interface Call {
+        void run() throws Exception;
+    }
+
+    /**
+     * Runs {@code call} in a new thread, checks that it blocks, interrupts
+     * the thread, and returns what the call threw once it ended, which must
+     * be within 2 s.
+     */
+    static Throwable interruptWhileBlocked(Call call) throws InterruptedException {
+        AtomicReference<Throwable> got = new AtomicReference<>();
+        Thread t = new Thread(() -> {
+            try {
+                call.run();
+            } catch (Throwable e) {
+                got.set(e);
+            }
+        });
+        t.start();
+        Thread.sleep(200);
+        if (!t.isAlive()) {
+            throw new AssertionError("the call should block, but it ended with " + got.get());
+        }
+        long start = System.nanoTime();
+        t.interrupt();
+        t.join(5000);
+        if (t.isAlive() || System.nanoTime() - start > 2_000_000_000L) {
+            throw new AssertionError("an interrupt did not end the blocked call within 2 s");
+        }
+        return got.get();
     }
 
     interface Check {
