@@ -89,7 +89,7 @@ fn a_hung_function_is_stopped_after_the_grace_period() {
     let f = &r["functions"][0];
     assert_eq!(f["killed_by_runner"], true);
     assert_eq!(f["signal"], libc::SIGTERM);
-    assert!(processes_with("sleep 971").is_empty());
+    assert_none_left("sleep 971");
     // A function that ignores SIGTERM gets SIGKILL.
     let (out, r) = report_of(
         &[
@@ -102,7 +102,7 @@ fn a_hung_function_is_stopped_after_the_grace_period() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(r["functions"][0]["signal"], libc::SIGKILL);
-    assert!(processes_with("sleep 972").is_empty());
+    assert_none_left("sleep 972");
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn timeout_stops_a_chain_that_never_ends() {
     let (out, r) = report_of(&["--timeout", "0.5", "sleep 973", "faasin cat"], "timeout");
     assert_eq!(out.status.code(), Some(1));
     assert!(r["error"].as_str().unwrap().contains("timed out"));
-    assert!(processes_with("sleep 973").is_empty());
+    assert_none_left("sleep 973");
 }
 
 #[test]
@@ -201,12 +201,8 @@ fn sigint_and_sigterm_stop_everything() {
         let (out, err) = interrupt(&mut child, sig, Duration::from_secs(15));
         assert_eq!(out.code(), Some(code));
         assert!(err.contains("interrupted by"), "{err}");
-        assert!(
-            processes_with(&marker).is_empty(),
-            "{:?}",
-            processes_with(&marker)
-        );
-        assert!(processes_with("sleep 979").is_empty());
+        assert_none_left(&marker);
+        assert_none_left("sleep 979");
     }
 }
 

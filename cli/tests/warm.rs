@@ -152,11 +152,7 @@ fn a_function_killed_mid_invocation_fails_the_run_at_once_and_nothing_is_left() 
         e.contains("broke off its invocation") || e.contains("cannot hand"),
         "{e}"
     );
-    assert!(
-        processes_with(&marker).is_empty(),
-        "left behind: {:?}",
-        processes_with(&marker)
-    );
+    assert_none_left(&marker);
 }
 
 #[test]

@@ -221,6 +221,12 @@ pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// No process is left whose command line contains `marker`.
+pub fn assert_none_left(marker: &str) {
+    let left = processes_with(marker);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// Processes whose command line contains `marker` (for orphan checks).
 pub fn processes_with(marker: &str) -> Vec<String> {
     let mut found = Vec::new();
