@@ -39,13 +39,13 @@ fn assert_removed(report: &serde_json::Value) {
 /// A chain file's `[[function]]` table for a container of the faasin-tools
 /// image running `argv`.
 fn container(name: &str, argv: &[&str]) -> String {
-    format!("[[function]]\nname = {name:?}\nimage = \"faasin-tools\"\ncommand = {argv:?}\n\n")
+    format!("[[function]]\nname = {name:?}\nimage = \"faasin-tools\"\ncommand = {argv:?}\n")
 }
 
 /// A chain file's `[[function]]` table for a process running the shell
 /// command `command`.
 fn process(name: &str, command: &str) -> String {
-    format!("[[function]]\nname = {name:?}\ncommand = {command:?}\n\n")
+    format!("[[function]]\nname = {name:?}\ncommand = {command:?}\n")
 }
 
 /// A warm container feeding a process, both `faasin cat`: the container
@@ -110,7 +110,7 @@ fn a_chain_mixing_a_process_a_container_and_python() {
         &[
             process("produce", "peer write 30000000 5"),
             container("docker-cat", &["/bin/faasin", "cat"]),
-            process("python", python) + "stdio = true\n\n",
+            process("python", python) + "stdio = true\n",
             process("process-cat", "faasin cat"),
             container("docker-read", &["/bin/peer", "read"]),
         ]
