@@ -8,10 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null; then
-    echo "installing redis-server" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-fi
+source scripts/lib/need-redis.sh
 if ! python3 -c 'import matplotlib' 2>/dev/null; then
     echo "installing matplotlib" >&2
     python3 -m pip install -q matplotlib

@@ -83,6 +83,15 @@ def payload(chunk: int) -> bytes:
     return os.urandom(chunk)
 
 
+def send_repeated(send: Callable[[bytes], object], close: Callable[[], object],
+                  chunk: int, total: int) -> None:
+    """Sends one random chunk over and over until total bytes are out, then closes."""
+    data = payload(chunk)
+    for _ in range(total // chunk):
+        send(data)
+    close()
+
+
 def timed_drain(readinto: Callable[[bytearray], Optional[int]], chunk: int,
                 total: int) -> float:
     """Reads to EOF (0) into one reusable buffer; returns the seconds."""
@@ -101,10 +110,7 @@ def bench_faasin(mode: str, chunk: int, total: int) -> float:
 
     def write(chunk: int, total: int) -> None:
         w = faasin.Writer.from_fd(wfd)
-        data = payload(chunk)
-        for _ in range(total // chunk):
-            w.write(data)
-        w.close()
+        send_repeated(w.write, w.close, chunk, total)
 
     def read(chunk: int) -> float:
         r = faasin.Reader.from_fd(rfd)
@@ -131,10 +137,7 @@ def bench_os_pipe(chunk: int, total: int) -> float:
 
     def write(chunk: int, total: int) -> None:
         f = open(wfd, "wb", buffering=0)
-        data = payload(chunk)
-        for _ in range(total // chunk):
-            f.write(data)  # a blocking pipe takes all of it
-        f.close()
+        send_repeated(f.write, f.close, chunk, total)  # a blocking pipe takes all of each write
 
     def read(chunk: int) -> float:
         return timed_drain(open(rfd, "rb", buffering=0).readinto, chunk, total)
@@ -147,10 +150,7 @@ def bench_socketpair(chunk: int, total: int) -> float:
     a, b = socket.socketpair()
 
     def write(chunk: int, total: int) -> None:
-        data = payload(chunk)
-        for _ in range(total // chunk):
-            a.sendall(data)
-        a.close()
+        send_repeated(a.sendall, a.close, chunk, total)
 
     def read(chunk: int) -> float:
         return timed_drain(b.recv_into, chunk, total)
@@ -162,10 +162,7 @@ def bench_mp_pipe(chunk: int, total: int) -> float:
     rc, wc = multiprocessing.Pipe(duplex=False)
 
     def write(chunk: int, total: int) -> None:
-        data = payload(chunk)
-        for _ in range(total // chunk):
-            wc.send_bytes(data)
-        wc.close()
+        send_repeated(wc.send_bytes, wc.close, chunk, total)
 
     def recv(buf: bytearray) -> int:
         try:

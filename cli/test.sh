@@ -11,12 +11,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 # --transport redis (cli/tests/store.rs) needs a real redis-server.
-if ! command -v redis-server >/dev/null; then
-    echo "--- installing redis-server"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
-    apt-get install -y -q -o DPkg::Lock::Timeout=300 redis-server >/dev/null
-fi
+source scripts/lib/need-redis.sh
 
 cargo fmt --all --check
 cargo clippy -p faasin-runner -p faasin-cli --all-targets -- -D warnings

@@ -8,7 +8,8 @@
 //! orders and their acknowledgements (outside the timed data path only at the
 //! start and end of a batch).
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use faasin::{Reader, Writer};
 use faasin_benches::{self as fb, Shm};
 use std::io::{Read, Write};
@@ -121,12 +122,20 @@ fn child(role: &str) {
     }
 }
 
-fn throughput(c: &mut Criterion) {
-    let mut g = c.benchmark_group("throughput");
+/// Makes a connected pair of fds: (read end, write end).
+type Make = fn() -> (OwnedFd, OwnedFd);
+
+/// A benchmark group with the sampling every group here uses.
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
-    type Make = fn() -> (OwnedFd, OwnedFd);
+    g
+}
+
+fn throughput(c: &mut Criterion) {
+    let mut g = group(c, "throughput");
     let transports: [(&str, Make, &str); 5] = [
         ("faasin-copy", faasin_fds, "sink-copy"),
         ("faasin-zero-copy", faasin_fds, "sink-zero-copy"),
@@ -165,11 +174,7 @@ fn throughput(c: &mut Criterion) {
 }
 
 fn round_trip(c: &mut Criterion) {
-    let mut g = c.benchmark_group("rtt64");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2));
-    type Make = fn() -> (OwnedFd, OwnedFd);
+    let mut g = group(c, "rtt64");
     let cases: [(&str, Make, Option<Duration>); 5] = [
         ("faasin-spinning", faasin_fds, Some(SPIN_FOREVER)),
         ("faasin-blocking", faasin_fds, Some(Duration::ZERO)),

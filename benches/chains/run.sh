@@ -13,12 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TERM_COLOR=never
 
-if ! command -v redis-server >/dev/null; then
-    echo "--- installing redis-server"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
-    apt-get install -y -q -o DPkg::Lock::Timeout=300 redis-server >/dev/null
-fi
+source scripts/lib/need-redis.sh
 if [[ -z ${NO_PLOT:-} ]] && ! python3 -c 'import matplotlib' 2>/dev/null; then
     echo "--- installing matplotlib"
     python3 -m pip install -q matplotlib

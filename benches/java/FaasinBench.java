@@ -477,14 +477,7 @@ public class FaasinBench {
         try (FaasinPipe p = Faasin.pipe()) {
             FaasinOutputStream w = p.writer();
             FaasinInputStream r = p.reader();
-            CompletableFuture<Void> f = async(() -> {
-                byte[] b = new byte[chunk];
-                try (w) {
-                    for (long left = total; left > 0; left -= chunk) {
-                        w.write(b, 0, (int) Math.min(chunk, left));
-                    }
-                }
-            });
+            CompletableFuture<Void> f = writeAsync(w, total, chunk);
             byte[] b = new byte[chunk];
             long got = 0;
             for (int n; (n = r.read(b)) > 0; ) {
@@ -495,19 +488,24 @@ public class FaasinBench {
         }
     }
 
-    /** Writer as in faasinStream; the reader uses the bytes in the ring and copies nothing. */
+    /** Writes total bytes to w from a byte[] of chunk, on a thread of its own, then closes w. */
+    static CompletableFuture<Void> writeAsync(FaasinOutputStream w, long total, int chunk) {
+        return async(() -> {
+            byte[] b = new byte[chunk];
+            try (w) {
+                for (long left = total; left > 0; left -= chunk) {
+                    w.write(b, 0, (int) Math.min(chunk, left));
+                }
+            }
+        });
+    }
+
+    /** The writer as in faasinStream; the reader uses the bytes in the ring and copies nothing. */
     static void faasinBorrow(long total, int chunk) throws Exception {
         try (FaasinPipe p = Faasin.pipe()) {
             FaasinOutputStream w = p.writer();
             FaasinInputStream r = p.reader();
-            CompletableFuture<Void> f = async(() -> {
-                byte[] b = new byte[chunk];
-                try (w) {
-                    for (long left = total; left > 0; left -= chunk) {
-                        w.write(b, 0, (int) Math.min(chunk, left));
-                    }
-                }
-            });
+            CompletableFuture<Void> f = writeAsync(w, total, chunk);
             long got = 0;
             for (;;) {
                 ByteBuffer view = r.borrow();

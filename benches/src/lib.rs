@@ -52,21 +52,9 @@ pub fn big_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// A connected unix stream socket pair.
 pub fn unix_stream() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two fds.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh fds from socketpair.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    // socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC).
+    let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    Ok((a.into(), b.into()))
 }
 
 /// A connected TCP pair on 127.0.0.1 (Nagle off on both ends, so that small
@@ -164,12 +152,10 @@ impl Peer {
     pub fn finish(mut self, grace: Duration) {
         let _ = self.orders.write_all(&u64::MAX.to_le_bytes());
         let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
+        // Stops a child that outstayed its grace; a no-op once it is reaped.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

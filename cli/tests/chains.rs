@@ -11,22 +11,10 @@ fn ret(report: &serde_json::Value, i: usize) -> &serde_json::Value {
 
 #[test]
 fn two_functions_pass_stdin_to_stdout_and_report_every_field() {
-    let dir = tmpdir("two");
-    let report = dir.join("r.json");
     let input = bytes(300_000, 7);
-    let out = run(
-        &[
-            "run",
-            "--report",
-            report.to_str().unwrap(),
-            "faasin cat",
-            "faasin cat",
-        ],
-        &input,
-    );
+    let (out, r) = run_reported(&tmpdir("two"), &["faasin cat", "faasin cat"], &input);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout == input, "output differs from input");
-    let r = read_report(&report);
     assert_eq!(r["ok"], true);
     assert_eq!(r["transport"], "faasin");
     assert_eq!(r["error"], serde_json::Value::Null);
@@ -71,22 +59,7 @@ fn peer_chain(
     extra: &[&str],
 ) -> (std::process::Output, serde_json::Value) {
     let dir = tmpdir(&format!("peer{n_middle}-{}", extra.len()));
-    let report = dir.join("r.json");
-    let write = format!("peer write {bytes} 42");
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "--report".into(),
-        report.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.push(write);
-    for _ in 0..n_middle {
-        args.push("faasin cat".into());
-    }
-    args.push("peer read".into());
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run(&argv, b"");
-    (out, read_report(&report))
+    run_peer_chain(&dir, extra, n_middle, bytes)
 }
 
 #[test]
@@ -151,13 +124,9 @@ fn stdio_programs_python_and_shell_sit_between_native_functions() {
     // Rust (peer) -> coreutils cat (stdio) -> Python (stdio, sys.stdin.buffer)
     // -> faasin cat (native) -> Rust (peer).
     let py = "@stdio: python3 -c 'import sys, shutil; shutil.copyfileobj(sys.stdin.buffer, sys.stdout.buffer, 1 << 16)'";
-    let dir = tmpdir("stdio");
-    let report = dir.join("r.json");
-    let out = run(
+    let (out, r) = run_reported(
+        &tmpdir("stdio"),
         &[
-            "run",
-            "--report",
-            report.to_str().unwrap(),
             "--stdio",
             "2",
             "peer write 4000000 9",
@@ -169,7 +138,6 @@ fn stdio_programs_python_and_shell_sit_between_native_functions() {
         b"",
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = read_report(&report);
     assert_eq!(ret(&r, 4), ret(&r, 0));
     assert_eq!(r["functions"][1]["stdio"], true);
     assert_eq!(r["functions"][2]["stdio"], true);
@@ -191,9 +159,9 @@ fn input_and_output_files() {
             "run",
             "-q",
             "-i",
-            inp.to_str().unwrap(),
+            arg(&inp),
             "-o",
-            outp.to_str().unwrap(),
+            arg(&outp),
             "faasin cat",
             "@stdio: gzip -1",
             "@stdio: gzip -d",
@@ -219,18 +187,13 @@ fn pipe_subcommand_is_quiet_and_streams() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout, b"HELLO FAASIN\n");
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
-    let bad = run(&["pipe", "faasin cat"], b"");
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("exactly two commands"));
+    run_fails_with(&["pipe", "faasin cat"], 2, "exactly two commands");
 }
 
 #[test]
 fn chain_file_with_env_argv_and_capacity() {
-    let dir = tmpdir("file");
-    let file = dir.join("chain.toml");
-    let report = dir.join("r.json");
-    std::fs::write(
-        &file,
+    let file = chain_file(
+        "file",
         r#"
 capacity = 8192
 
@@ -253,11 +216,9 @@ stdio = true
 name = "consume"
 command = "peer read"
 "#,
-    )
-    .unwrap();
-    let out = run_file(&file, &report);
+    );
+    let (out, r) = run_file(&file);
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = read_report(&report);
     let names: Vec<&str> = r["functions"]
         .as_array()
         .unwrap()

@@ -5,7 +5,6 @@
 
 mod common;
 use common::*;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn containers_of_faasin() -> Vec<String> {
@@ -37,38 +36,49 @@ fn assert_removed(report: &serde_json::Value) {
     }
 }
 
-fn chain_file(tag: &str, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let dir = tmpdir(tag);
-    let file = dir.join("chain.toml");
-    std::fs::write(&file, text).unwrap();
-    (file, dir.join("r.json"))
+/// A chain file's `[[function]]` table for a container of the faasin-tools
+/// image running `argv`.
+fn container(name: &str, argv: &[&str]) -> String {
+    format!("[[function]]\nname = {name:?}\nimage = \"faasin-tools\"\ncommand = {argv:?}\n")
+}
+
+/// A chain file's `[[function]]` table for a process running the shell
+/// command `command`.
+fn process(name: &str, command: &str) -> String {
+    format!("[[function]]\nname = {name:?}\ncommand = {command:?}\n")
+}
+
+/// A warm container feeding a process, both `faasin cat`: the container
+/// loops over faasin::invocations(), taking each invocation's ends from the
+/// bind-mounted handoff socket.
+fn warm_container_then_process() -> String {
+    container("docker-cat", &["/bin/faasin", "cat"]) + &process("process-cat", "faasin cat")
+}
+
+/// Waits until `n` or more containers of faasin exist (the docker tests run
+/// one at a time).
+fn wait_for_containers(n: usize) {
+    wait_until(
+        Duration::from_secs(30),
+        || format!("{n} containers did not start"),
+        || containers_of_faasin().len() >= n,
+    );
 }
 
 #[test]
 #[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
 fn a_chain_of_three_containers_streams_through_faasin() {
-    let (file, report) = chain_file(
+    let file = chain_file(
         "dk3",
-        r#"
-[[function]]
-name = "produce"
-image = "faasin-tools"
-command = ["/bin/peer", "write", "20000000", "3"]
-
-[[function]]
-name = "copy"
-image = "faasin-tools"
-command = ["/bin/faasin", "cat"]
-
-[[function]]
-name = "consume"
-image = "faasin-tools"
-command = ["/bin/peer", "read"]
-"#,
+        &[
+            container("produce", &["/bin/peer", "write", "20000000", "3"]),
+            container("copy", &["/bin/faasin", "cat"]),
+            container("consume", &["/bin/peer", "read"]),
+        ]
+        .concat(),
     );
-    let out = run_file(&file, &report);
+    let (out, r) = run_file(&file);
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = read_report(&report);
     let f = r["functions"].as_array().unwrap();
     assert!(f
         .iter()
@@ -94,36 +104,20 @@ fn a_chain_mixing_a_process_a_container_and_python() {
     // Rust process (inherited fds) -> Rust in a container (handoff socket)
     // -> Python process (stdio adapter: plain sys.stdin/stdout) -> shell
     // process `faasin cat` (inherited fds) -> Rust in a container.
-    let (file, report) = chain_file(
+    let python = "python3 -c 'import sys, shutil; shutil.copyfileobj(sys.stdin.buffer, sys.stdout.buffer, 1 << 16)'";
+    let file = chain_file(
         "mixed",
-        r#"
-[[function]]
-name = "produce"
-command = "peer write 30000000 5"
-
-[[function]]
-name = "docker-cat"
-image = "faasin-tools"
-command = ["/bin/faasin", "cat"]
-
-[[function]]
-name = "python"
-stdio = true
-command = "python3 -c 'import sys, shutil; shutil.copyfileobj(sys.stdin.buffer, sys.stdout.buffer, 1 << 16)'"
-
-[[function]]
-name = "process-cat"
-command = "faasin cat"
-
-[[function]]
-name = "docker-read"
-image = "faasin-tools"
-command = ["/bin/peer", "read"]
-"#,
+        &[
+            process("produce", "peer write 30000000 5"),
+            container("docker-cat", &["/bin/faasin", "cat"]),
+            process("python", python) + "stdio = true\n",
+            process("process-cat", "faasin cat"),
+            container("docker-read", &["/bin/peer", "read"]),
+        ]
+        .concat(),
     );
-    let out = run_file(&file, &report);
+    let (out, r) = run_file(&file);
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = read_report(&report);
     let f = r["functions"].as_array().unwrap();
     let kinds: Vec<&str> = f.iter().map(|f| f["kind"].as_str().unwrap()).collect();
     assert_eq!(
@@ -138,54 +132,37 @@ command = ["/bin/peer", "read"]
 #[test]
 #[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
 fn a_missing_image_is_refused_before_anything_runs() {
-    let (file, _) = chain_file(
+    let file = chain_file(
         "noimage",
         "[[function]]\ncommand = \"peer write 10\"\n[[function]]\nname = \"ghost\"\nimage = \"faasin-no-such-image\"\ncommand = [\"/x\"]\n",
     );
-    let t = Instant::now();
-    let out = run(&["run", "-f", file.to_str().unwrap()], b"");
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
-    assert!(
-        err.contains("function \"ghost\": image \"faasin-no-such-image\" does not exist locally"),
-        "{err}"
+    run_fails_within(
+        Duration::from_secs(20),
+        &["run", "-f", arg(&file)],
+        2,
+        "function \"ghost\": image \"faasin-no-such-image\" does not exist locally",
     );
-    assert!(t.elapsed() < Duration::from_secs(20));
 }
 
 #[test]
 #[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
 fn a_failing_container_is_named_and_removed() {
-    let (file, report) = chain_file(
+    let file = chain_file(
         "dkfail",
-        r#"
-[[function]]
-name = "produce"
-command = "peer write 100000000"
-
-[[function]]
-name = "broken"
-image = "faasin-tools"
-command = ["/bin/no-such-binary"]
-
-[[function]]
-name = "consume"
-command = "peer read"
-"#,
+        &[
+            process("produce", "peer write 100000000"),
+            container("broken", &["/bin/no-such-binary"]),
+            process("consume", "peer read"),
+        ]
+        .concat(),
     );
-    let out = run_file(&file, &report);
-    assert_eq!(out.status.code(), Some(1));
-    let r = read_report(&report);
+    let (out, r) = run_file(&file);
+    assert_fails_with(&out, 1, "function 2 \"broken\"");
     let broken = &r["functions"][1];
     assert_eq!(broken["ok"], false);
     assert!(broken["exit_code"].as_i64().unwrap() >= 125, "{broken}");
     let notes = broken["notes"].to_string();
     assert!(notes.contains("without taking its ends"), "{notes}");
-    assert!(
-        stderr(&out).contains("function 2 \"broken\""),
-        "{}",
-        stderr(&out)
-    );
     // Its neighbours were not left waiting: EOF downstream, EPIPE upstream.
     assert_eq!(r["functions"][2]["exit_code"], 0);
     assert_eq!(r["functions"][0]["exit_code"], 1);
@@ -195,60 +172,17 @@ command = "peer read"
 #[test]
 #[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
 fn ctrl_c_stops_and_removes_every_container() {
-    let (file, _) = chain_file(
+    let file = chain_file(
         "dkint",
-        r#"
-[[function]]
-name = "waits-for-input"
-image = "faasin-tools"
-command = ["/bin/faasin", "cat"]
-
-[[function]]
-name = "reader"
-image = "faasin-tools"
-command = ["/bin/peer", "read"]
-"#,
+        &(container("waits-for-input", &["/bin/faasin", "cat"])
+            + &container("reader", &["/bin/peer", "read"])),
     );
     // stdin stays open and silent: the chain would run forever.
     let report = file.with_file_name("r.json");
-    let mut child = faasin()
-        .args([
-            "run",
-            "-f",
-            file.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until both containers exist (the docker tests run one at a time).
-    let t = Instant::now();
-    while containers_of_faasin().len() < 2 {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "containers did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let t = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the runner did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut child = spawn(&["run", "-f", arg(&file), "--report", arg(&report)]);
+    wait_for_containers(2);
+    let (status, err) = interrupt(&mut child, libc::SIGINT, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130));
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(err.contains("interrupted by signal 2 (SIGINT)"), "{err}");
     let r = read_report(&report);
     assert_eq!(r["interrupted_by"], libc::SIGINT);
@@ -271,10 +205,8 @@ fn the_readme_example_chains_run() {
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("examples")
             .join(name);
-        let report = tmpdir(name).join("r.json");
-        let out = run_file(&file, &report);
+        let (out, r) = run_reported(&tmpdir(name), &["-f", arg(&file)], b"");
         assert!(out.status.success(), "{name}: {}", stderr(&out));
-        let r = read_report(&report);
         let f = r["functions"].as_array().unwrap();
         assert_eq!(f.len(), n);
         assert_eq!(f[n - 1]["return_value"], f[0]["return_value"], "{name}");
@@ -285,80 +217,35 @@ fn the_readme_example_chains_run() {
 #[test]
 #[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
 fn containers_are_removed_even_when_the_runner_gets_sigkill() {
-    let (file, _) = chain_file(
-        "dkkill",
-        "[[function]]\nimage = \"faasin-tools\"\ncommand = [\"/bin/faasin\", \"cat\"]\n",
-    );
-    let mut child = faasin()
-        .args(["run", "-f", file.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while containers_of_faasin().is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "container did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let file = chain_file("dkkill", &container("cat", &["/bin/faasin", "cat"]));
+    let mut child = spawn(&["run", "-f", arg(&file)]);
+    wait_for_containers(1);
     child.kill().unwrap(); // SIGKILL: the runner cleans up nothing itself
     child.wait().unwrap();
-    let t = Instant::now();
-    while !containers_of_faasin().is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "{:?} left behind",
-            containers_of_faasin()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        Duration::from_secs(30),
+        || format!("{:?} left behind", containers_of_faasin()),
+        || containers_of_faasin().is_empty(),
+    );
 }
 
 #[test]
 #[ignore = "needs a Docker daemon and the faasin-tools image; cli/test.sh runs it"]
 fn a_warm_container_serves_every_invocation_and_is_gone_after() {
-    // A process feeding a warm container: `faasin cat` loops over
-    // faasin::invocations() inside the container, taking each invocation's
-    // ends from the bind-mounted handoff socket.
-    let (file, report) = chain_file(
-        "warm-container",
-        r#"
-[[function]]
-name = "docker-cat"
-image = "faasin-tools"
-command = ["/bin/faasin", "cat"]
-
-[[function]]
-name = "process-cat"
-command = "faasin cat"
-"#,
-    );
+    let file = chain_file("warm-container", &warm_container_then_process());
     // A warm run feeds the --input file to every invocation.
     let input = bytes(3_000_000, 7);
     let input_file = file.with_file_name("input.bin");
     std::fs::write(&input_file, &input).unwrap();
-    let out = run(
-        &[
-            "run",
-            "--warm",
-            "3",
-            "-i",
-            input_file.to_str().unwrap(),
-            "-f",
-            file.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
+    let (out, r) = run_reported(
+        file.parent().unwrap(),
+        &["--warm", "3", "-i", arg(&input_file), "-f", arg(&file)],
         b"",
     );
     assert!(out.status.success(), "{}", stderr(&out));
     // Every invocation's output, in order.
     assert_eq!(out.stdout.len(), 3 * input.len());
     assert!(out.stdout.chunks(input.len()).all(|c| c == input));
-    let r = read_report(&report);
     assert_eq!(r["invocations"].as_array().unwrap().len(), 3);
     for inv in r["invocations"].as_array().unwrap() {
         for v in inv["return_values"].as_array().unwrap() {
@@ -381,38 +268,24 @@ fn a_warm_run_stopped_by_its_timeout_leaves_no_container() {
     // stop it (docker rm -f of a container still running, then SIGTERM to
     // its `docker run` client, which passes signals on). Either alone
     // suffices here: the test checks that nothing is left, not which did it.
-    let (file, report) = chain_file(
-        "warm-container-timeout",
-        r#"
-[[function]]
-name = "docker-cat"
-image = "faasin-tools"
-command = ["/bin/faasin", "cat"]
-
-[[function]]
-name = "process-cat"
-command = "faasin cat"
-"#,
-    );
+    let file = chain_file("warm-container-timeout", &warm_container_then_process());
     let input_file = file.with_file_name("input.bin");
     std::fs::write(&input_file, bytes(64 << 20, 3)).unwrap();
     let output = file.with_file_name("output.bin");
     let start = Instant::now();
-    let out = run(
+    let (out, r) = run_reported(
+        file.parent().unwrap(),
         &[
-            "run",
             "--warm",
             "1000",
             "--timeout",
             "1",
             "-i",
-            input_file.to_str().unwrap(),
+            arg(&input_file),
             "-o",
-            output.to_str().unwrap(),
+            arg(&output),
             "-f",
-            file.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
+            arg(&file),
         ],
         b"",
     );
@@ -423,7 +296,6 @@ command = "faasin cat"
         "took {:?}",
         start.elapsed()
     );
-    let r = read_report(&report);
     assert!(r["functions"][0]["container"].is_string());
     assert_removed(&r);
 }

@@ -6,12 +6,7 @@ use common::*;
 use std::time::{Duration, Instant};
 
 fn report_of(args: &[&str], tag: &str) -> (std::process::Output, serde_json::Value) {
-    let dir = tmpdir(tag);
-    let report = dir.join("r.json");
-    let mut a = vec!["run", "--report", report.to_str().unwrap()];
-    a.extend_from_slice(args);
-    let out = run(&a, b"");
-    (out, read_report(&report))
+    run_reported(&tmpdir(tag), args, b"")
 }
 
 #[test]
@@ -20,15 +15,14 @@ fn a_crashing_function_is_named_with_its_signal() {
         &["peer write 100000000", "kill -SEGV $$", "peer read"],
         "crash",
     );
-    assert_eq!(out.status.code(), Some(1));
+    let err = assert_fails_with(
+        &out,
+        1,
+        "function 2 \"kill\": killed by signal 11 (SIGSEGV)",
+    );
     let f = &r["functions"][1];
     assert_eq!(f["signal"], libc::SIGSEGV);
     assert_eq!(f["ok"], false);
-    let err = stderr(&out);
-    assert!(
-        err.contains("function 2 \"kill\": killed by signal 11 (SIGSEGV)"),
-        "{err}"
-    );
     // Downstream saw EOF and finished; upstream got EPIPE.
     assert_eq!(r["functions"][2]["exit_code"], 0, "{err}");
     assert_eq!(r["functions"][0]["exit_code"], 1, "{err}");
@@ -38,14 +32,9 @@ fn a_crashing_function_is_named_with_its_signal() {
 #[test]
 fn a_function_that_exits_early_gives_upstream_epipe() {
     let (out, r) = report_of(&["peer write 100000000", "exit 3"], "early");
-    assert_eq!(out.status.code(), Some(1));
+    assert_fails_with(&out, 1, "function 2 \"exit\": exit 3");
     assert_eq!(r["functions"][1]["exit_code"], 3);
     assert_eq!(r["functions"][0]["exit_code"], 1);
-    assert!(
-        stderr(&out).contains("function 2 \"exit\": exit 3"),
-        "{}",
-        stderr(&out)
-    );
 }
 
 #[test]
@@ -62,9 +51,8 @@ fn a_function_that_never_reads_its_input() {
 #[test]
 fn a_killed_function() {
     let (out, r) = report_of(&["peer write 1000", "kill -KILL $$", "peer read"], "killed");
-    assert_eq!(out.status.code(), Some(1));
+    assert_fails_with(&out, 1, "SIGKILL");
     assert_eq!(r["functions"][1]["signal"], libc::SIGKILL);
-    assert!(stderr(&out).contains("SIGKILL"));
 }
 
 #[test]
@@ -73,28 +61,22 @@ fn a_command_that_does_not_exist() {
         &["peer write 1000", "no-such-command-xyz", "peer read"],
         "nocmd",
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(r["functions"][1]["exit_code"], 127);
-    let err = stderr(&out);
-    assert!(
-        err.contains("function 2 \"no-such-command-xyz\": exit 127 (command not found)"),
-        "{err}"
+    assert_fails_with(
+        &out,
+        1,
+        "function 2 \"no-such-command-xyz\": exit 127 (command not found)",
     );
+    assert_eq!(r["functions"][1]["exit_code"], 127);
 
     // In argv form there is no shell: the spawn itself fails.
-    let dir = tmpdir("noargv");
-    let file = dir.join("c.toml");
-    std::fs::write(
-        &file,
+    let file = chain_file(
+        "noargv",
         "[[function]]\ncommand = \"peer write 10\"\n[[function]]\ncommand = [\"/no/such/binary\"]\n",
-    )
-    .unwrap();
-    let out = run(&["run", "-f", file.to_str().unwrap()], b"");
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("function 2 \"binary\": could not start \"/no/such/binary\""),
-        "{err}"
+    );
+    run_fails_with(
+        &["run", "-f", arg(&file)],
+        1,
+        "function 2 \"binary\": could not start \"/no/such/binary\"",
     );
 }
 
@@ -107,7 +89,7 @@ fn a_hung_function_is_stopped_after_the_grace_period() {
     let f = &r["functions"][0];
     assert_eq!(f["killed_by_runner"], true);
     assert_eq!(f["signal"], libc::SIGTERM);
-    assert!(processes_with("sleep 971").is_empty());
+    assert_none_left("sleep 971");
     // A function that ignores SIGTERM gets SIGKILL.
     let (out, r) = report_of(
         &[
@@ -120,7 +102,7 @@ fn a_hung_function_is_stopped_after_the_grace_period() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(r["functions"][0]["signal"], libc::SIGKILL);
-    assert!(processes_with("sleep 972").is_empty());
+    assert_none_left("sleep 972");
 }
 
 #[test]
@@ -128,7 +110,7 @@ fn timeout_stops_a_chain_that_never_ends() {
     let (out, r) = report_of(&["--timeout", "0.5", "sleep 973", "faasin cat"], "timeout");
     assert_eq!(out.status.code(), Some(1));
     assert!(r["error"].as_str().unwrap().contains("timed out"));
-    assert!(processes_with("sleep 973").is_empty());
+    assert_none_left("sleep 973");
 }
 
 #[test]
@@ -153,26 +135,22 @@ fn malformed_chain_files_name_the_file_and_line() {
     ];
     for (text, want) in cases {
         std::fs::write(&file, text).unwrap();
-        let out = run(&["run", "-f", file.to_str().unwrap()], b"");
-        assert_eq!(out.status.code(), Some(2), "{text}");
-        let err = stderr(&out);
-        assert!(err.contains(&file.display().to_string()), "{err}");
-        assert!(err.contains(want), "want {want:?} in {err}");
+        let err = run_fails_with(&["run", "-f", arg(&file)], 2, want);
+        assert!(err.contains(arg(&file)), "{text}: {err}");
     }
-    let out = run(&["run", "-f", "/no/such/chain.toml"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot read chain file /no/such/chain.toml"));
+    run_fails_with(
+        &["run", "-f", "/no/such/chain.toml"],
+        2,
+        "cannot read chain file /no/such/chain.toml",
+    );
 }
 
 #[test]
 fn a_wrong_token_is_refused_and_the_right_one_still_served() {
     // The producer takes its ends through the handoff socket, as a container
     // would; first an impostor with a wrong token knocks.
-    let dir = tmpdir("token");
-    let file = dir.join("c.toml");
-    let report = dir.join("r.json");
-    std::fs::write(
-        &file,
+    let file = chain_file(
+        "token",
         r#"
 [[function]]
 name = "producer"
@@ -183,11 +161,9 @@ command = "FAASIN_TOKEN=0000 peer write 10 || echo refused >&2; exec peer write 
 name = "consumer"
 command = "peer read"
 "#,
-    )
-    .unwrap();
-    let out = run_file(&file, &report);
+    );
+    let (out, r) = run_file(&file);
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = read_report(&report);
     assert_eq!(r["refused_handoffs"], 1);
     let err = stderr(&out);
     assert!(
@@ -209,82 +185,43 @@ command = "peer read"
 fn sigint_and_sigterm_stop_everything() {
     for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
         let marker = format!("sleep 98{}", sig);
-        let mut child = faasin()
-            .args([
-                "run",
-                "peer write 100",
-                &marker,
-                "trap '' TERM; sleep 979; sleep 1",
-            ])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn(&[
+            "run",
+            "peer write 100",
+            &marker,
+            "trap '' TERM; sleep 979; sleep 1",
+        ]);
         // Signal only once the functions run (the runner's handlers are in
         // place before the first spawn).
-        let t = Instant::now();
-        while processes_with("sleep 979").len() < 2 {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "functions did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, sig) };
-        let t = Instant::now();
-        let out = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(15),
-                "the runner did not stop"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert_eq!(out.code(), Some(code));
-        let mut err = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-        assert!(err.contains("interrupted by"), "{err}");
-        assert!(
-            processes_with(&marker).is_empty(),
-            "{:?}",
-            processes_with(&marker)
+        wait_until(
+            Duration::from_secs(10),
+            || "functions did not start".into(),
+            || processes_with("sleep 979").len() >= 2,
         );
-        assert!(processes_with("sleep 979").is_empty());
+        let (out, err) = interrupt(&mut child, sig, Duration::from_secs(15));
+        assert_eq!(out.code(), Some(code));
+        assert!(err.contains("interrupted by"), "{err}");
+        assert_none_left(&marker);
+        assert_none_left("sleep 979");
     }
 }
 
 #[test]
 fn functions_die_with_a_runner_killed_by_sigkill() {
-    let mut child = faasin()
-        .args(["run", "sleep 991", "sleep 992"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while processes_with("sleep 992").len() < 2 {
-        // the runner's own command line and the function
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "functions did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn(&["run", "sleep 991", "sleep 992"]);
+    // The runner's own command line and the function.
+    wait_until(
+        Duration::from_secs(10),
+        || "functions did not start".into(),
+        || processes_with("sleep 992").len() >= 2,
+    );
     child.kill().unwrap();
     child.wait().unwrap();
-    let t = Instant::now();
-    while !processes_with("sleep 99").is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            processes_with("sleep 99")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        Duration::from_secs(5),
+        || format!("{:?}", processes_with("sleep 99")),
+        || processes_with("sleep 99").is_empty(),
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn ret(report: &serde_json::Value, i: usize) -> String {
     report["functions"][i]["return_value"]
@@ -41,21 +41,8 @@ fn check_staged(r: &serde_json::Value, transport: &str, n: usize) {
 
 fn peer_chain(transport: &str, mid: usize, size: usize) -> serde_json::Value {
     let dir = tmpdir(&format!("store-{transport}-{mid}"));
-    let report = dir.join("r.json");
-    let write = format!("peer write {size} 11");
-    let mut args = vec![
-        "run",
-        "--transport",
-        transport,
-        "--report",
-        report.to_str().unwrap(),
-        write.as_str(),
-    ];
-    args.extend(std::iter::repeat("faasin cat").take(mid));
-    args.push("peer read");
-    let out = run(&args, b"");
+    let (out, r) = run_peer_chain(&dir, &["--transport", transport], mid, size as u64);
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = read_report(&report);
     check_staged(&r, transport, mid + 2);
     let (w, rd) = (ret(&r, 0), ret(&r, mid + 1));
     assert!(w.starts_with(&format!("{size} ")), "{w}");
@@ -105,7 +92,7 @@ fn stdin_to_stdout_through_both_stores_with_a_stdio_function() {
                 "--transport",
                 t,
                 "--store-dir",
-                dir.to_str().unwrap(),
+                arg(&dir),
                 "faasin cat",
                 "@stdio: cat",
                 "faasin cat",
@@ -124,27 +111,12 @@ fn stdin_to_stdout_through_both_stores_with_a_stdio_function() {
 fn a_failing_function_stops_the_chain_and_later_ones_never_start() {
     for t in ["redis", "file"] {
         let dir = tmpdir(&format!("store-fail-{t}"));
-        let report = dir.join("r.json");
-        let out = run(
-            &[
-                "run",
-                "--transport",
-                t,
-                "--report",
-                report.to_str().unwrap(),
-                "peer write 1000",
-                "exit 3",
-                "peer read",
-            ],
+        let (out, r) = run_reported(
+            &dir,
+            &["--transport", t, "peer write 1000", "exit 3", "peer read"],
             b"",
         );
-        assert_eq!(out.status.code(), Some(1), "{t}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains("function 2 \"exit\": exit 3"),
-            "{}",
-            stderr(&out)
-        );
-        let r = read_report(&report);
+        assert_fails_with(&out, 1, "function 2 \"exit\": exit 3");
         assert_eq!(r["functions"][2]["start_s"], serde_json::Value::Null);
         let notes = r["functions"][2]["notes"].to_string();
         assert!(notes.contains("not started"), "{notes}");
@@ -162,18 +134,13 @@ fn missing_redis_server_is_a_clear_setup_error() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("redis-server is not installed"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, 2, "redis-server is not installed");
 }
 
 #[test]
 fn unreachable_redis_is_a_clear_setup_error() {
     // Port 1 on loopback: nothing listens there.
-    let out = run(
+    run_fails_with(
         &[
             "run",
             "--transport",
@@ -182,13 +149,8 @@ fn unreachable_redis_is_a_clear_setup_error() {
             "127.0.0.1:1",
             "faasin cat",
         ],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("cannot reach Redis at 127.0.0.1:1"),
-        "{}",
-        stderr(&out)
+        2,
+        "cannot reach Redis at 127.0.0.1:1",
     );
 }
 
@@ -210,11 +172,11 @@ impl SmallRedis {
             .spawn()
             .expect("redis-server on PATH (cli/test.sh installs it)");
         let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            Duration::from_secs(10),
+            || "redis-server did not start".into(),
+            || std::net::TcpStream::connect(&addr).is_ok(),
+        );
         SmallRedis(child, addr)
     }
 }
@@ -230,28 +192,19 @@ impl Drop for SmallRedis {
 fn a_payload_over_the_redis_cap_fails_the_chain_and_says_why() {
     let redis = SmallRedis::start("1mb");
     let dir = tmpdir("store-cap");
-    let report = dir.join("r.json");
-    let out = run(
+    let (out, r) = run_reported(
+        &dir,
         &[
-            "run",
             "--transport",
             "redis",
             "--redis",
             &redis.1,
-            "--report",
-            report.to_str().unwrap(),
             "peer write 2000000",
             "peer read",
         ],
         b"",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("function 1 \"peer#1\": storing its output failed"),
-        "{err}"
-    );
-    let r = read_report(&report);
+    assert_fails_with(&out, 1, "function 1 \"peer#1\": storing its output failed");
     assert_eq!(r["ok"], false);
     // The function itself did its job; the store refused the result.
     assert_eq!(r["functions"][0]["ok"], true);
@@ -277,8 +230,8 @@ fn a_payload_over_the_redis_cap_fails_the_chain_and_says_why() {
 
 #[test]
 fn timeout_stops_a_hung_function_under_a_store() {
-    let t0 = Instant::now();
-    let out = run(
+    run_fails_within(
+        Duration::from_secs(10),
         &[
             "run",
             "--transport",
@@ -289,9 +242,7 @@ fn timeout_stops_a_hung_function_under_a_store() {
             "sleep 100",
             "peer read",
         ],
-        b"",
+        1,
+        "timed out",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
-    assert!(t0.elapsed() < Duration::from_secs(10));
 }

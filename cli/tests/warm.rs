@@ -3,19 +3,19 @@
 
 mod common;
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Input through two warm `faasin cat`s, `n` invocations; returns the
 /// report after checking the output and every return value.
 fn cats(transport: &str, n: usize, size: usize) -> serde_json::Value {
     let dir = tmpdir(&format!("warm-{transport}"));
-    let (input, output, report) = (dir.join("in"), dir.join("out"), dir.join("r.json"));
+    let (input, output) = (dir.join("in"), dir.join("out"));
     let data = bytes(size, 5);
     std::fs::write(&input, &data).unwrap();
     let warm = n.to_string();
-    let out = run(
+    let (out, r) = run_reported(
+        &dir,
         &[
-            "run",
             "--warm",
             &warm,
             "--transport",
@@ -23,11 +23,9 @@ fn cats(transport: &str, n: usize, size: usize) -> serde_json::Value {
             "--capacity",
             "65536",
             "-i",
-            input.to_str().unwrap(),
+            arg(&input),
             "-o",
-            output.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
+            arg(&output),
             "faasin cat",
             "faasin cat",
         ],
@@ -43,7 +41,6 @@ fn cats(transport: &str, n: usize, size: usize) -> serde_json::Value {
             k + 1
         );
     }
-    let r = read_report(&report);
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["transport"], transport);
     let invs = r["invocations"].as_array().unwrap();
@@ -91,29 +88,20 @@ fn warm_cats_through_files() {
 
 #[test]
 fn an_empty_input_is_an_empty_invocation() {
-    let dir = tmpdir("warm-empty");
-    let report = dir.join("r.json");
-    let out = run(
-        &[
-            "run",
-            "--warm",
-            "2",
-            "--report",
-            report.to_str().unwrap(),
-            "faasin cat",
-        ],
+    let (out, r) = run_reported(
+        &tmpdir("warm-empty"),
+        &["--warm", "2", "faasin cat"],
         b"ignored: warm runs read only --input",
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
-    let r = read_report(&report);
     assert_eq!(r["invocations"][1]["return_values"][0]["bytes"], 0, "{r}");
 }
 
 #[test]
 fn a_one_shot_function_is_told_what_a_warm_function_does() {
-    let t = Instant::now();
-    let out = run(
+    let e = run_fails_within(
+        Duration::from_secs(20),
         &[
             "run",
             "--warm",
@@ -121,16 +109,10 @@ fn a_one_shot_function_is_told_what_a_warm_function_does() {
             "faasin cat",
             "sh -c 'exec 3<&- 4>&-; exit 0'",
         ],
-        b"",
+        1,
+        "function 2 (sh) ended (exit 0)",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let e = stderr(&out);
-    assert!(
-        e.contains("function 2 (sh) ended (exit 0)")
-            && e.contains("loops over faasin::invocations()"),
-        "{e}"
-    );
-    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert!(e.contains("loops over faasin::invocations()"), "{e}");
 }
 
 #[test]
@@ -144,8 +126,8 @@ fn a_function_killed_mid_invocation_fails_the_run_at_once_and_nothing_is_left() 
     let second = format!(
         "sh -c 'faasin cat & p=$!; until grep -q memfd /proc/$p/maps; do sleep 0.002; done; kill -9 $p; wait; sleep 30 # {marker}'"
     );
-    let t = Instant::now();
-    let out = run(
+    let e = run_fails_within(
+        Duration::from_secs(20),
         &[
             "run",
             "--warm",
@@ -155,35 +137,28 @@ fn a_function_killed_mid_invocation_fails_the_run_at_once_and_nothing_is_left() 
             "--capacity",
             "4096",
             "-i",
-            input.to_str().unwrap(),
+            arg(&input),
             "-o",
             "/dev/null",
             "faasin cat",
             &second,
         ],
-        b"",
+        1,
+        "function 2 (sh)",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let e = stderr(&out);
     // Killed mid-stream it broke off; killed between invocations its next
     // grant fails. Either way the run names it and stops.
     assert!(
-        e.contains("function 2 (sh)")
-            && (e.contains("broke off its invocation") || e.contains("cannot hand")),
+        e.contains("broke off its invocation") || e.contains("cannot hand"),
         "{e}"
     );
-    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
-    assert!(
-        processes_with(&marker).is_empty(),
-        "left behind: {:?}",
-        processes_with(&marker)
-    );
+    assert_none_left(&marker);
 }
 
 #[test]
 fn a_function_that_never_asks_meets_the_timeout() {
-    let t = Instant::now();
-    let out = run(
+    run_fails_within(
+        Duration::from_secs(15),
         &[
             "run",
             "--warm",
@@ -193,25 +168,23 @@ fn a_function_that_never_asks_meets_the_timeout() {
             "faasin cat",
             "sleep 60",
         ],
-        b"",
+        1,
+        "timed out",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
-    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
 }
 
 #[test]
 fn bad_warm_runs_are_usage_errors() {
-    let out = run(&["run", "--warm", "0", "faasin cat"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("at least one invocation"),
-        "{}",
-        stderr(&out)
+    run_fails_with(
+        &["run", "--warm", "0", "faasin cat"],
+        2,
+        "at least one invocation",
     );
-    let out = run(&["run", "--warm", "2", "--stdio", "1", "cat"], b"");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("stdio program"), "{}", stderr(&out));
+    run_fails_with(
+        &["run", "--warm", "2", "--stdio", "1", "cat"],
+        2,
+        "stdio program",
+    );
 }
 
 #[test]
@@ -222,10 +195,5 @@ fn faasin_warm_without_a_socket_is_a_clear_error() {
         .env_remove("FAASIN_SOCKET")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("FAASIN_WARM is set but FAASIN_SOCKET is not"),
-        "{}",
-        stderr(&out)
-    );
+    assert_fails_with(&out, 1, "FAASIN_WARM is set but FAASIN_SOCKET is not");
 }

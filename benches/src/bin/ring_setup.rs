@@ -50,6 +50,22 @@ fn main() {
         Some(r) => r.2.push(v),
         None => rows.push((name.to_string(), size, vec![v])),
     };
+    // Each row: its name, the pass it runs in, and how it opens a stream.
+    type Open<'a> = &'a dyn Fn() -> (OwnedFd, OwnedFd);
+    let streams: [(&str, usize, Open); 4] = [
+        ("new ring each time", 0, &|| {
+            faasin::pipe_fds(CAPACITY).expect("ring")
+        }),
+        ("reused ring memory, new mappings", 0, &|| {
+            mem.endpoints().expect("ends")
+        }),
+        ("OS pipe (F_SETPIPE_SZ 1 MiB)", 0, &|| {
+            faasin_benches::big_pipe().expect("pipe")
+        }),
+        ("reused ring memory, kept mappings", 1, &|| {
+            mem.endpoints().expect("ends")
+        }),
+    ];
     // Rows alternate within each round. Kept mappings are switched on for
     // the rest of the process (as `faasin::invocations()` does in a warm
     // function), so their row runs in a second pass, after the others.
@@ -65,40 +81,12 @@ fn main() {
         for _ in 0..rounds {
             for size in SIZES {
                 let d = &data[..size];
-                if pass == 0 {
-                    add(
-                        "new ring each time",
-                        size,
-                        per_stream_us(n, || {
-                            let (r, w) = faasin::pipe_fds(CAPACITY).expect("ring");
-                            through(r, w, d, &mut out);
-                        }),
-                    );
-                    add(
-                        "reused ring memory, new mappings",
-                        size,
-                        per_stream_us(n, || {
-                            let (r, w) = mem.endpoints().expect("ends");
-                            through(r, w, d, &mut out);
-                        }),
-                    );
-                    add(
-                        "OS pipe (F_SETPIPE_SZ 1 MiB)",
-                        size,
-                        per_stream_us(n, || {
-                            let (r, w) = faasin_benches::big_pipe().expect("pipe");
-                            through(r, w, d, &mut out);
-                        }),
-                    );
-                } else {
-                    add(
-                        "reused ring memory, kept mappings",
-                        size,
-                        per_stream_us(n, || {
-                            let (r, w) = mem.endpoints().expect("ends");
-                            through(r, w, d, &mut out);
-                        }),
-                    );
+                for (name, _, open) in streams.iter().filter(|s| s.1 == pass) {
+                    let us = per_stream_us(n, || {
+                        let (r, w) = open();
+                        through(r, w, d, &mut out);
+                    });
+                    add(name, size, us);
                 }
             }
         }

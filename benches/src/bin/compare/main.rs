@@ -50,6 +50,49 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// Orders the child to read `total` bytes and times `send` once per
+/// `size`-byte write (given a counter that wraps, for writers that fill in
+/// place) until the child has acknowledged the last byte; then lets the child
+/// go.
+fn timed_stream(
+    mut peer: Peer,
+    size: usize,
+    total: u64,
+    mut send: impl FnMut(u8) -> Result<(), String>,
+) -> Outcome {
+    peer.order(total).map_err(err)?;
+    let start = Instant::now();
+    let mut left = total;
+    let mut i = 0u8;
+    while left > 0 {
+        send(i)?;
+        i = i.wrapping_add(1);
+        left -= size as u64;
+    }
+    peer.wait_ack().map_err(err)?;
+    let secs = start.elapsed().as_secs_f64();
+    peer.finish(GRACE);
+    Ok(secs)
+}
+
+/// Orders `n` round trips from the child and times `n` calls of `trip`; then
+/// waits for the child's acknowledgement and lets it go.
+fn timed_round_trips(
+    mut peer: Peer,
+    n: u64,
+    mut trip: impl FnMut() -> Result<(), String>,
+) -> Outcome {
+    peer.order(n).map_err(err)?;
+    let start = Instant::now();
+    for _ in 0..n {
+        trip()?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    peer.wait_ack().map_err(err)?;
+    peer.finish(GRACE);
+    Ok(secs)
+}
+
 // ---------------------------------------------------------------- throughput
 
 const TPUT: [&str; 11] = [
@@ -146,37 +189,18 @@ fn fd_stream(
     drop(rfd);
     peer.wait_ack().map_err(err)?;
     let src = vec![0xA5u8; size];
-    let secs = if name.starts_with("faasin") {
+    if name == "faasin-zero-copy" {
         let mut w = Writer::from_fd(wfd).map_err(err)?;
-        peer.order(total).map_err(err)?;
-        let start = Instant::now();
-        let mut left = total;
-        let mut i = 0u8;
-        while left > 0 {
-            if name == "faasin-zero-copy" {
-                fb::produce_in_place(&mut w, size, i).map_err(err)?;
-                i = i.wrapping_add(1);
-            } else {
-                w.write_all(&src).map_err(err)?;
-            }
-            left -= size as u64;
-        }
-        peer.wait_ack().map_err(err)?;
-        start.elapsed().as_secs_f64()
+        timed_stream(peer, size, total, |i| {
+            fb::produce_in_place(&mut w, size, i).map_err(err)
+        })
+    } else if name.starts_with("faasin") {
+        let mut w = Writer::from_fd(wfd).map_err(err)?;
+        timed_stream(peer, size, total, |_| w.write_all(&src).map_err(err))
     } else {
         let mut w = File::from(wfd);
-        peer.order(total).map_err(err)?;
-        let start = Instant::now();
-        let mut left = total;
-        while left > 0 {
-            w.write_all(&src).map_err(err)?;
-            left -= size as u64;
-        }
-        peer.wait_ack().map_err(err)?;
-        start.elapsed().as_secs_f64()
-    };
-    peer.finish(GRACE);
-    Ok(secs)
+        timed_stream(peer, size, total, |_| w.write_all(&src).map_err(err))
+    }
 }
 
 fn redis_port() -> Result<u16, String> {
@@ -345,34 +369,25 @@ fn fd_rtt(make: fn() -> io::Result<(OwnedFd, OwnedFd)>, ring: bool, spin: bool, 
     )
     .map_err(err)?;
     drop((to_child_r, to_parent_w));
-    let mut msg = [7u8; 64];
     peer.wait_ack().map_err(err)?;
-    let secs = if ring {
+    if ring {
         let mut w = Writer::from_fd(to_child_w).map_err(err)?;
         let mut r = Reader::from_fd(to_parent_r).map_err(err)?;
         w.set_spin(spin_ns);
         r.set_spin(spin_ns);
-        peer.order(n).map_err(err)?;
-        let start = Instant::now();
-        for _ in 0..n {
-            w.write_all(&msg).map_err(err)?;
-            r.read_exact(&mut msg).map_err(err)?;
-        }
-        start.elapsed().as_secs_f64()
+        echo_round_trips(peer, n, w, r)
     } else {
-        let mut w = File::from(to_child_w);
-        let mut r = File::from(to_parent_r);
-        peer.order(n).map_err(err)?;
-        let start = Instant::now();
-        for _ in 0..n {
-            w.write_all(&msg).map_err(err)?;
-            r.read_exact(&mut msg).map_err(err)?;
-        }
-        start.elapsed().as_secs_f64()
-    };
-    peer.wait_ack().map_err(err)?;
-    peer.finish(GRACE);
-    Ok(secs)
+        echo_round_trips(peer, n, File::from(to_child_w), File::from(to_parent_r))
+    }
+}
+
+/// `n` round trips of 64 bytes written to `w` and read back from `r`.
+fn echo_round_trips(peer: Peer, n: u64, mut w: impl Write, mut r: impl Read) -> Outcome {
+    let mut msg = [7u8; 64];
+    timed_round_trips(peer, n, || {
+        w.write_all(&msg).map_err(err)?;
+        r.read_exact(&mut msg).map_err(err)
+    })
 }
 
 /// Redis has no way to push a value to a waiting reader other than its
@@ -390,18 +405,13 @@ fn redis_rtt(n: u64) -> Outcome {
     let pong = format!("{key}-pong");
     let push = resp_command(&[b"RPUSH", ping.as_bytes(), &msg]);
     let pop = resp_command(&[b"BLPOP", pong.as_bytes(), b"0"]);
-    peer.order(n).map_err(err)?;
-    let start = Instant::now();
-    for _ in 0..n {
+    timed_round_trips(peer, n, || {
         w.write_all(&push).map_err(err)?;
         resp_line(&mut r).map_err(err)?;
         w.write_all(&pop).map_err(err)?;
         read_blpop(&mut r).map_err(err)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer.wait_ack().map_err(err)?;
-    peer.finish(GRACE);
-    Ok(secs)
+        Ok(())
+    })
 }
 
 /// Reads a BLPOP reply (`*2`, the key, the value) and returns the value.
@@ -548,15 +558,48 @@ fn human_size(n: usize) -> String {
     }
 }
 
+/// A row's median and range.
+struct Stats {
+    median: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl Stats {
+    /// The row's figures, or why it has none.
+    fn of(r: &Row) -> Result<Stats, &str> {
+        if r.values.is_empty() {
+            return Err(r.error.as_deref().unwrap_or("no data"));
+        }
+        let (lo, hi) = min_max(&r.values);
+        Ok(Stats {
+            median: median(&r.values),
+            lo,
+            hi,
+        })
+    }
+
+    /// The median as a multiple of `reference` ("" without one).
+    fn ratio(&self, reference: Option<f64>) -> String {
+        reference.map_or("".into(), |f| format!("{:.2}x", self.median / f))
+    }
+}
+
+/// The median of the first row that `pick` chooses, if it has values.
+fn median_of(rows: &[Row], pick: impl Fn(&Row) -> bool) -> Option<f64> {
+    rows.iter()
+        .find(|r| pick(r))
+        .filter(|r| !r.values.is_empty())
+        .map(|r| median(&r.values))
+}
+
 fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let gib = (1u64 << 30) as f64;
     for size in SIZES {
-        let reference = rows
-            .iter()
-            .find(|r| r.kind == "throughput" && r.size == size && r.transport == "faasin-copy")
-            .filter(|r| !r.values.is_empty())
-            .map(|r| median(&r.values));
+        let reference = median_of(rows, |r| {
+            r.kind == "throughput" && r.size == size && r.transport == "faasin-copy"
+        });
         let _ = writeln!(
             out,
             "\n### Throughput, {} writes\n\n| transport | median GiB/s | min-max GiB/s | vs FAASIN copy |\n|---|---:|---:|---:|",
@@ -566,23 +609,18 @@ fn table(rows: &[Row]) -> String {
             .iter()
             .filter(|r| r.kind == "throughput" && r.size == size)
         {
-            if r.values.is_empty() {
-                let why = r.error.as_deref().unwrap_or("no data");
-                let _ = writeln!(out, "| {} | n/a | {} | |", r.transport, why);
-                continue;
-            }
-            let m = median(&r.values);
-            let (lo, hi) = min_max(&r.values);
-            let ratio = reference.map_or("".into(), |f| format!("{:.2}x", m / f));
-            let _ = writeln!(
-                out,
-                "| {} | {:.2} | {:.2}-{:.2} | {} |",
-                r.transport,
-                m / gib,
-                lo / gib,
-                hi / gib,
-                ratio
-            );
+            let _ = match Stats::of(r) {
+                Err(why) => writeln!(out, "| {} | n/a | {} | |", r.transport, why),
+                Ok(s) => writeln!(
+                    out,
+                    "| {} | {:.2} | {:.2}-{:.2} | {} |",
+                    r.transport,
+                    s.median / gib,
+                    s.lo / gib,
+                    s.hi / gib,
+                    s.ratio(reference)
+                ),
+            };
         }
     }
     let _ = writeln!(
@@ -591,26 +629,20 @@ fn table(rows: &[Row]) -> String {
     );
     for r in rows.iter().filter(|r| r.kind == "rtt") {
         let (name, mode) = r.transport.split_once(' ').unwrap_or((&r.transport, ""));
-        if r.values.is_empty() {
-            let why = r.error.as_deref().unwrap_or("no data");
-            let _ = writeln!(out, "| {name} | {mode} | n/a | {why} | |");
-            continue;
-        }
-        let reference = rows
-            .iter()
-            .find(|x| x.kind == "rtt" && x.transport == format!("faasin {mode}"))
-            .filter(|x| !x.values.is_empty())
-            .map(|x| median(&x.values));
-        let m = median(&r.values);
-        let (lo, hi) = min_max(&r.values);
-        let ratio = reference.map_or("".into(), |f| format!("{:.2}x", m / f));
-        let _ = writeln!(
-            out,
-            "| {name} | {mode} | {:.2} | {:.2}-{:.2} | {ratio} |",
-            m * 1e6,
-            lo * 1e6,
-            hi * 1e6
-        );
+        let reference = median_of(rows, |x| {
+            x.kind == "rtt" && x.transport == format!("faasin {mode}")
+        });
+        let _ = match Stats::of(r) {
+            Err(why) => writeln!(out, "| {name} | {mode} | n/a | {why} | |"),
+            Ok(s) => writeln!(
+                out,
+                "| {name} | {mode} | {:.2} | {:.2}-{:.2} | {} |",
+                s.median * 1e6,
+                s.lo * 1e6,
+                s.hi * 1e6,
+                s.ratio(reference)
+            ),
+        };
     }
     out
 }

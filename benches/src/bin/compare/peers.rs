@@ -5,7 +5,7 @@
 //! the writer fills the loaned memory in place and the reader folds every
 //! byte in place, as FAASIN's zero-copy path does.
 
-use super::{err, ChildSide, Outcome, ROLE};
+use super::{err, timed_round_trips, timed_stream, ChildSide, Outcome, ROLE};
 use faasin_benches::{self as fb, Peer, RING};
 use iceoryx2::prelude::*;
 use shmem_ipc::sharedring::{Receiver, Sender};
@@ -131,19 +131,9 @@ pub fn iceoryx2_stream(size: usize, total: u64) -> Outcome {
         .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
         .create()
         .map_err(ice)?;
-    peer.order(total).map_err(err)?;
-    let start = Instant::now();
-    let mut left = total;
-    let mut i = 0u8;
-    while left > 0 {
-        ice_send(&publisher, size, |b| b.fill(MaybeUninit::new(i)))?;
-        i = i.wrapping_add(1);
-        left -= size as u64;
-    }
-    peer.wait_ack().map_err(err)?;
-    let secs = start.elapsed().as_secs_f64();
-    peer.finish(super::GRACE);
-    Ok(secs)
+    timed_stream(peer, size, total, |i| {
+        ice_send(&publisher, size, |b| b.fill(MaybeUninit::new(i)))
+    })
 }
 
 pub fn iceoryx2_rtt(spin: bool, n: u64) -> Outcome {
@@ -170,9 +160,7 @@ pub fn iceoryx2_rtt(spin: bool, n: u64) -> Outcome {
     let notifier = ping_ev.notifier_builder().create().map_err(ice)?;
     let listener = pong_ev.listener_builder().create().map_err(ice)?;
     let msg = [7u8; 64];
-    peer.order(n).map_err(err)?;
-    let start = Instant::now();
-    for _ in 0..n {
+    timed_round_trips(peer, n, || {
         ice_send(&publisher, 64, |b| copy_into(b, &msg))?;
         if !spin {
             notifier.notify().map_err(ice)?;
@@ -180,7 +168,7 @@ pub fn iceoryx2_rtt(spin: bool, n: u64) -> Outcome {
         loop {
             if let Some(s) = subscriber.receive().map_err(ice)? {
                 std::hint::black_box(s.payload());
-                break;
+                return Ok(());
             }
             if spin {
                 std::hint::spin_loop();
@@ -188,11 +176,7 @@ pub fn iceoryx2_rtt(spin: bool, n: u64) -> Outcome {
                 listener.blocking_wait(|_| {}).map_err(ice)?;
             }
         }
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer.wait_ack().map_err(err)?;
-    peer.finish(super::GRACE);
-    Ok(secs)
+    })
 }
 
 /// The shmem-ipc sender's three fds (memfd, "not empty" eventfd, "not full"
@@ -283,19 +267,7 @@ pub fn shmem_stream(size: usize, total: u64) -> Outcome {
     .map_err(err)?;
     drop(fds);
     peer.wait_ack().map_err(err)?;
-    peer.order(total).map_err(err)?;
-    let start = Instant::now();
-    let mut left = total;
-    let mut i = 0u8;
-    while left > 0 {
-        shm_fill(&mut s, size, i)?;
-        i = i.wrapping_add(1);
-        left -= size as u64;
-    }
-    peer.wait_ack().map_err(err)?;
-    let secs = start.elapsed().as_secs_f64();
-    peer.finish(super::GRACE);
-    Ok(secs)
+    timed_stream(peer, size, total, |i| shm_fill(&mut s, size, i))
 }
 
 pub fn shmem_rtt(spin: bool, n: u64) -> Outcome {
@@ -320,24 +292,20 @@ pub fn shmem_rtt(spin: bool, n: u64) -> Outcome {
     .map_err(shm)?;
     drop((a, b));
     peer.wait_ack().map_err(err)?;
-    peer.order(n).map_err(err)?;
-    let start = Instant::now();
     let mut sink = |span: &[u8]| {
         std::hint::black_box(span);
     };
-    for _ in 0..n {
+    let secs = timed_round_trips(peer, n, || {
         shm_fill(&mut ping, 64, 7)?;
         let mut left = 64;
         while left > 0 {
             left -= shm_take(&mut back, left, spin, &mut sink)?;
         }
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer.wait_ack().map_err(err)?;
-    peer.finish(super::GRACE);
+        Ok(())
+    });
     // The ring the child wrote through lives until here.
     drop(pong);
-    Ok(secs)
+    secs
 }
 
 pub fn child(role: &str, side: &mut ChildSide) {
