@@ -2,7 +2,8 @@
 //! (TOML) or the admin API (JSON), checked before anything changes. A bad
 //! definition is an error that names the field and the reason.
 
-use faasin_runner::chain::{check_capacity, Command, Function};
+use faasin_runner::chain::{check_capacity, Function};
+use faasin_runner::chain_file::CommandSpec;
 use faasin_runner::Transport;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -55,13 +56,6 @@ pub struct ChainDef {
     pub capacities: Vec<usize>,
     /// Rings (the default), or one of the status-quo ways for comparison.
     pub transport: Transport,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CommandSpec {
-    Shell(String),
-    Argv(Vec<String>),
 }
 
 /// A function as written in the config file or sent to the admin API.
@@ -158,17 +152,7 @@ impl FunctionSpec {
     /// gives it.
     pub fn check(self, path_name: Option<&str>) -> Result<FunctionDef, DefError> {
         let name = name_of(self.name, path_name)?;
-        let command = match self.command {
-            Some(CommandSpec::Shell(s)) if !s.trim().is_empty() => Command::Shell(s),
-            Some(CommandSpec::Argv(v)) if !v.is_empty() && !v[0].is_empty() => Command::Argv(v),
-            Some(_) => return Err(DefError::new("command", "empty")),
-            None => {
-                return Err(DefError::new(
-                    "command",
-                    "missing: a string run by /bin/sh -c, or an argv array",
-                ))
-            }
-        };
+        let command = CommandSpec::check(self.command).map_err(|e| DefError::new("command", e))?;
         if self.image.as_deref().is_some_and(|s| s.trim().is_empty()) {
             return Err(DefError::new("image", "empty"));
         }

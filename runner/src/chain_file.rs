@@ -16,11 +16,27 @@ struct FileSpec {
     function: Vec<toml::Spanned<FunctionSpec>>,
 }
 
+/// A `command` as written: a string run by `/bin/sh -c`, or an argv.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum CommandSpec {
+pub enum CommandSpec {
     Shell(String),
     Argv(Vec<String>),
+}
+
+impl CommandSpec {
+    /// The command, checked: neither may be empty.
+    pub fn check(spec: Option<CommandSpec>) -> Result<Command, String> {
+        match spec {
+            Some(CommandSpec::Shell(s)) if s.trim().is_empty() => Err("`command` is empty".into()),
+            Some(CommandSpec::Shell(s)) => Ok(Command::Shell(s)),
+            Some(CommandSpec::Argv(v)) if v.first().map_or(true, String::is_empty) => {
+                Err("`command` is an empty array".into())
+            }
+            Some(CommandSpec::Argv(v)) => Ok(Command::Argv(v)),
+            None => Err("no `command` (a string run by /bin/sh -c, or an argv array)".into()),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -91,17 +107,7 @@ pub fn parse(text: &str, origin: &str, default_capacity: usize) -> Result<Chain,
 
 /// One `[[function]]` table, checked.
 fn function(f: FunctionSpec, default_capacity: usize) -> Result<Function, String> {
-    let command = match f.command {
-        Some(CommandSpec::Shell(s)) if s.trim().is_empty() => {
-            return Err("`command` is empty".into())
-        }
-        Some(CommandSpec::Shell(s)) => Command::Shell(s),
-        Some(CommandSpec::Argv(v)) if v.is_empty() => {
-            return Err("`command` is an empty array".into())
-        }
-        Some(CommandSpec::Argv(v)) => Command::Argv(v),
-        None => return Err("no `command` (a string run by /bin/sh -c, or an argv array)".into()),
-    };
+    let command = CommandSpec::check(f.command)?;
     if f.image.as_deref().is_some_and(|s| s.trim().is_empty()) {
         return Err("`image` is empty".into());
     }
