@@ -157,6 +157,9 @@ async fn invoke(
         cancel: Arc::clone(&cancel),
         queue_wait: svc.config.queue_wait,
     };
+    let target = serde_json::json!({"kind": req.target.kind, "name": req.target.name});
+    let running = serde_json::json!({"id": id, "state": "running", "target": target});
+    svc.results.put(&id, running);
     let begun = svc.begin(&id, &cancel);
     let t0 = Instant::now();
     tokio::task::spawn_blocking(move || {
@@ -170,6 +173,12 @@ async fn invoke(
         let target = format!("{}/{}", req.target.kind, req.target.name);
         svc.metrics
             .invoked(&target, outcome.status, t0.elapsed().as_secs_f64());
+        if let Some(e) = &outcome.error {
+            eprintln!(
+                "faasin serve: [{}] {target}: {} {e}",
+                req.id, outcome.status
+            );
+        }
         svc.results.put(&req.id, outcome.report.clone());
         drop(begun);
         let _ = done_tx.send(outcome);

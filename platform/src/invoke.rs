@@ -123,6 +123,7 @@ pub fn run(
     };
     let report = serde_json::json!({
         "id": req.id,
+        "state": "done",
         "target": {"kind": req.target.kind, "name": req.target.name},
         "ok": error.is_none(),
         "status": status,
@@ -231,6 +232,7 @@ fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
         retry_after,
         report: serde_json::json!({
             "id": req.id,
+            "state": "done",
             "target": {"kind": req.target.kind, "name": req.target.name},
             "ok": false,
             "status": status,

@@ -53,8 +53,9 @@ impl Starter {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Stops an instance on a thread of its own.
+    /// Stops an instance on a thread of its own; its token goes at once.
     fn retire(&self, instance: Instance) {
+        instance.withdraw(&self.server);
         // Relaxed: the count only needs to be up before the thread starts,
         // which the spawn orders.
         self.stopping.fetch_add(1, Ordering::Relaxed);

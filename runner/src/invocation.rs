@@ -33,6 +33,8 @@ struct Drained {
 struct Broken {
     messages: Vec<String>,
     limit: Option<Instant>,
+    /// An instance's exit is among the messages.
+    exited: bool,
 }
 
 impl Broken {
@@ -40,6 +42,11 @@ impl Broken {
         self.limit
             .get_or_insert_with(|| Instant::now() + Duration::from_millis(200));
         self.messages.push(e);
+    }
+
+    fn ended(&mut self, e: String) {
+        self.exited = true;
+        self.add(e);
     }
 }
 
@@ -164,14 +171,28 @@ fn collect_results(
                     Err(e) => broken.add(e),
                 }
             }
-            ChainEvent::Ended(e) => broken.add(e),
+            ChainEvent::Ended(e) => broken.ended(e),
             ChainEvent::Asked(_) => {}
         }
     }
     if !broken.messages.is_empty() {
+        wait_for_exits(w, &mut broken);
         return Err(broken.messages.join("; "));
     }
     Ok((finished.into_iter().flatten().collect(), values))
+}
+
+/// An instance that broke off usually exits right after: its status is
+/// worth waiting for, briefly.
+fn wait_for_exits(w: &mut WarmChain<'_>, broken: &mut Broken) {
+    let limit = broken.limit.unwrap_or_else(Instant::now);
+    while Instant::now() < limit && !broken.exited {
+        match w.next_event(limit, "an invocation broke off") {
+            Ok(ChainEvent::Ended(e)) => broken.ended(e),
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 fn wait_output(w: &WarmChain<'_>, drained: &mpsc::Receiver<Drained>) -> Result<Drained, String> {

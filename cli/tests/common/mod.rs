@@ -4,6 +4,8 @@
     reason = "each test binary uses its own part of these helpers"
 )]
 
+pub mod service;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
