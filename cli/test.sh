@@ -53,4 +53,4 @@ fi
 echo "--- docker $(docker version --format '{{.Server.Version}}')"
 bash cli/images/build.sh
 # One at a time: they look for leftover containers by name.
-cargo test --release -p faasin-cli --test docker -- --ignored --test-threads=1
+cargo test --release -p faasin-cli --test docker --test serve_docker -- --ignored --test-threads=1
