@@ -13,7 +13,7 @@ use faasin_runner::workers::Workers;
 use faasin_runner::Transport;
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,17 +55,66 @@ pub struct Outcome {
 pub fn run(
     req: &Request,
     input: Box<dyn Read + Send>,
-    mut output: Output,
+    output: Output,
     workers: &Workers,
     metrics: &Metrics,
 ) -> Outcome {
     let t0 = Instant::now();
     let started_unix_s = unix_now();
-    let mut leased = match lease(req) {
+    let leased = match lease(req) {
         Ok(l) => l,
         Err(refused) => return refusal(req, refused, metrics),
     };
     let queued_s = t0.elapsed().as_secs_f64();
+    let cold: Vec<bool> = leased.iter().map(|l| l.cold).collect();
+    let fed = Arc::new(AtomicU64::new(0));
+    let input = Box::new(Counted {
+        inner: input,
+        count: Arc::clone(&fed),
+    });
+    let (ran, stopped) = run_on(req, leased, input, output, workers, t0);
+    let (status, error) = match &ran {
+        Ok(inv) => match failed_program(req, inv) {
+            Some(e) => (502, Some(e)),
+            None => (200, None),
+        },
+        Err(e) => (status_of(stopped.as_deref()), Some(e.clone())),
+    };
+    let output_bytes = ran.as_ref().ok().map(|i| i.output_bytes);
+    // Relaxed: a statistic (after a failure the feeder may still add some).
+    metrics.streamed(fed.load(Ordering::Relaxed), output_bytes.unwrap_or(0));
+    let report = serde_json::json!({
+        "id": req.id,
+        "state": "done",
+        "target": {"kind": req.target.kind, "name": req.target.name},
+        "ok": error.is_none(),
+        "status": status,
+        "error": error,
+        "params": req.params,
+        "started_unix_s": started_unix_s,
+        "queued_s": queued_s,
+        "elapsed_s": t0.elapsed().as_secs_f64(),
+        "output_bytes": output_bytes,
+        "functions": functions_report(req, &ran, &cold),
+    });
+    Outcome {
+        status,
+        error,
+        retry_after: None,
+        report,
+    }
+}
+
+/// Runs the invocation on the instances leased for it, then gives them
+/// back. Returns how it ran, and why the engine stopped it, if it did.
+fn run_on(
+    req: &Request,
+    mut leased: Vec<Leased>,
+    input: Box<dyn Read + Send>,
+    mut output: Output,
+    workers: &Workers,
+    t0: Instant,
+) -> (Result<InvocationReport, String>, Option<String>) {
     let pools = &req.target.pools;
     for (k, l) in leased.iter_mut().enumerate() {
         l.instance.name = format!("function {} ({})", k + 1, pools[k].def.name);
@@ -73,7 +122,6 @@ pub fn run(
             t.clone_from(&req.id);
         }
     }
-    let cold: Vec<bool> = leased.iter().map(|l| l.cold).collect();
     let chain = Chain {
         functions: (pools.iter().zip(&req.target.capacities))
             .map(|(p, &capacity)| faasin_runner::chain::Function {
@@ -82,12 +130,7 @@ pub fn run(
             })
             .collect(),
     };
-    let deadline = t0
-        + pools
-            .iter()
-            .map(|p| p.def.timeout)
-            .max()
-            .unwrap_or_default();
+    let longest = pools.iter().map(|p| p.def.timeout).max();
     let (instances, tags): (Vec<_>, Vec<_>) =
         leased.into_iter().map(|l| (l.instance, l.tag)).unzip();
     let transport = match req.target.store {
@@ -99,7 +142,7 @@ pub fn run(
         instances,
         transport,
         workers.clone(),
-        Some(deadline),
+        Some(t0 + longest.unwrap_or_default()),
         Some(Arc::clone(&req.cancel)),
     );
     let ran = match &req.target.store {
@@ -114,35 +157,21 @@ pub fn run(
             cold: false,
         });
     }
-    let (status, error) = match &ran {
-        Ok(inv) => match failed_program(req, inv) {
-            Some(e) => (502, Some(e)),
-            None => (200, None),
-        },
-        Err(e) => (status_of(stopped.as_deref()), Some(e.clone())),
-    };
-    let report = serde_json::json!({
-        "id": req.id,
-        "state": "done",
-        "target": {"kind": req.target.kind, "name": req.target.name},
-        "ok": error.is_none(),
-        "status": status,
-        "error": error,
-        "params": req.params,
-        "started_unix_s": started_unix_s,
-        "queued_s": queued_s,
-        "elapsed_s": t0.elapsed().as_secs_f64(),
-        "output_bytes": ran.as_ref().ok().map(|i| i.output_bytes),
-        "functions": functions_report(req, &ran, &cold),
-    });
-    if let Ok(inv) = &ran {
-        metrics.streamed(0, inv.output_bytes);
-    }
-    Outcome {
-        status,
-        error,
-        retry_after: None,
-        report,
+    (ran, stopped)
+}
+
+/// The request body, counted as it is read.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        // Relaxed: a statistic, read once the invocation is over.
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 

@@ -23,6 +23,16 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+/// How a function gets its ends.
+enum Ends {
+    /// On the handoff socket, under this token.
+    Offered(String),
+    /// At fds 3 and 4.
+    Inherited(OwnedFd, OwnedFd),
+    /// Through its stdin and stdout, copied by adapter threads.
+    Adapted(OwnedFd, OwnedFd),
+}
+
 /// The runner's own ends: it writes edge 0 and reads edge n.
 struct Pumps {
     input: JoinHandle<io::Result<()>>,
@@ -127,34 +137,18 @@ impl OneShot<'_> {
             .read
             .take()
             .expect("each read end is taken once");
-        let output = self.edges[i + 1]
-            .write
-            .take()
-            .expect("each write end is taken once");
+        let output = (self.edges[i + 1].write.take()).expect("each write end is taken once");
         let container = containers::name(f, &self.run_id, i);
-        let mut inherited = None;
-        let mut stdio_ends = None;
-        let mut token = None;
-        if uses_handoff(f) {
-            let server = self.server.as_ref().expect("started for handoff functions");
-            let tx = self.tx.clone();
-            token = Some(server.offer(Some(input), Some(output), move |at| {
-                let _ = tx.send(Event::Granted(i, at));
-            }));
-        } else if f.stdio {
-            stdio_ends = Some((input, output));
-        } else {
-            inherited = Some((input, output));
-        }
-        let handoff = self
-            .server
-            .as_ref()
-            .zip(token.as_deref())
-            .map(|(s, t)| HandoffAt {
-                dir: s.dir(),
-                socket: s.socket(),
-                token: t,
-            });
+        let ends = self.hand_out(i, input, output);
+        let token = match &ends {
+            Ends::Offered(t) => Some(t.as_str()),
+            _ => None,
+        };
+        let handoff = self.server.as_ref().zip(token).map(|(s, t)| HandoffAt {
+            dir: s.dir(),
+            socket: s.socket(),
+            token: t,
+        });
         let mut cmd = process::command(f, container.as_deref(), handoff, &self.opts.docker);
         cmd.stderr(Stdio::inherit()).stdout(Stdio::piped());
         cmd.stdin(if f.stdio {
@@ -162,7 +156,7 @@ impl OneShot<'_> {
         } else {
             Stdio::null()
         });
-        if let Some((inp, out)) = &inherited {
+        if let Ends::Inherited(inp, out) = &ends {
             process::place_ends(&mut cmd, inp.as_raw_fd(), out.as_raw_fd());
         }
         self.slots[i].start = Some(Instant::now());
@@ -171,16 +165,14 @@ impl OneShot<'_> {
             let _ = tx.send(Event::Exit(i, exit));
         };
         let spawned = process::spawn(cmd, &mut self.guard, container.as_deref(), on_exit);
-        // Our copies of inherited ends close here, right after the spawn:
-        // the child holds the only ones, so its exit is seen downstream
-        // (EOF) and upstream (EPIPE).
-        drop(inherited);
-        self.slots[i].token = token;
-        match spawned {
-            Ok(mut child) => {
-                if let Some((inp, out)) = stdio_ends {
+        match (spawned, ends) {
+            (Ok(mut child), ends) => {
+                if let Ends::Adapted(inp, out) = ends {
                     self.adapt_stdio(i, &mut child, inp, out);
                 }
+                // Inherited ends close here, right after the spawn: the child
+                // holds the only copies, so its exit is seen downstream (EOF)
+                // and upstream (EPIPE).
                 let slot = &mut self.slots[i];
                 slot.pid = Some(child.pid);
                 slot.container = container;
@@ -188,7 +180,7 @@ impl OneShot<'_> {
                     slot.ret = Some(std::thread::spawn(move || process::read_return(&mut out)));
                 }
             }
-            Err(e) => {
+            (Err(e), ends) => {
                 let what = match &f.image {
                     Some(_) => "docker".to_string(),
                     None => f.command.argv()[0].clone(),
@@ -196,10 +188,29 @@ impl OneShot<'_> {
                 let slot = &mut self.slots[i];
                 slot.error = Some(format!("could not start {what:?}: {e}"));
                 slot.end = slot.start;
-                if let (Some(s), Some(t)) = (&self.server, &slot.token) {
-                    s.withdraw(t);
+                if let (Some(s), Ends::Offered(t)) = (&self.server, ends) {
+                    s.withdraw(&t);
                 }
             }
+        }
+    }
+
+    /// How function `i` gets its ends: offered on the handoff socket (the
+    /// token is kept in its slot too), adapted to stdio, or inherited.
+    fn hand_out(&mut self, i: usize, input: OwnedFd, output: OwnedFd) -> Ends {
+        let f = &self.chain.functions[i];
+        if uses_handoff(f) {
+            let server = self.server.as_ref().expect("started for handoff functions");
+            let tx = self.tx.clone();
+            let token = server.offer(Some(input), Some(output), move |at| {
+                let _ = tx.send(Event::Granted(i, at));
+            });
+            self.slots[i].token = Some(token.clone());
+            Ends::Offered(token)
+        } else if f.stdio {
+            Ends::Adapted(input, output)
+        } else {
+            Ends::Inherited(input, output)
         }
     }
 
