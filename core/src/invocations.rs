@@ -251,11 +251,11 @@ mod tests {
     use std::os::fd::AsFd;
 
     /// A runner's side in a thread: serves a request per payload with a
-    /// fresh ring pair each, and the parameters that go with it, feeds the
-    /// payload and collects the output and the return value, then answers
-    /// END. With `stays`, the function must wait
-    /// on its connection for the next reply (`FAASIN_WARM=2`), and is
-    /// accepted once; without, it must connect for every request.
+    /// fresh ring pair each and the parameters that go with the payload,
+    /// feeds the payload and collects the output and the return value, then
+    /// answers END. With `stays`, the function must wait on its connection
+    /// for the next reply (`FAASIN_WARM=2`), and is accepted once; without,
+    /// it must connect for every request.
     fn serve(
         listener: OwnedFd,
         payloads: Vec<(Vec<u8>, &'static str)>,
