@@ -140,6 +140,11 @@ export declare class FaasinInvocation {
   /** This invocation's output stream. */
   readonly output: FaasinWriter;
   /**
+   * This invocation's parameters as the runner gave them (JSON by
+   * convention: `JSON.parse(inv.params)`), or null if there are none.
+   */
+  readonly params: string | null;
+  /**
    * Ends `output`, closes `input`, then sends `value` as the return value
    * (a string or bytes as they are, anything else as JSON).
    */
@@ -153,3 +158,9 @@ export declare class FaasinInvocation {
  * invocation, or exactly one (on the process's own streams) otherwise.
  */
 export declare function invocations(): AsyncGenerator<FaasinInvocation, void, undefined>;
+
+/**
+ * A one-shot function's invocation parameters, from env `FAASIN_PARAMS`
+ * (null when unset or empty); a warm function reads `inv.params`.
+ */
+export declare function params(): string | null;

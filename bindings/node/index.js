@@ -467,12 +467,14 @@ function closeQuietly(fd) {
 
 /**
  * One invocation of a warm function (see `invocations()`): `input` and
- * `output` are its streams; `finish(value)` ends it with a return value.
+ * `output` are its streams, `params` its parameters (a string, JSON by
+ * convention, or null); `finish(value)` ends it with a return value.
  */
 class FaasinInvocation {
   constructor(nativeInvocation) {
     this._native = nativeInvocation;
     this._done = false;
+    this.params = nativeInvocation.params ?? null;
     this.input = new FaasinReader(nativeInvocation.takeReader());
     this.output = new FaasinWriter(nativeInvocation.takeWriter());
   }
@@ -541,6 +543,15 @@ async function* invocations() {
   }
 }
 
+/**
+ * A one-shot function's invocation parameters, from env `FAASIN_PARAMS`
+ * (null when unset or empty). A warm function gets each invocation's own
+ * as `inv.params`.
+ */
+function params() {
+  return native.params() ?? null;
+}
+
 let input;
 let output;
 
@@ -554,6 +565,7 @@ module.exports = {
   FaasinWriter,
   FaasinInvocation,
   invocations,
+  params,
   /** The native addon, for the tests. */
   _native: native,
 };

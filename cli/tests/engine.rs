@@ -94,3 +94,83 @@ fn warm_chains_on_one_server_run_invocations_side_by_side() {
         }
     }
 }
+
+/// The parameters a warm chain is given reach every function with each
+/// invocation's streams: a FAASIN function as `Invocation::params`, a stdio
+/// program under the watchdog as env `FAASIN_PARAMS` (unset when there are
+/// none, whatever the function's own env says).
+#[test]
+fn every_function_gets_the_invocation_parameters() {
+    let peer = Function {
+        command: Command::Argv(vec![
+            peer_bin().display().to_string(),
+            "warm".into(),
+            "params".into(),
+        ]),
+        ..cat("peer")
+    };
+    let program = "cat >/dev/null; printf %s \"${FAASIN_PARAMS-unset}\"";
+    let watchdog = Function {
+        command: Command::Argv(vec![
+            faasin_bin().display().to_string(),
+            faasin_runner::stdio_watchdog::SUBCOMMAND.into(),
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+            program.into(),
+        ]),
+        env: [(faasin::ENV_PARAMS.to_string(), "stale".to_string())].into(),
+        ..cat("sh")
+    };
+    let chain = Chain {
+        functions: vec![peer, watchdog],
+    };
+    let server = HandoffServer::start().unwrap();
+    let mut guard = Guard::none("enginetest-params");
+    let setup = Setup {
+        transport: Transport::Faasin,
+        server: &server,
+        guard: &mut guard,
+        docker: "docker",
+        run_id: "enginetest-params",
+        timeout: None,
+    };
+    let mut w = WarmChain::start(&chain, setup).unwrap();
+    assert!(w.start_error.is_none());
+    let invoke = |w: &mut WarmChain<'_>| {
+        w.wait_all_asked().unwrap();
+        let out = Collected::default();
+        let mut dst: Output = Box::new(out.clone());
+        let input = Box::new(std::io::Cursor::new(b"payload".to_vec()));
+        let inv = invocation::streamed(w, input, &mut dst).unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        (inv.return_values[0].clone(), text)
+    };
+    let params = r#"{"query": {"q": "ä"}}"#;
+    w.set_params(params.into()).unwrap();
+    for _ in 0..2 {
+        let (value, out) = invoke(&mut w);
+        assert_eq!(value, serde_json::json!({"query": {"q": "ä"}}));
+        assert_eq!(out, params);
+    }
+    // Refused, and the last ones stay.
+    let e = w
+        .set_params(vec![b' '; faasin::handoff::MAX_PARAMS + 1])
+        .unwrap_err();
+    assert!(e.contains("parameters over 65536 bytes"), "{e}");
+    assert_eq!(invoke(&mut w).1, params);
+    w.set_params(Vec::new()).unwrap();
+    let (value, out) = invoke(&mut w);
+    assert_eq!(value, serde_json::Value::Null);
+    assert_eq!(out, "unset");
+    w.wait_all_asked().unwrap();
+    w.end_all(true, std::time::Duration::from_secs(5), "docker");
+    for inst in &w.instances {
+        assert_eq!(
+            inst.status().and_then(|s| s.code()),
+            Some(0),
+            "{}",
+            inst.name
+        );
+    }
+}

@@ -6,19 +6,35 @@
 //! peer write BYTES [SEED] [CHUNK]   # to faasin::output(); prints "BYTES SHA256"
 //! peer read [CHUNK]                 # from faasin::input(); prints "BYTES SHA256"
 //! peer warm MODE [N]                # a warm function (faasin::invocations())
+//! peer runner PARAMS... -- COMMAND [ARGS...]   # a warm runner for COMMAND
 //! ```
 //! A warm peer copies each invocation's input to its output and returns
 //! `{"bytes": N, "sha256": "..."}`; MODE says how it misbehaves, for the
 //! platform's fault tests: `cat` (it does not), `crash N` (aborts rather
 //! than pass on more than N bytes), `exit N` (exits 3 likewise), `hang`
 //! (reads its input, writes nothing, never returns), `env NAME` (returns the
-//! variable's value instead).
+//! variable's value instead), `params` (returns the invocation's parameters
+//! as they came, or `null`).
+//!
+//! As a runner, the peer starts COMMAND as a warm function and grants it
+//! one invocation per PARAMS (an empty one: no parameters), with empty
+//! input, and prints each return value on a line of its own: the bindings'
+//! tests see through it what their warm functions got.
 //! Streams come from the usual conventions (FAASOUT_FD / FAASIN_FD, fd 3 / 4,
 //! FAASIN_SOCKET), so the same binary also works with plain pipes.
 
+use faasin::handoff;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
-use std::process::ExitCode;
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const USAGE: &str =
+    "usage: peer write BYTES [SEED] [CHUNK] | peer read [CHUNK] | peer warm MODE [N] \
+                     | peer runner PARAMS... -- COMMAND [ARGS...]";
 
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -76,16 +92,100 @@ fn run(args: &[String]) -> io::Result<String> {
         Some("warm") => {
             for inv in faasin::invocations() {
                 let mut inv = inv?;
-                let value = serve(args, &mut inv.input, &mut inv.output)?;
+                let params = inv.params().map(str::to_owned);
+                let value = serve(args, &mut inv.input, &mut inv.output, params)?;
                 inv.finish(value.as_bytes())?;
             }
             Ok("{}".into())
         }
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "usage: peer write BYTES [SEED] [CHUNK] | peer read [CHUNK] | peer warm MODE [N]",
-        )),
+        Some("runner") => match args.iter().position(|a| a == "--") {
+            Some(sep) if sep + 1 < args.len() => runner(&args[1..sep], &args[sep + 1..]),
+            _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
+        },
+        _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
     }
+}
+
+/// Plays the warm runner for `command`: one invocation per entry of
+/// `params`; the return values, a line each.
+fn runner(params: &[String], command: &[String]) -> io::Result<String> {
+    let dir = std::env::temp_dir().join(format!("faasin-peer-runner-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let socket = dir.join("handoff.sock");
+    let listener = handoff::listen(&socket)?;
+    let mut child = Command::new(&command[0])
+        .args(&command[1..])
+        .env(faasin::ENV_WARM, faasin::WARM_STAYS)
+        .env(handoff::ENV_SOCKET, &socket)
+        .env(handoff::ENV_TOKEN, "peer")
+        // Our stdout is for the return values.
+        .stdout(Stdio::from(io::stderr().as_fd().try_clone_to_owned()?))
+        .spawn()?;
+    // A function that exits before it is done would leave us waiting for
+    // its request: its exit ends the run.
+    let done = Arc::new(AtomicBool::new(false));
+    let waiter = std::thread::spawn({
+        let (done, dir) = (Arc::clone(&done), dir.clone());
+        move || {
+            let status = child.wait();
+            // Relaxed: the flag only tells an early exit from the last one.
+            if !done.load(Ordering::Relaxed) {
+                eprintln!("peer: the function exited early ({status:?})");
+                let _ = std::fs::remove_dir_all(&dir);
+                std::process::exit(1);
+            }
+            status
+        }
+    });
+    let mut values = Vec::new();
+    let mut kept = None;
+    for p in params {
+        let conn = match kept.take() {
+            Some(c) => c,
+            None => next_request(&listener)?,
+        };
+        let (in_r, in_w) = faasin::pipe_fds(1 << 16)?;
+        let (out_r, out_w) = faasin::pipe_fds(1 << 16)?;
+        handoff::grant(
+            conn.as_fd(),
+            Some(in_r.as_fd()),
+            Some(out_w.as_fd()),
+            p.as_bytes(),
+        )?;
+        drop((in_r, out_w));
+        faasin::Writer::from_fd(in_w)?.close()?;
+        io::copy(&mut faasin::Reader::from_fd(out_r)?, &mut io::sink())?;
+        let ret = handoff::read_result(conn.as_fd(), 1 << 20)?;
+        values.push(String::from_utf8_lossy(&ret.value).into_owned());
+        if ret.stays {
+            kept = Some(conn);
+        }
+    }
+    let conn = match kept {
+        Some(c) => c,
+        None => next_request(&listener)?,
+    };
+    // Relaxed: see the waiter.
+    done.store(true, Ordering::Relaxed);
+    handoff::end(conn.as_fd())?;
+    let status = waiter.join().expect("the waiter thread")?;
+    std::fs::remove_dir_all(&dir)?;
+    if !status.success() {
+        return Err(io::Error::other(format!(
+            "the function ended with {status}"
+        )));
+    }
+    Ok(values.join("\n"))
+}
+
+/// The next connection on the handoff socket, with its request read.
+fn next_request(listener: &OwnedFd) -> io::Result<OwnedFd> {
+    let conn = handoff::accept(listener.as_fd())?;
+    let token = handoff::read_request(conn.as_fd(), Duration::from_secs(30))?;
+    if token != "peer" {
+        return Err(io::Error::other(format!("a request with token {token:?}")));
+    }
+    Ok(conn)
 }
 
 /// One warm invocation: copies input to output, misbehaving as MODE says.
@@ -93,6 +193,7 @@ fn serve(
     args: &[String],
     input: &mut faasin::Reader,
     output: &mut faasin::Writer,
+    params: Option<String>,
 ) -> io::Result<String> {
     let mode = args.get(1).map_or("cat", String::as_str);
     let limit = match mode {
@@ -131,6 +232,7 @@ fn serve(
             let name = args.get(2).map_or("", String::as_str);
             Ok(format!("{:?}", std::env::var(name).unwrap_or_default()))
         }
+        "params" => Ok(params.unwrap_or_else(|| "null".into())),
         _ => Ok(format!(
             "{{\"bytes\": {total}, \"sha256\": \"{}\"}}",
             hex(&h.finalize())

@@ -17,6 +17,8 @@ pub const ENV_OUTPUT_FD: &str = "FAASOUT_FD";
 pub const DEFAULT_INPUT_FD: RawFd = 3;
 /// Fd used for the output stream when `FAASOUT_FD` is absent.
 pub const DEFAULT_OUTPUT_FD: RawFd = 4;
+/// Env variable with a one-shot function's invocation parameters.
+pub const ENV_PARAMS: &str = "FAASIN_PARAMS";
 
 // Relaxed: these only make sure each fd is taken into an OwnedFd once.
 static INPUT_TAKEN: AtomicBool = AtomicBool::new(false);
@@ -42,6 +44,15 @@ pub fn output() -> io::Result<Writer> {
         &OUTPUT_TAKEN,
         false,
     )?)
+}
+
+/// A one-shot function's invocation parameters (UTF-8, JSON by convention),
+/// from `FAASIN_PARAMS`; `None` when it is unset or empty. A value that is
+/// not UTF-8 comes with U+FFFD in place of each bad byte sequence. A warm
+/// function gets each invocation's own from [`crate::Invocation::params`].
+pub fn params() -> Option<String> {
+    let v = std::env::var_os(ENV_PARAMS)?;
+    (!v.is_empty()).then(|| v.to_string_lossy().into_owned())
 }
 
 fn take(var: &str, default: RawFd, taken: &AtomicBool, is_input: bool) -> io::Result<OwnedFd> {

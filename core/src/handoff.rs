@@ -6,6 +6,11 @@
 //! flag bytes (has input, has output) with those fds attached in that order,
 //! or `NO` followed by a reason in UTF-8.
 //!
+//! The rest of an `OK` reply, if any, is the invocation's parameters: UTF-8
+//! (JSON by convention), at most [`MAX_PARAMS`] bytes. A reply of exactly
+//! four bytes has none, so a function that reads the parameters takes the
+//! replies of a runner that sends none, and the other way round.
+//!
 //! A warm function (one process serving many invocations, see
 //! [`crate::invocations`]) asks the same way once per invocation and may
 //! get a third reply, `END`: no more invocations, exit now. It keeps the
@@ -35,11 +40,20 @@ pub const ENV_TOKEN: &str = "FAASIN_TOKEN";
 const REQUEST_PREFIX: &[u8] = b"FAASIN-HANDOFF 1\n";
 const MAX_TOKEN: usize = 1024;
 
-/// The stream ends a function receives.
+/// The most bytes of parameters a grant carries.
+pub const MAX_PARAMS: usize = 64 * 1024;
+
+/// `OK`, has input, has output: what a grant's reply starts with.
+const GRANT_HEADER: usize = 4;
+
+/// The stream ends a function receives, and the parameters of the
+/// invocation they are for.
 #[derive(Debug, Default)]
 pub struct Streams {
     pub input: Option<OwnedFd>,
     pub output: Option<OwnedFd>,
+    /// `None` when the runner sent none (or an empty string).
+    pub params: Option<String>,
 }
 
 fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
@@ -198,7 +212,9 @@ fn await_answer(
     timeout: Option<Duration>,
     path: Option<&Path>,
 ) -> io::Result<(OwnedFd, Answer)> {
-    let mut buf = [0u8; 1024];
+    // One byte more than the largest grant, to tell a longer reply (cut to
+    // the buffer) from one that fits.
+    let mut buf = vec![0u8; GRANT_HEADER + MAX_PARAMS + 1];
     let received = loop {
         match endpoint::recv_with_fds(sock.as_fd(), &mut buf, 2, 0) {
             // A warm function waits here between invocations, where a signal
@@ -239,12 +255,28 @@ fn await_answer(
             ),
         ));
     }
-    if n != 4 || !reply.starts_with(b"OK") {
+    if n < GRANT_HEADER || !reply.starts_with(b"OK") {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "malformed handoff reply",
         ));
     }
+    if n - GRANT_HEADER > MAX_PARAMS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the handoff reply carries parameters over {MAX_PARAMS} bytes"),
+        ));
+    }
+    let params = match std::str::from_utf8(&reply[GRANT_HEADER..]) {
+        Ok("") => None,
+        Ok(p) => Some(p.to_owned()),
+        Err(e) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the invocation's parameters are not UTF-8: {e}"),
+            ))
+        }
+    };
     let want = reply[2] as usize + reply[3] as usize;
     if reply[2] > 1 || reply[3] > 1 || fds.len() != want {
         return Err(io::Error::new(
@@ -254,7 +286,14 @@ fn await_answer(
     }
     let output = if reply[3] == 1 { fds.pop() } else { None };
     let input = if reply[2] == 1 { fds.pop() } else { None };
-    Ok((sock, Answer::Granted(Streams { input, output })))
+    Ok((
+        sock,
+        Answer::Granted(Streams {
+            input,
+            output,
+            params,
+        }),
+    ))
 }
 
 /// Server side: a listening handoff socket at `path` (removed first if stale).
@@ -315,18 +354,45 @@ pub fn read_request(conn: BorrowedFd<'_>, timeout: Duration) -> io::Result<Strin
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "handoff token is not UTF-8"))
 }
 
-/// Server side: sends the streams to an accepted client.
+/// Whether `params` can go with a grant: UTF-8 of at most [`MAX_PARAMS`]
+/// bytes (`InvalidInput` otherwise, saying which).
+pub fn check_params(params: &[u8]) -> io::Result<()> {
+    if params.len() > MAX_PARAMS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "parameters over {MAX_PARAMS} bytes ({} bytes)",
+                params.len()
+            ),
+        ));
+    }
+    std::str::from_utf8(params).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("parameters that are not UTF-8: {e}"),
+        )
+    })?;
+    Ok(())
+}
+
+/// Server side: sends the streams to an accepted client, with the
+/// invocation's `params` (empty: none). Parameters that [`check_params`]
+/// refuses are not sent, and the connection stays as it was.
 pub fn grant(
     conn: BorrowedFd<'_>,
     input: Option<BorrowedFd<'_>>,
     output: Option<BorrowedFd<'_>>,
+    params: &[u8],
 ) -> io::Result<()> {
+    check_params(params)?;
     let fds: Vec<_> = input
         .iter()
         .chain(output.iter())
         .map(|f| f.as_raw_fd())
         .collect();
-    let msg = [b'O', b'K', input.is_some() as u8, output.is_some() as u8];
+    let mut msg = Vec::with_capacity(GRANT_HEADER + params.len());
+    msg.extend_from_slice(&[b'O', b'K', input.is_some() as u8, output.is_some() as u8]);
+    msg.extend_from_slice(params);
     endpoint::send_with_fds(conn, &msg, &fds)
 }
 
@@ -445,10 +511,10 @@ mod tests {
             read_request(conn.as_fd(), Duration::from_millis(20)).unwrap(),
             "t"
         );
-        grant(conn.as_fd(), None, None).unwrap();
+        grant(conn.as_fd(), None, None, b"").unwrap();
         let first = read_result(conn.as_fd(), 100).unwrap();
         assert_eq!((first.value.as_slice(), first.stays), (&b"late"[..], true));
-        grant(conn.as_fd(), None, None).unwrap();
+        grant(conn.as_fd(), None, None, b"").unwrap();
         let second = read_result(conn.as_fd(), 100).unwrap();
         assert_eq!(
             (second.value.as_slice(), second.stays),
@@ -456,5 +522,82 @@ mod tests {
         );
         client.join().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// What a function makes of the runner's reply: a connected pair, the
+    /// runner's end handed to `send`, the function's end read as a reply.
+    fn answer_to(send: impl FnOnce(BorrowedFd<'_>)) -> io::Result<Streams> {
+        let (runner, function) = endpoint::seqpacket_pair().unwrap();
+        send(runner.as_fd());
+        match await_answer(function, Some(Duration::from_secs(5)), None)? {
+            (_, Answer::Granted(s)) => Ok(s),
+            (_, Answer::End) => panic!("END"),
+        }
+    }
+
+    #[test]
+    fn parameters_go_with_the_streams() {
+        let largest = "ü".repeat(MAX_PARAMS / 2);
+        for params in ["{\"query\": {\"q\": \"ä b\"}}", &largest] {
+            let (r, w) = crate::pipe_fds(4096).unwrap();
+            let s = answer_to(|conn| {
+                grant(conn, Some(r.as_fd()), Some(w.as_fd()), params.as_bytes()).unwrap()
+            })
+            .unwrap();
+            assert!(s.input.is_some() && s.output.is_some());
+            assert_eq!(s.params.as_deref(), Some(params));
+        }
+        let s = answer_to(|conn| grant(conn, None, None, b"{}").unwrap()).unwrap();
+        assert!(s.input.is_none() && s.output.is_none());
+        assert_eq!(s.params.as_deref(), Some("{}"));
+    }
+
+    /// No parameters: the four bytes of a reply from before there were any.
+    #[test]
+    fn a_grant_without_parameters_is_the_four_byte_reply() {
+        let (runner, function) = endpoint::seqpacket_pair().unwrap();
+        let (r, _w) = crate::pipe_fds(4096).unwrap();
+        grant(runner.as_fd(), Some(r.as_fd()), None, b"").unwrap();
+        let mut buf = [0u8; 64];
+        let (n, fds) = endpoint::recv_with_fds(function.as_fd(), &mut buf, 2, 0).unwrap();
+        assert_eq!(&buf[..n], b"OK\x01\x00");
+        assert_eq!(fds.len(), 1);
+        let s = answer_to(|conn| {
+            endpoint::send_with_fds(conn, b"OK\x00\x01", &[r.as_raw_fd()]).unwrap()
+        })
+        .unwrap();
+        assert!(s.input.is_none() && s.output.is_some());
+        assert_eq!(s.params, None);
+    }
+
+    #[test]
+    fn parameters_too_long_or_not_utf8_are_refused_by_both_sides() {
+        let (runner, function) = endpoint::seqpacket_pair().unwrap();
+        let long = vec![b'x'; MAX_PARAMS + 1];
+        let e = grant(runner.as_fd(), None, None, &long).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            e.to_string()
+                .contains(&format!("parameters over {MAX_PARAMS} bytes")),
+            "{e}"
+        );
+        let e = grant(runner.as_fd(), None, None, b"\xff{}").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+        // Nothing was sent: the next grant is the first reply.
+        grant(runner.as_fd(), None, None, b"p").unwrap();
+        let s = await_answer(function, Some(Duration::from_secs(5)), None).unwrap();
+        assert!(matches!(s.1, Answer::Granted(Streams { params: Some(p), .. }) if p == "p"));
+
+        // A runner that sends them anyway.
+        let mut reply = b"OK\x00\x00".to_vec();
+        reply.extend_from_slice(&long);
+        let e = answer_to(|conn| endpoint::send_with_fds(conn, &reply, &[]).unwrap()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("over 65536 bytes"), "{e}");
+        let e = answer_to(|conn| endpoint::send_with_fds(conn, b"OK\x00\x00\xc3(", &[]).unwrap())
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 }

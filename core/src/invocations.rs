@@ -19,10 +19,12 @@
 //! ```
 //!
 //! Started by `faasin run --warm N`, the loop runs N times, each time with
-//! fresh streams handed over the handoff socket ([`crate::handoff`]).
-//! Started any other way (a one-shot chain, a test), it runs once, on
-//! [`crate::input`] and [`crate::output`], and `finish` prints the return
-//! value on stdout, so the same function serves both.
+//! fresh streams handed over the handoff socket ([`crate::handoff`]), and
+//! the invocation's parameters if the runner gives any
+//! ([`Invocation::params`]). Started any other way (a one-shot chain, a
+//! test), it runs once, on [`crate::input`] and [`crate::output`] with the
+//! parameters of [`crate::params`], and `finish` prints the return value on
+//! stdout, so the same function serves both.
 
 use crate::{handoff, Reader, Writer};
 use std::io::{self, Write};
@@ -44,18 +46,22 @@ pub const WARM_STAYS: &str = "2";
 /// Where a finished invocation leaves its connection for the next request.
 type Kept = Arc<Mutex<Option<OwnedFd>>>;
 
-/// One invocation's streams.
+/// One invocation's streams, and its parameters.
 #[derive(Debug)]
 pub struct Invocation {
     pub input: Reader,
     pub output: Writer,
-    /// Where the return value goes when warm; stdout otherwise.
-    conn: Option<OwnedFd>,
-    /// Where `conn` waits for the next invocation, if the runner keeps it.
-    kept: Option<Kept>,
+    done: Completion,
 }
 
 impl Invocation {
+    /// The parameters the runner gave this invocation (UTF-8, JSON by
+    /// convention); `None` if it gave none. Not started warm, they are
+    /// [`crate::params`].
+    pub fn params(&self) -> Option<&str> {
+        self.done.params()
+    }
+
     /// Ends the invocation: closes both streams (the next function sees end
     /// of file), then hands `value` to the runner as the return value.
     /// An invocation dropped without `finish` is reported to a warm runner
@@ -68,14 +74,10 @@ impl Invocation {
     }
 
     /// The streams and what finishes the invocation, apart (for bindings
-    /// whose streams live in objects of their own). Close both streams
-    /// before [`Completion::finish`].
+    /// whose streams live in objects of their own); the parameters go with
+    /// the [`Completion`]. Close both streams before [`Completion::finish`].
     pub fn into_parts(self) -> (Reader, Writer, Completion) {
-        let done = Completion {
-            conn: self.conn,
-            kept: self.kept,
-        };
-        (self.input, self.output, done)
+        (self.input, self.output, self.done)
     }
 }
 
@@ -83,11 +85,19 @@ impl Invocation {
 /// [`Invocation::into_parts`].
 #[derive(Debug)]
 pub struct Completion {
+    /// Where the return value goes when warm; stdout otherwise.
     conn: Option<OwnedFd>,
+    /// Where `conn` waits for the next invocation, if the runner keeps it.
     kept: Option<Kept>,
+    params: Option<String>,
 }
 
 impl Completion {
+    /// The invocation's parameters, as [`Invocation::params`].
+    pub fn params(&self) -> Option<&str> {
+        self.params.as_deref()
+    }
+
     /// Sends `value` as the return value: on the invocation's connection
     /// when warm, on stdout otherwise. Dropped unsent, the invocation is
     /// reported to a warm runner as broken off.
@@ -172,8 +182,11 @@ impl Iterator for Invocations {
                 Ok(Invocation {
                     input,
                     output: crate::output()?,
-                    conn: None,
-                    kept: None,
+                    done: Completion {
+                        conn: None,
+                        kept: None,
+                        params: crate::params(),
+                    },
                 })
             })),
             State::Warm {
@@ -211,8 +224,11 @@ impl Iterator for Invocations {
                     Ok(Invocation {
                         input,
                         output,
-                        conn: Some(conn),
-                        kept: kept.clone(),
+                        done: Completion {
+                            conn: Some(conn),
+                            kept: kept.clone(),
+                            params: streams.params,
+                        },
                     })
                 })();
                 if inv.is_ok() {
@@ -234,14 +250,15 @@ mod tests {
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
 
-    /// A runner's side in a thread: serves `invocations` requests with a
-    /// fresh ring pair each, feeds `payload` and collects the output and the
-    /// return value, then answers END. With `stays`, the function must wait
-    /// on its connection for the next reply (`FAASIN_WARM=2`), and is
-    /// accepted once; without, it must connect for every request.
+    /// A runner's side in a thread: serves a request per payload with a
+    /// fresh ring pair each and the parameters that go with the payload,
+    /// feeds the payload and collects the output and the return value, then
+    /// answers END. With `stays`, the function must wait on its connection
+    /// for the next reply (`FAASIN_WARM=2`), and is accepted once; without,
+    /// it must connect for every request.
     fn serve(
         listener: OwnedFd,
-        payloads: Vec<Vec<u8>>,
+        payloads: Vec<(Vec<u8>, &'static str)>,
         stays: bool,
     ) -> std::thread::JoinHandle<Vec<(Vec<u8>, Vec<u8>)>> {
         let accept = move |listener: &OwnedFd| {
@@ -255,14 +272,20 @@ mod tests {
         std::thread::spawn(move || {
             let mut got = Vec::new();
             let mut last: Option<OwnedFd> = None;
-            for p in payloads {
+            for (p, params) in payloads {
                 let conn = match last.take() {
                     Some(c) => c,
                     None => accept(&listener),
                 };
                 let (in_r, in_w) = crate::pipe_fds(4096).unwrap();
                 let (out_r, out_w) = crate::pipe_fds(4096).unwrap();
-                handoff::grant(conn.as_fd(), Some(in_r.as_fd()), Some(out_w.as_fd())).unwrap();
+                handoff::grant(
+                    conn.as_fd(),
+                    Some(in_r.as_fd()),
+                    Some(out_w.as_fd()),
+                    params.as_bytes(),
+                )
+                .unwrap();
                 drop((in_r, out_w));
                 let mut w = Writer::from_fd(in_w).unwrap();
                 w.write_all(&p).unwrap();
@@ -318,10 +341,17 @@ mod tests {
         let (dir, listener, mut it) = warm(&format!("serve-{stays}"), stays);
         // Larger than a ring and than one result message.
         let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let server = serve(listener, vec![b"abc".to_vec(), vec![], big.clone()], stays);
+        let payloads = vec![
+            (b"abc".to_vec(), ""),
+            (vec![], "{\"query\": {\"q\": \"ä\"}}"),
+            (big.clone(), "x"),
+        ];
+        let server = serve(listener, payloads, stays);
         let mut served = 0;
+        let mut params = Vec::new();
         for inv in &mut it {
             let mut inv = inv.unwrap();
+            params.push(inv.params().map(str::to_owned));
             let mut data = Vec::new();
             inv.input.read_to_end(&mut data).unwrap();
             inv.output.write_all(&data).unwrap();
@@ -330,6 +360,14 @@ mod tests {
             served += 1;
         }
         assert_eq!(served, 3);
+        assert_eq!(
+            params,
+            [
+                None,
+                Some("{\"query\": {\"q\": \"ä\"}}".into()),
+                Some("x".into())
+            ]
+        );
         assert!(it.next().is_none(), "stays ended");
         let got = server.join().unwrap();
         assert_eq!(got[0].0, b"abc");
@@ -347,7 +385,7 @@ mod tests {
             handoff::read_request(conn.as_fd(), std::time::Duration::from_secs(5)).unwrap();
             let (in_r, _in_w) = crate::pipe_fds(4096).unwrap();
             let (_out_r, out_w) = crate::pipe_fds(4096).unwrap();
-            handoff::grant(conn.as_fd(), Some(in_r.as_fd()), Some(out_w.as_fd())).unwrap();
+            handoff::grant(conn.as_fd(), Some(in_r.as_fd()), Some(out_w.as_fd()), b"").unwrap();
             let broken = handoff::read_result(conn.as_fd(), 1024);
             // Nothing stays on a connection whose invocation broke off: the
             // function asks again on a new one.

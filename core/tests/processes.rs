@@ -134,6 +134,14 @@ fn child_entry() {
                 }
             }
         }
+        "params" => {
+            // One-shot, on stdin and stderr: the parameters from the env, as
+            // faasin::params() and the one invocation see them.
+            let inv = faasin::invocations().next().unwrap().unwrap();
+            let (from_env, of_inv) = (faasin::params(), inv.params().map(str::to_owned));
+            inv.finish(b"").unwrap();
+            writeln!(out.lock(), "\nRESULT {from_env:?} {of_inv:?}").unwrap();
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -330,4 +338,42 @@ fn default_fds_are_used_only_when_they_are_endpoints() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a FAASIN endpoint"), "{err}");
     assert!(err.contains("faasin run"), "{err}");
+}
+
+/// A one-shot function's parameters come from `FAASIN_PARAMS`, for
+/// `faasin::params()` and its one invocation alike.
+#[test]
+fn a_one_shot_function_takes_its_parameters_from_the_env() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let cases: [(Option<OsString>, &str); 4] = [
+        (None, "None None"),
+        (Some("".into()), "None None"),
+        (
+            Some("{\"q\": \"ä\"}".into()),
+            r#"Some("{\"q\": \"ä\"}") Some("{\"q\": \"ä\"}")"#,
+        ),
+        (
+            Some(OsString::from_vec(b"a\xffb".to_vec())),
+            "Some(\"a\u{fffd}b\") Some(\"a\u{fffd}b\")",
+        ),
+    ];
+    for (value, want) in cases {
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = Command::new(exe);
+        cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+            .env(ROLE, "params")
+            .env("FAASIN_FD", "0")
+            .env("FAASOUT_FD", "2")
+            .env_remove(faasin::ENV_WARM)
+            .env_remove(faasin::handoff::ENV_SOCKET)
+            .env_remove(faasin::ENV_PARAMS)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(v) = &value {
+            cmd.env(faasin::ENV_PARAMS, v);
+        }
+        assert_eq!(result_line(cmd.spawn().unwrap()), want, "{value:?}");
+    }
 }

@@ -222,8 +222,14 @@ fn answer(conn: OwnedFd, readable: bool, shared: &Shared) {
             on_taken,
         } => {
             let (i, o) = (input.as_ref(), output.as_ref());
-            if let Err(e) = handoff::grant(conn.as_fd(), i.map(|f| f.as_fd()), o.map(|f| f.as_fd()))
-            {
+            // A one-shot function takes its parameters from its env.
+            let granted = handoff::grant(
+                conn.as_fd(),
+                i.map(|f| f.as_fd()),
+                o.map(|f| f.as_fd()),
+                b"",
+            );
+            if let Err(e) = granted {
                 eprintln!("faasin: could not hand a function its ends: {e}");
             }
             // Our copies of the ends close here: from now on only the

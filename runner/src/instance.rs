@@ -151,15 +151,23 @@ impl Instance {
         self.asked.is_some()
     }
 
-    /// Hands it an invocation's ends; its return value will come on the
-    /// connection.
-    pub fn grant(&mut self, input: OwnedFd, output: OwnedFd) -> Result<(), String> {
+    /// Hands it an invocation's ends and parameters (empty: none); its
+    /// return value will come on the connection. Parameters that
+    /// `faasin::handoff::check_params` refuses leave it asking.
+    pub fn grant(&mut self, input: OwnedFd, output: OwnedFd, params: &[u8]) -> Result<(), String> {
+        handoff::check_params(params)
+            .map_err(|e| format!("cannot hand {} its invocation: {e}", self.name))?;
         let conn = self
             .asked
             .take()
             .ok_or_else(|| format!("{} was granted an invocation it did not ask for", self.name))?;
-        handoff::grant(conn.as_fd(), Some(input.as_fd()), Some(output.as_fd()))
-            .map_err(|e| format!("cannot hand {} its streams: {e}", self.name))?;
+        handoff::grant(
+            conn.as_fd(),
+            Some(input.as_fd()),
+            Some(output.as_fd()),
+            params,
+        )
+        .map_err(|e| format!("cannot hand {} its streams: {e}", self.name))?;
         // Our copies close here, so that its exit is seen by its neighbours
         // as EOF or a broken pipe.
         drop((input, output));

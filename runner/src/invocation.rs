@@ -75,7 +75,7 @@ pub fn streamed(
     for i in (0..n).rev() {
         let inp = ends[i].0.take().expect("each read end once");
         let out = ends[i + 1].1.take().expect("each write end once");
-        w.instances[i].grant(inp, out)?;
+        w.grant(i, inp, out)?;
     }
     let (finished, values) = collect_results(w, t0)?;
     let done = wait_output(w, &drained)?;
@@ -236,7 +236,7 @@ impl Stages for InstanceStages<'_, '_> {
 
 impl InstanceStages<'_, '_> {
     fn run_one(&mut self, i: usize, ends: StageEnds) -> Result<(), String> {
-        self.w.instances[i].grant(ends.input, ends.output)?;
+        self.w.grant(i, ends.input, ends.output)?;
         let limit = Instant::now() + Duration::from_secs(24 * 3600);
         loop {
             match self.w.next_event(limit, "an invocation ran")? {

@@ -1,8 +1,10 @@
 //! The stdio watchdog (`faasin __stdio -- PROGRAM ARGS...`): a warm
 //! instance for a program that knows nothing of FAASIN, as OpenFaaS's
 //! watchdog is in its streaming mode. For every invocation it starts the
-//! program afresh, streams the invocation's faasin into its stdin and its
-//! stdout into the faasout, and returns `{"exit_code": N, "signal": S}`.
+//! program afresh, with the invocation's parameters in env `FAASIN_PARAMS`
+//! (unset when there are none), streams the invocation's faasin into its
+//! stdin and its stdout into the faasout, and returns
+//! `{"exit_code": N, "signal": S}`.
 
 use crate::pumps::{self, Meter};
 use std::io;
@@ -22,7 +24,7 @@ pub fn main(argv: &[String]) -> ExitCode {
     for inv in faasin::invocations() {
         let result = inv.and_then(|inv| {
             let (input, output, done) = inv.into_parts();
-            let value = run_once(program, args, input, output)?;
+            let value = run_once(program, args, done.params(), input, output)?;
             done.finish(value.as_bytes())
         });
         if let Err(e) = result {
@@ -33,15 +35,22 @@ pub fn main(argv: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// One invocation: the program on the invocation's streams; its status as
-/// the return value.
+/// One invocation: the program on the invocation's streams and with its
+/// parameters; its status as the return value.
 fn run_once(
     program: &str,
     args: &[String],
+    params: Option<&str>,
     input: faasin::Reader,
     output: faasin::Writer,
 ) -> io::Result<String> {
-    let mut child = Command::new(program)
+    let mut cmd = Command::new(program);
+    match params {
+        Some(p) => cmd.env(faasin::ENV_PARAMS, p),
+        // Not those of the watchdog's own env, if it has any.
+        None => cmd.env_remove(faasin::ENV_PARAMS),
+    };
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

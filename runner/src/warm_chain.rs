@@ -56,6 +56,8 @@ pub struct WarmChain<'a> {
     start: Instant,
     /// Set by someone else to stop what runs (a client that went away).
     cancel: Option<Arc<AtomicBool>>,
+    /// The parameters granted with each invocation's streams (empty: none).
+    params: Vec<u8>,
 }
 
 /// How a warm chain is started.
@@ -87,6 +89,7 @@ impl<'a> WarmChain<'a> {
             deadline: setup.timeout.map(|t| start + t),
             start,
             cancel: None,
+            params: Vec::new(),
         };
         for (i, f) in chain.functions.iter().enumerate() {
             let at = Start {
@@ -128,7 +131,24 @@ impl<'a> WarmChain<'a> {
             deadline,
             start: Instant::now(),
             cancel,
+            params: Vec::new(),
         }
+    }
+
+    /// The parameters of the invocations that follow, until set again
+    /// (UTF-8, JSON by convention; empty: none, as at the start): every
+    /// instance gets them with its streams. Err: they cannot go with a
+    /// grant (over `faasin::handoff::MAX_PARAMS` bytes, or not UTF-8), and
+    /// the last ones stay.
+    pub fn set_params(&mut self, params: Vec<u8>) -> Result<(), String> {
+        handoff::check_params(&params).map_err(|e| format!("invocation {e}"))?;
+        self.params = params;
+        Ok(())
+    }
+
+    /// Hands instance `i` an invocation's ends, with the parameters.
+    pub fn grant(&mut self, i: usize, input: OwnedFd, output: OwnedFd) -> Result<(), String> {
+        self.instances[i].grant(input, output, &self.params)
     }
 
     /// The instances back, for whoever lent them.

@@ -27,13 +27,14 @@ pub struct InvocationError {
     pub code: String,
 }
 
-/// One invocation: its two ends (taken once each by the JS side) and what
-/// sends its return value.
+/// One invocation: its two ends (taken once each by the JS side), what
+/// sends its return value, and its parameters.
 #[napi]
 pub struct NativeInvocation {
     reader: Option<faasin::Reader>,
     writer: Option<faasin::Writer>,
     done: Option<faasin::Completion>,
+    params: Option<String>,
 }
 
 impl NativeInvocations {
@@ -68,6 +69,7 @@ impl NativeInvocations {
                             Some(Either::A(NativeInvocation {
                                 reader: Some(r),
                                 writer: Some(w),
+                                params: done.params().map(str::to_owned),
                                 done: Some(done),
                             }))
                         }
@@ -98,6 +100,12 @@ fn take_once<E, N>(
 
 #[napi]
 impl NativeInvocation {
+    /// The invocation's parameters (`null`: the runner gave none).
+    #[napi(getter)]
+    pub fn params(&self) -> Option<String> {
+        self.params.clone()
+    }
+
     /// The invocation's read end, once.
     #[napi(catch_unwind)]
     pub fn take_reader(&mut self, env: Env) -> napi::Result<NativeReader> {

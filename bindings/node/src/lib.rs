@@ -100,6 +100,13 @@ pub fn invocations() -> invocations::NativeInvocations {
     invocations::NativeInvocations::new()
 }
 
+/// A one-shot function's parameters (env FAASIN_PARAMS; `null` when unset
+/// or empty).
+#[napi(catch_unwind)]
+pub fn params() -> Option<String> {
+    faasin::params()
+}
+
 /// A slab for stream reads (see `slab.rs`): a Buffer over `size` bytes
 /// (rounded up to whole pages, or whole huge pages from 2 MiB) of pooled
 /// memory, or of a new mapping

@@ -61,8 +61,14 @@ async function warm(): Promise<void> {
       i.close();
       continue;
     }
-    await i.finish({ bytes: n });
+    const params: string | null = i.params;
+    await i.finish({ bytes: n, params: params === null ? null : JSON.parse(params) });
   }
 }
 
-export { passThroughUpper, local, zeroCopy, warm };
+function oneShotParams(): unknown {
+  const params: string | null = faasin.params();
+  return params === null ? {} : JSON.parse(params);
+}
+
+export { passThroughUpper, local, zeroCopy, warm, oneShotParams };

@@ -7,6 +7,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { PEER } = require('./helpers');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLI = process.env.FAASIN_CLI || path.join(ROOT, 'target', 'release', 'faasin');
@@ -51,4 +52,35 @@ test('not started warm, the loop runs once and prints the return value', () => {
   assert.strictEqual(status, 0, JSON.stringify(rep));
   assert.deepStrictEqual(rep.functions[0].return_value, { bytes: 12 });
   assert.strictEqual(out, 'HELLO FAASIN');
+});
+
+const PARAMS_FN = path.join(__dirname, 'fixtures', 'params.js');
+
+test('a warm Node process gets the parameters the runner granted', () => {
+  // The Rust peer plays the runner: one invocation per argument ('': none).
+  const params = ['{"query": {"q": "ä"}}', '', 'p'.repeat(60_000)];
+  const r = spawnSync(PEER, ['runner', ...params, '--', process.execPath, PARAMS_FN], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  assert.strictEqual(r.status, 0);
+  assert.deepStrictEqual(r.stdout.replace(/\n$/, '').split('\n'), [params[0], '<none>', params[2]]);
+});
+
+test('a one-shot function takes its parameters from the env', () => {
+  const ours = ([k]) => !k.startsWith('FAASIN_') || k === 'FAASIN_NODE_ADDON';
+  const env = Object.fromEntries(Object.entries(process.env).filter(ours));
+  // Input from the empty stdin; the output stream (unused) on stderr.
+  Object.assign(env, { FAASIN_FD: '0', FAASOUT_FD: '2' });
+  for (const [value, want] of [[undefined, '<none>'], ['', '<none>'], ['{"a": "ü"}', '{"a": "ü"}']]) {
+    const e = value === undefined ? env : { ...env, FAASIN_PARAMS: value };
+    const once = spawnSync(process.execPath, [PARAMS_FN], { env: e, encoding: 'utf8', timeout: 60_000 });
+    assert.strictEqual(once.status, 0, once.stderr);
+    assert.strictEqual(once.stdout, want);
+    const code = `process.stdout.write(JSON.stringify(require(${JSON.stringify(ROOT)} + '/bindings/node').params()))`;
+    const p = spawnSync(process.execPath, ['-e', code], { env: e, encoding: 'utf8', timeout: 60_000 });
+    assert.strictEqual(p.status, 0, p.stderr);
+    assert.deepStrictEqual(JSON.parse(p.stdout), value || null);
+  }
 });

@@ -33,6 +33,7 @@ impl RawInvocations {
                     RawReader::new(r),
                     RawWriter::new(w),
                     RawCompletion {
+                        params: done.params().map(str::to_owned),
                         done: Mutex::new(Some(done)),
                     },
                 )))
@@ -41,14 +42,22 @@ impl RawInvocations {
     }
 }
 
-/// What sends an invocation's return value; once.
+/// What sends an invocation's return value; once. It keeps the
+/// invocation's parameters.
 #[pyclass(module = "faasin._faasin", frozen)]
 pub struct RawCompletion {
     done: Mutex<Option<faasin::Completion>>,
+    params: Option<String>,
 }
 
 #[pymethods]
 impl RawCompletion {
+    /// The invocation's parameters (None: the runner gave none).
+    #[getter]
+    fn params(&self) -> Option<&str> {
+        self.params.as_deref()
+    }
+
     /// Sends the return value (to the warm runner, or stdout); once.
     fn finish(&self, py: Python<'_>, value: &[u8]) -> PyResult<()> {
         let done = self
@@ -68,4 +77,11 @@ pub fn invocations() -> RawInvocations {
     RawInvocations {
         it: Mutex::new(faasin::invocations()),
     }
+}
+
+/// A one-shot function's parameters (env FAASIN_PARAMS; None if unset or
+/// empty).
+#[pyfunction]
+pub fn params() -> Option<String> {
+    faasin::params()
 }

@@ -140,6 +140,7 @@ fn _faasin(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<invocations::RawInvocations>()?;
     m.add_class::<invocations::RawCompletion>()?;
     m.add_function(wrap_pyfunction!(invocations::invocations, m)?)?;
+    m.add_function(wrap_pyfunction!(invocations::params, m)?)?;
     m.add(
         "InvalidStreamError",
         m.py().get_type::<InvalidStreamError>(),

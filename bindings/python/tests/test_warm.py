@@ -2,6 +2,7 @@
 serves every invocation, and the same file runs one-shot."""
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -25,6 +26,13 @@ import os, faasin
 for inv in faasin.invocations():
     inv.input.read(10)
     os._exit(3)
+"""
+
+PARAMS = """
+import faasin
+for inv in faasin.invocations():
+    inv.input.read()
+    inv.finish(inv.params if inv.params is not None else "<none>")
 """
 
 
@@ -74,3 +82,32 @@ def test_a_warm_function_that_dies_mid_invocation_fails_the_run(runner: str,
     assert p.returncode == 1
     err = p.stderr.decode()
     assert "function 2 (" in err and ("broke off" in err or "ended (exit 3)" in err), err
+
+
+def test_a_warm_function_gets_the_parameters_the_runner_granted(peer: str,
+                                                                tmp_path: Path) -> None:
+    fn = tmp_path / "params.py"
+    fn.write_text(PARAMS)
+    # The peer plays the runner: one invocation per argument ("": none).
+    params = ['{"query": {"q": "ä"}}', "", "p" * 60_000]
+    p = subprocess.run([peer, "runner", *params, "--", sys.executable, str(fn)],
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stdout.decode().splitlines() == [params[0], "<none>", params[2]]
+
+
+def test_a_one_shot_function_takes_its_parameters_from_the_env(tmp_path: Path) -> None:
+    fn = tmp_path / "params.py"
+    fn.write_text(PARAMS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAASIN")}
+    # Input from the empty stdin; the output stream (unused) on stderr.
+    env.update(FAASIN_FD="0", FAASOUT_FD="2")
+    for value, want in [(None, "<none>"), ("", "<none>"), ('{"a": "ü"}', '{"a": "ü"}')]:
+        e = env if value is None else {**env, "FAASIN_PARAMS": value}
+        p = subprocess.run([sys.executable, str(fn)], env=e, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr.decode()
+        assert p.stdout.decode() == want
+        code = "import faasin; print(repr(faasin.params()))"
+        p = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, timeout=60)
+        assert p.stdout.decode().strip() == repr(value or None), p.stderr.decode()

@@ -106,6 +106,8 @@ entry! {
             c.sock.as_fd(),
             in_fd.as_ref().map(|f| f.as_fd()),
             out_fd.as_ref().map(|f| f.as_fd()),
+            // A child started from Java takes its parameters from its env.
+            b"",
         )?;
         Ok(())
     }

@@ -2,10 +2,11 @@
 //! serving many invocations (core's `faasin::invocations`).
 
 use crate::end::{End, Stream};
-use crate::guard::{entry, Fail};
+use crate::guard::{entry, Fail, Result};
 use crate::handle::{deref_handle, free_entry, free_handle, into_handle};
 use jni::objects::{JByteArray, JLongArray};
-use jni::sys::{jboolean, jlong, JNI_FALSE, JNI_TRUE};
+use jni::sys::{jboolean, jlong, jstring, JNI_FALSE, JNI_TRUE};
+use jni::JNIEnv;
 use std::sync::Mutex;
 
 /// The iterator; `next` blocks, so the mutex serializes callers.
@@ -81,6 +82,36 @@ entry! {
         done.finish(&value)?;
         Ok(())
     }
+}
+
+entry! {
+    /// The invocation's parameters, or null if it has none. Read before
+    /// `completionFinish`, which sends the completion off with them.
+    fn Java_io_faasin_Native_completionParams(h: jlong) -> jstring = std::ptr::null_mut() => |env| {
+        // SAFETY: Java passes the handle of a reachable FaasinInvocation.
+        let done: &Completion = unsafe { deref_handle(h)? };
+        let params = done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|c| c.params().map(str::to_owned));
+        java_string(env, params)
+    }
+}
+
+entry! {
+    /// A one-shot function's parameters (env FAASIN_PARAMS), or null.
+    fn Java_io_faasin_Native_params() -> jstring = std::ptr::null_mut() => |env| {
+        java_string(env, faasin::params())
+    }
+}
+
+/// `s` as a Java string, or null.
+fn java_string(env: &mut JNIEnv<'_>, s: Option<String>) -> Result<jstring> {
+    Ok(match s {
+        Some(s) => env.new_string(s)?.into_raw(),
+        None => std::ptr::null_mut(),
+    })
 }
 
 free_entry!(

@@ -19,6 +19,9 @@ invocations) loops instead::
         inv.output.write(inv.input.read().upper())
         inv.finish(b'{"ok": true}')
 
+``inv.params`` is the invocation's parameters (a str, JSON by convention,
+or None); a one-shot function reads its own with ``faasin.params()``.
+
 Errors: ``BrokenPipeError`` when writing after the reader left;
 ``BlockingIOError`` in non-blocking mode (writes; reads return ``None``);
 ``ValueError`` for bad arguments (a wrong capacity, opening the write end as
@@ -58,6 +61,7 @@ __all__ = [
     "input",
     "invocations",
     "output",
+    "params",
     "is_endpoint",
     "open_reader",
     "open_writer",
@@ -390,13 +394,15 @@ def open_writer(fd: int) -> Writer:
 
 class Invocation:
     """One invocation of a warm function: ``input`` and ``output`` are its
-    streams; :meth:`finish` ends it with a return value."""
+    streams, ``params`` its parameters (a str, JSON by convention; None if
+    the runner gave none); :meth:`finish` ends it with a return value."""
 
     def __init__(
         self, r: _faasin.RawReader, w: _faasin.RawWriter, done: _faasin.RawCompletion
     ) -> None:
         self.input = Reader(r)
         self.output = Writer(w)
+        self.params: Optional[str] = done.params
         self._done = done
 
     def finish(self, value: Union[bytes, str] = b"") -> None:
@@ -417,6 +423,13 @@ def invocations() -> Iterator[Invocation]:
     the function's usual streams. Waiting for the next one releases the GIL."""
     for r, w, done in _faasin.invocations():
         yield Invocation(r, w, done)
+
+
+def params() -> Optional[str]:
+    """A one-shot function's invocation parameters, from env
+    ``FAASIN_PARAMS`` (None when unset or empty). A warm function gets each
+    invocation's own as ``inv.params``."""
+    return _faasin.params()
 
 
 _streams_lock = threading.Lock()

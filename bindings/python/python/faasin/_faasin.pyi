@@ -18,6 +18,7 @@ __all__ = [
     "invocations",
     "is_endpoint",
     "output",
+    "params",
     "pipe",
     "pipe_fds",
 ]
@@ -86,6 +87,9 @@ class RawInvocations:
 
 @final
 class RawCompletion:
+    @property
+    def params(self) -> str | None: ...
     def finish(self, value: bytes) -> None: ...
 
 def invocations() -> RawInvocations: ...
+def params() -> str | None: ...

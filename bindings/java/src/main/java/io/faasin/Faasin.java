@@ -62,6 +62,16 @@ public final class Faasin {
         return new FaasinInvocations();
     }
 
+    /**
+     * A one-shot function's invocation parameters, from env
+     * {@code FAASIN_PARAMS} (JSON by convention), or null when it is unset or
+     * empty. A warm function gets each invocation's own from
+     * {@link FaasinInvocation#params()}.
+     */
+    public static String params() {
+        return Native.params();
+    }
+
     /** A new stream with the {@linkplain #DEFAULT_CAPACITY default capacity}. */
     public static FaasinPipe pipe() throws IOException {
         return pipe(DEFAULT_CAPACITY);

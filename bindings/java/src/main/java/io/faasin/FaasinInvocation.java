@@ -7,7 +7,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * One invocation of a warm function (see {@link Faasin#invocations()}): its
- * input and output streams, and {@link #finish} for its return value.
+ * input and output streams, its {@linkplain #params() parameters}, and
+ * {@link #finish} for its return value.
  *
  * <p>An invocation closed without {@code finish} (or never closed, once it is
  * garbage) is reported to the runner as broken off, as if the function had
@@ -18,6 +19,7 @@ public final class FaasinInvocation implements AutoCloseable {
     private final FaasinOutputStream out;
     private final long completion;
     private final Cleaner.Cleanable cleanable;
+    private final String params;
     private boolean done;
 
     FaasinInvocation(long reader, long writer, long completion) {
@@ -25,6 +27,16 @@ public final class FaasinInvocation implements AutoCloseable {
         this.out = new FaasinOutputStream(writer, null);
         this.completion = completion;
         this.cleanable = Native.CLEANER.register(this, () -> Native.completionFree(completion));
+        this.params = Native.completionParams(completion);
+    }
+
+    /**
+     * This invocation's parameters as the runner gave them (JSON by
+     * convention), or null if there are none. Not started warm, they are
+     * {@link Faasin#params()}.
+     */
+    public String params() {
+        return params;
     }
 
     /** This invocation's input (from the previous function, or the chain's input). */

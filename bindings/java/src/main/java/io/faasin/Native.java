@@ -104,6 +104,12 @@ final class Native {
 
     static native void completionFree(long h);
 
+    /** The invocation's parameters, or null; read before {@link #completionFinish}. */
+    static native String completionParams(long h);
+
+    /** A one-shot function's parameters (env {@code FAASIN_PARAMS}), or null. */
+    static native String params();
+
     /**
      * Ties a direct buffer made by native code to its keepalive handle: the
      * ring stays mapped until the buffer, and every buffer derived from it

@@ -11,6 +11,9 @@ import java.security.MessageDigest;
  * echo               copies Faasin.in to Faasin.out (ring to ring)
  * write BYTES SEED   writes pattern bytes to Faasin.out
  * read               reads Faasin.in to EOF
+ * params             a warm function returning each invocation's parameters
+ *                    (or "&lt;none&gt;")
+ * one-shot-params    prints Faasin.params() (or "&lt;none&gt;")
  * </pre>
  */
 public final class TestChild {
@@ -66,6 +69,20 @@ public final class TestChild {
                             .toUpperCase(java.util.Locale.ROOT).getBytes(java.nio.charset.StandardCharsets.UTF_8));
                     inv.finish("{\"bytes\": " + b.length + "}");
                 }
+                break;
+            }
+            case "params": {
+                for (FaasinInvocation inv : Faasin.invocations()) {
+                    inv.in().readAllBytes();
+                    inv.finish(inv.params() == null ? "<none>" : inv.params());
+                }
+                break;
+            }
+            case "one-shot-params": {
+                String p = Faasin.params();
+                // UTF-8 whatever the locale says.
+                System.out.write((p == null ? "<none>" : p).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                System.out.flush();
                 break;
             }
             default:

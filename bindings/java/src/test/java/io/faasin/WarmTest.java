@@ -75,6 +75,45 @@ class WarmTest {
     }
 
     @Test
+    void aWarmJvmGetsTheParametersTheRunnerGranted() throws Exception {
+        // The Rust peer plays the runner: one invocation per argument ("": none).
+        List<String> params = List.of("{\"query\": {\"q\": \"ä 😀\"}}", "", "p".repeat(60_000));
+        List<String> args = new ArrayList<>(List.of("runner"));
+        args.addAll(params);
+        args.add("--");
+        args.addAll(TestSupport.childJvm("params").command());
+        Process p = TestSupport.peer(args.toArray(new String[0])).start();
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the peer did not finish");
+        assertEquals(0, p.exitValue(), out);
+        assertEquals(List.of(params.get(0), "<none>", params.get(2)), out.lines().toList());
+    }
+
+    @Test
+    void aOneShotFunctionTakesItsParametersFromTheEnv() throws Exception {
+        String[][] cases = {{null, "<none>"}, {"", "<none>"}, {"{\"a\": \"ü 😀\"}", "{\"a\": \"ü 😀\"}"}};
+        for (String[] c : cases) {
+            for (String mode : List.of("params", "one-shot-params")) {
+                ProcessBuilder pb = TestSupport.childJvm(mode);
+                pb.environment().keySet().removeIf(k -> k.startsWith("FAASIN"));
+                // Input from the empty stdin; the output stream (unused) on stderr.
+                pb.environment().put("FAASIN_FD", "0");
+                pb.environment().put("FAASOUT_FD", "2");
+                if (c[0] != null) {
+                    pb.environment().put("FAASIN_PARAMS", c[0]);
+                }
+                Process p = pb.start();
+                p.getOutputStream().close();
+                String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertTrue(p.waitFor(60, TimeUnit.SECONDS), mode);
+                assertEquals(0, p.exitValue(), mode);
+                assertEquals(c[1], out, mode + " with " + c[0]);
+            }
+        }
+    }
+
+    @Test
     void notStartedWarmTheLoopRunsOnceAndPrintsTheReturnValue() throws Exception {
         Path input = dir.resolve("in.txt");
         Path output = dir.resolve("out.txt");
