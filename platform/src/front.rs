@@ -148,10 +148,19 @@ async fn invoke(
         let c = Arc::clone(&cancel);
         move || invoke::cancel(&c)
     });
+    let params = params(&id, uri, headers, &svc.config.headers);
+    let size = params.to_string().len();
+    if size > faasin::handoff::MAX_PARAMS {
+        let why = format!(
+            "the invocation's parameters (query string and passed headers) take {size} bytes, over {}",
+            faasin::handoff::MAX_PARAMS
+        );
+        return error(StatusCode::BAD_REQUEST, Some(&id), why);
+    }
     let (writer, mut chunks) = bridge::response_writer();
     let (done_tx, mut done) = oneshot::channel::<Outcome>();
     let req = Request {
-        params: params(&id, uri, headers, &svc.config.headers),
+        params,
         id: id.clone(),
         target,
         cancel: Arc::clone(&cancel),

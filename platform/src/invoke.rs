@@ -145,10 +145,12 @@ fn run_on(
         Some(t0 + longest.unwrap_or_default()),
         Some(Arc::clone(&req.cancel)),
     );
-    let ran = match &req.target.store {
-        None => invocation::streamed(&mut w, input, &mut output),
-        Some(store) => stored(&mut w, store, &req.id, input, &mut output),
-    };
+    let ran = w
+        .set_params(serde_json::to_vec(&req.params).unwrap_or_default())
+        .and_then(|()| match &req.target.store {
+            None => invocation::streamed(&mut w, input, &mut output),
+            Some(store) => stored(&mut w, store, &req.id, input, &mut output),
+        });
     let stopped = w.stopped();
     for ((instance, tag), pool) in w.into_instances().into_iter().zip(tags).zip(pools) {
         pool.give_back(Leased {

@@ -42,6 +42,7 @@ pub fn command(
                 faasin::ENV_OUTPUT_FD,
                 faasin::handoff::ENV_SOCKET,
                 faasin::handoff::ENV_TOKEN,
+                faasin::ENV_PARAMS,
             ] {
                 c.env_remove(v);
             }
