@@ -199,17 +199,28 @@ def memory_sample(root):
 
 # --- the modes ---------------------------------------------------------------
 
-def wrk(tag, path, clients, seconds, body=None, method="POST"):
-    env = dict(os.environ, WRK_BODY=body or "", WRK_METHOD=method)
+def wrk_args(path, clients, seconds, body=None, method="POST"):
+    """wrk's command line and environment (wrk.lua reads the body's file
+    and the method from it)."""
     cmd = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "60s",
            "-s", LUA, URL + path]
+    return cmd, dict(os.environ, WRK_BODY=body or "", WRK_METHOD=method)
+
+
+def wrk_result(output):
+    """The line wrk.lua's done() prints, or None."""
+    line = next((ln for ln in output.splitlines() if ln.startswith("WRKJSON ")), None)
+    return json.loads(line[len("WRKJSON "):]) if line else None
+
+
+def wrk(tag, path, clients, seconds, body=None, method="POST"):
+    cmd, env = wrk_args(path, clients, seconds, body, method)
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 120)
     with open(f"{OUT}/raw/{tag}.txt", "w") as f:
         f.write(p.stdout + p.stderr)
-    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
-    if p.returncode != 0 or line is None:
+    r = wrk_result(p.stdout)
+    if p.returncode != 0 or r is None:
         return {"error": f"wrk exited {p.returncode}: {p.stderr.strip()[-300:]}"}
-    r = json.loads(line[len("WRKJSON "):])
     lat = r["latency_us"]
     return {"requests": r["requests"], "rps": r["requests"] / (r["duration_us"] / 1e6),
             "p50_ms": lat["p50"] / 1e3, "p99_ms": lat["p99"] / 1e3,
@@ -294,11 +305,9 @@ def warm_up():
 def soak(serve_pid):
     before = metrics_text()
     samples = []
-    wrk_env = dict(os.environ, WRK_BODY=payload_file(1 << 10), WRK_METHOD="POST")
-    cmd = ["wrk", "-t1", "-c16", f"-d{SOAK_SECONDS}s", "--timeout", "60s", "-s", LUA,
-           URL + "/chains/faasin"]
+    cmd, env = wrk_args("/chains/faasin", 16, SOAK_SECONDS, payload_file(1 << 10))
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, env=wrk_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
     while True:
         s = memory_sample(serve_pid)
@@ -320,8 +329,7 @@ def soak(serve_pid):
     out = p.stdout.read()
     with open(f"{OUT}/raw/soak.txt", "w") as f:
         f.write(out)
-    line = next((ln for ln in out.splitlines() if ln.startswith("WRKJSON ")), None)
-    r = json.loads(line[len("WRKJSON "):]) if line else {"error": out[-300:]}
+    r = wrk_result(out) or {"error": out[-300:]}
     after = metrics_text()
     name = "faasin_invocations_total"
     delta = {k: v - counters(before, name).get(k, 0) for k, v in counters(after, name).items()}
