@@ -172,13 +172,11 @@ async fn invoke(
     let begun = svc.begin(&id, &cancel);
     let t0 = Instant::now();
     tokio::task::spawn_blocking(move || {
-        let outcome = invoke::run(
-            &req,
-            Box::new(input),
-            Box::new(writer),
-            &svc.workers,
-            &svc.metrics,
-        );
+        let ctx = invoke::Context {
+            workers: &svc.workers,
+            rings: &svc.starter.rings,
+        };
+        let outcome = invoke::run(&req, Box::new(input), Box::new(writer), &ctx, &svc.metrics);
         let target = format!("{}/{}", req.target.kind, req.target.name);
         svc.metrics
             .invoked(&target, outcome.status, t0.elapsed().as_secs_f64());
@@ -192,13 +190,46 @@ async fn invoke(
         drop(begun);
         let _ = done_tx.send(outcome);
     });
+    // Dropped with the handler (the client went away), it cancels.
+    let watch = Watch {
+        cancel,
+        armed: true,
+    };
     tokio::select! {
         biased;
         first = chunks.recv() => match first {
-            Some(chunk) => streamed(&id, chunk, chunks, done, cancel),
-            None => ended(&id, done.await.ok()),
+            Some(chunk) => streamed(&id, chunk, chunks, done, watch),
+            None => {
+                let o = done.await.ok();
+                watch.disarm();
+                ended(&id, o)
+            }
         },
-        o = &mut done => ended(&id, o.ok()),
+        o = &mut done => {
+            watch.disarm();
+            ended(&id, o.ok())
+        }
+    }
+}
+
+/// Cancels its invocation when dropped while armed: the client went away
+/// before its response was over.
+struct Watch {
+    cancel: Arc<AtomicBool>,
+    armed: bool,
+}
+
+impl Watch {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if self.armed {
+            invoke::cancel(&self.cancel);
+        }
     }
 }
 
@@ -232,26 +263,19 @@ fn streamed(
     first: Bytes,
     chunks: mpsc::Receiver<Bytes>,
     done: oneshot::Receiver<Outcome>,
-    cancel: Arc<AtomicBool>,
+    watch: Watch,
 ) -> Response {
     struct Rest {
         first: Option<Bytes>,
         chunks: mpsc::Receiver<Bytes>,
         done: Option<oneshot::Receiver<Outcome>>,
-        cancel: Arc<AtomicBool>,
-    }
-    impl Drop for Rest {
-        fn drop(&mut self) {
-            if self.done.is_some() {
-                invoke::cancel(&self.cancel);
-            }
-        }
+        watch: Option<Watch>,
     }
     let rest = Rest {
         first: Some(first),
         chunks,
         done: Some(done),
-        cancel,
+        watch: Some(watch),
     };
     let stream = futures_util::stream::unfold(rest, |mut r| async move {
         if let Some(b) = r.first.take() {
@@ -261,6 +285,9 @@ fn streamed(
             return Some((Ok(b), r));
         }
         let outcome = r.done.take()?.await.ok();
+        if let Some(w) = r.watch.take() {
+            w.disarm();
+        }
         // A failure after the output began cuts the response off.
         outcome
             .and_then(|o| o.error)

@@ -3,7 +3,7 @@
 //! `invocation::streamed`), give the instances back, and say how it went.
 
 use crate::metrics::Metrics;
-use crate::pool::{Leased, Pool, Refused};
+use crate::pool::{Leased, Pool, Refused, RingCache, SERVICE};
 use faasin_runner::chain::Chain;
 use faasin_runner::invocation::{self, Output};
 use faasin_runner::report::{unix_now, InvocationReport};
@@ -56,7 +56,7 @@ pub fn run(
     req: &Request,
     input: Box<dyn Read + Send>,
     output: Output,
-    workers: &Workers,
+    ctx: &Context<'_>,
     metrics: &Metrics,
 ) -> Outcome {
     let t0 = Instant::now();
@@ -72,7 +72,7 @@ pub fn run(
         inner: input,
         count: Arc::clone(&fed),
     });
-    let (ran, stopped) = run_on(req, leased, input, output, workers, t0);
+    let (ran, stopped) = run_on(req, leased, input, output, ctx, t0);
     let (status, error) = match &ran {
         Ok(inv) => match failed_program(req, inv) {
             Some(e) => (502, Some(e)),
@@ -112,7 +112,7 @@ fn run_on(
     mut leased: Vec<Leased>,
     input: Box<dyn Read + Send>,
     mut output: Output,
-    workers: &Workers,
+    ctx: &Context<'_>,
     t0: Instant,
 ) -> (Result<InvocationReport, String>, Option<String>) {
     let pools = &req.target.pools;
@@ -130,18 +130,38 @@ fn run_on(
             })
             .collect(),
     };
-    let longest = pools.iter().map(|p| p.def.timeout).max();
-    let (instances, tags): (Vec<_>, Vec<_>) =
-        leased.into_iter().map(|l| (l.instance, l.tag)).unzip();
-    let transport = match req.target.store {
-        Some(_) => Transport::Pipe,
-        None => Transport::Faasin,
+    // Edge k: its writer, its reader, its capacity (the writer's side's).
+    let serials: Vec<u64> = leased.iter().map(|l| l.serial).collect();
+    let edges: Vec<(u64, u64, usize)> = (0..=serials.len())
+        .map(|k| {
+            let w = if k == 0 { SERVICE } else { serials[k - 1] };
+            let r = serials.get(k).copied().unwrap_or(SERVICE);
+            (w, r, req.target.capacities[k.saturating_sub(1)])
+        })
+        .collect();
+    let streamed = req.target.store.is_none();
+    let rings = match streamed {
+        true => edges
+            .iter()
+            .map(|&(w, r, c)| ctx.rings.take(w, r, c))
+            .collect(),
+        false => Vec::new(),
     };
+    let longest = pools.iter().map(|p| p.def.timeout).max();
+    let (instances, rest): (Vec<_>, Vec<_>) = leased
+        .into_iter()
+        .map(|l| (l.instance, (l.tag, l.serial)))
+        .unzip();
     let mut w = WarmChain::assemble(
         &chain,
         instances,
-        transport,
-        workers.clone(),
+        rings,
+        if streamed {
+            Transport::Faasin
+        } else {
+            Transport::Pipe
+        },
+        ctx.workers.clone(),
         Some(t0 + longest.unwrap_or_default()),
         Some(Arc::clone(&req.cancel)),
     );
@@ -152,14 +172,32 @@ fn run_on(
             Some(store) => stored(&mut w, store, &req.id, input, &mut output),
         });
     let stopped = w.stopped();
-    for ((instance, tag), pool) in w.into_instances().into_iter().zip(tags).zip(pools) {
+    let (instances, rings) = w.into_parts();
+    if ran.is_ok() {
+        // Every end of its streams is closed: the same parties' next
+        // invocation may open new ones on this memory.
+        for (&(w, r, c), ring) in edges.iter().zip(rings) {
+            if let Some(ring) = ring {
+                ctx.rings.keep(w, r, c, ring);
+            }
+        }
+    }
+    for ((instance, (tag, serial)), pool) in instances.into_iter().zip(rest).zip(pools) {
         pool.give_back(Leased {
             instance,
+            serial,
             tag,
             cold: false,
         });
     }
     (ran, stopped)
+}
+
+/// What every invocation shares: threads for its pumps, and the ring memory
+/// kept between invocations.
+pub struct Context<'a> {
+    pub workers: &'a Workers,
+    pub rings: &'a RingCache,
 }
 
 /// The request body, counted as it is read.

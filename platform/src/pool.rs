@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use faasin_runner::guard::Guard;
 use faasin_runner::handoff_server::HandoffServer;
 use faasin_runner::instance::{wait_any, Event, Instance, LogSink, Start};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ pub struct Starter {
     started: AtomicU64,
     /// Instances being stopped right now.
     stopping: Arc<AtomicUsize>,
+    /// Ring memory kept between the invocations of the same two parties.
+    pub rings: RingCache,
 }
 
 impl Starter {
@@ -43,6 +46,7 @@ impl Starter {
             exe: std::env::current_exe().unwrap_or_else(|_| "faasin".into()),
             started: AtomicU64::new(0),
             stopping: Arc::default(),
+            rings: RingCache::default(),
         }
     }
 
@@ -54,8 +58,9 @@ impl Starter {
     }
 
     /// Stops an instance on a thread of its own; its token goes at once.
-    fn retire(&self, instance: Instance) {
+    fn retire(&self, instance: Instance, serial: u64) {
         instance.withdraw(&self.server);
+        self.rings.forget(serial);
         // Relaxed: the count only needs to be up before the thread starts,
         // which the spawn orders.
         self.stopping.fetch_add(1, Ordering::Relaxed);
@@ -71,6 +76,8 @@ impl Starter {
 /// An instance and the invocation its output lines are logged under.
 pub struct Leased {
     pub instance: Instance,
+    /// This service's number for the instance.
+    pub serial: u64,
     /// The invocation it serves ("-" while idle), for its log lines.
     pub tag: Arc<Mutex<String>>,
     /// Started for this lease.
@@ -245,7 +252,7 @@ impl Pool {
                 }
                 Err(e) => return Err(e),
                 _ if left.is_zero() => {
-                    self.starter.retire(instance);
+                    self.starter.retire(instance, k);
                     return Err(format!(
                         "function {:?} did not ask for an invocation within {ASK_TIMEOUT:?} of its start",
                         self.def.name
@@ -257,6 +264,7 @@ impl Pool {
         self.metrics.cold_start(&self.def.name);
         Ok(Leased {
             instance,
+            serial: k,
             tag,
             cold: true,
         })
@@ -283,12 +291,13 @@ impl Pool {
     /// asks for the next one waits idle; any other is stopped.
     pub fn give_back(&self, mut l: Leased) {
         l.instance.refresh();
-        if let Ok(mut t) = l.tag.lock() {
-            *t = "-".into();
-        }
         l.cold = false;
         let mut st = self.state();
         if l.instance.is_asking() && l.instance.alive() && !st.closed {
+            // Lines of a stopped instance still belong to its invocation.
+            if let Ok(mut t) = l.tag.lock() {
+                *t = "-".into();
+            }
             st.idle.push(Idle {
                 leased: l,
                 since: Instant::now(),
@@ -302,7 +311,7 @@ impl Pool {
     }
 
     fn retire(&self, l: Leased) {
-        self.starter.retire(l.instance);
+        self.starter.retire(l.instance, l.serial);
     }
 
     /// Idle instances that died (or broke the protocol) meanwhile leave
@@ -367,4 +376,37 @@ fn split_healthy(idle: Vec<Idle>) -> (Vec<Idle>, Vec<Idle>) {
             i
         })
         .partition(|i| i.leased.instance.alive() && i.leased.instance.is_asking())
+}
+
+/// Who holds an end of an edge: the service itself, or an instance.
+pub const SERVICE: u64 = u64::MAX;
+
+/// Ring memory kept per edge between the same two parties (writer, reader)
+/// and capacity: a new stream on used memory takes no page faults. Never
+/// handed to other parties: a warm function keeps its mappings, and a kept
+/// mapping can read what later flows through that memory.
+#[derive(Default)]
+pub struct RingCache {
+    rings: Mutex<HashMap<(u64, u64, usize), faasin::RingMemory>>,
+}
+
+impl RingCache {
+    fn lock(&self) -> MutexGuard<'_, HashMap<(u64, u64, usize), faasin::RingMemory>> {
+        self.rings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The memory the edge from `writer` to `reader` had, if any.
+    pub fn take(&self, writer: u64, reader: u64, capacity: usize) -> Option<faasin::RingMemory> {
+        self.lock().remove(&(writer, reader, capacity))
+    }
+
+    /// Keeps an edge's memory; every end of its last stream must be closed.
+    pub fn keep(&self, writer: u64, reader: u64, capacity: usize, ring: faasin::RingMemory) {
+        self.lock().insert((writer, reader, capacity), ring);
+    }
+
+    /// Drops the memory of every edge an instance took part in.
+    fn forget(&self, serial: u64) {
+        self.lock().retain(|k, _| k.0 != serial && k.1 != serial);
+    }
 }

@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::pool::Starter;
 use crate::registry::Registry;
 use crate::results::Results;
+use axum::serve::ListenerExt;
 use faasin_runner::guard::Guard;
 use faasin_runner::handoff_server::{random_token, HandoffServer};
 use faasin_runner::store::Store;
@@ -160,6 +161,9 @@ fn build(cfg: Config) -> Result<Arc<Service>, String> {
     faasin_runner::containers::check_images(&chain, &cfg.service.docker).map_err(|e| e.0)?;
     let server =
         HandoffServer::start().map_err(|e| format!("cannot serve the handoff socket: {e}"))?;
+    // The service's own ends of a chain's first and last ring open the same
+    // memory again invocation after invocation, and it made every ring.
+    faasin::keep_mappings();
     let run_id = random_token()[..8].to_string();
     let guard = Guard::start(&cfg.service.docker, &run_id);
     let starter = Arc::new(Starter::new(
@@ -212,10 +216,21 @@ async fn run(mut cfg: Config) -> Result<(), String> {
     let stop = CancellationToken::new();
     tokio::spawn(on_signals(stop.clone()));
     let reaper = start_reaper(&svc, &stop);
-    let front = axum::serve(front_l, crate::front::router(Arc::clone(&svc)))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
-    let admin = axum::serve(admin_l, crate::admin::router(Arc::clone(&svc)))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    // No Nagle: a streamed response's last small chunk must not wait for
+    // the client's delayed acknowledgement.
+    let nodelay = |t: &mut tokio::net::TcpStream| {
+        let _ = t.set_nodelay(true);
+    };
+    let front = axum::serve(
+        front_l.tap_io(nodelay),
+        crate::front::router(Arc::clone(&svc)),
+    )
+    .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let admin = axum::serve(
+        admin_l.tap_io(nodelay),
+        crate::admin::router(Arc::clone(&svc)),
+    )
+    .with_graceful_shutdown(stop.clone().cancelled_owned());
     let served = async { tokio::join!(front, admin) };
     tokio::pin!(served);
     tokio::select! {

@@ -112,17 +112,23 @@ impl<'a> WarmChain<'a> {
 
     /// A warm chain of instances started elsewhere (a platform's pools),
     /// each asking for an invocation; `deadline` bounds what runs on it.
+    /// `rings` (one per edge, or none) is ring memory to open its streams
+    /// on: memory an edge's same two parties used before, whose every end
+    /// is closed (a kept mapping can read what later flows through it).
     pub fn assemble(
         chain: &'a Chain,
         instances: Vec<Instance>,
+        rings: Vec<Option<faasin::RingMemory>>,
         transport: Transport,
         workers: Workers,
         deadline: Option<Instant>,
         cancel: Option<Arc<AtomicBool>>,
     ) -> WarmChain<'a> {
+        let mut rings = rings;
+        rings.resize_with(instances.len() + 1, || None);
         WarmChain {
             chain,
-            rings: (0..=instances.len()).map(|_| None).collect(),
+            rings,
             instances,
             start_error: None,
             transport,
@@ -151,9 +157,10 @@ impl<'a> WarmChain<'a> {
         self.instances[i].grant(input, output, &self.params)
     }
 
-    /// The instances back, for whoever lent them.
-    pub fn into_instances(self) -> Vec<Instance> {
-        self.instances
+    /// The instances back, for whoever lent them, and each edge's ring
+    /// memory, for the same parties' next streams.
+    pub fn into_parts(self) -> (Vec<Instance>, Vec<Option<faasin::RingMemory>>) {
+        (self.instances, self.rings)
     }
 
     pub fn started_at(&self) -> Instant {
