@@ -311,3 +311,22 @@ fn metrics_count_invocations_cold_starts_and_instances() {
         assert!(m.contains(want), "missing {want:?} in:\n{m}");
     }
 }
+
+#[test]
+fn instances_outlive_the_threads_that_started_them() {
+    let defs = [
+        peer_fn("cat", &["cat"], "serve-outlive", ""),
+        chain("one", &["cat"], ""),
+    ]
+    .concat();
+    let s = Served::start("outlive", &defs);
+    assert_eq!(
+        s.invoke("/chains/one", "first").2["functions"][0]["cold"],
+        true
+    );
+    // Longer than the async runtime keeps an idle blocking thread: the
+    // parent-death signal follows the thread that forked an instance.
+    std::thread::sleep(Duration::from_secs(12));
+    let report = s.invoke("/chains/one", "again").2;
+    assert_eq!(report["functions"][0]["cold"], false, "{report}");
+}

@@ -10,7 +10,8 @@ use std::io::{self, Read};
 use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// Where a function finds the handoff socket, and the token it presents.
@@ -129,7 +130,7 @@ pub fn spawn(
     // finds them even if the runner dies before naming the group.
     guard.mark(&mut cmd);
     die_with_runner(&mut cmd);
-    let mut child = cmd.spawn()?;
+    let mut child = keeper_spawn(cmd)?;
     let pid = child.id() as i32;
     guard.group(pid);
     if let Some(name) = container {
@@ -152,6 +153,41 @@ pub fn spawn(
         });
     });
     Ok(spawned)
+}
+
+type SpawnJob = (Command, mpsc::Sender<io::Result<Child>>);
+
+/// Spawns `cmd` on the keeper, a thread that lives as long as the process:
+/// the kernel's parent-death signal (`die_with_runner`) follows the thread
+/// that forked a child, not the process, so a child forked by a thread that
+/// ends (a pool's worker, an async runtime's blocking thread) would be
+/// killed with it.
+fn keeper_spawn(cmd: Command) -> io::Result<Child> {
+    static KEEPER: OnceLock<Mutex<mpsc::Sender<SpawnJob>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnJob>();
+        let started = std::thread::Builder::new()
+            .name("faasin-keeper".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            });
+        if let Err(e) = started {
+            eprintln!("faasin: cannot start the thread that starts functions: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (tx, rx) = mpsc::channel();
+    let sent = keeper
+        .lock()
+        .map_err(|_| io::Error::other("the keeper thread's channel is poisoned"))?
+        .send((cmd, tx));
+    if sent.is_err() {
+        return Err(io::Error::other("the thread that starts functions is gone"));
+    }
+    rx.recv()
+        .map_err(|_| io::Error::other("the thread that starts functions is gone"))?
 }
 
 /// Waits for a child and tells its exit status and peak resident memory.
@@ -178,6 +214,8 @@ fn wait_rusage(pid: i32) -> (io::Result<ExitStatus>, Option<u64>) {
 /// A runner killed by SIGKILL cannot clean up: its direct children get
 /// SIGKILL from the kernel then (PR_SET_PDEATHSIG), so that at least they
 /// are not left running. Their own children and containers are the guard's.
+/// The signal comes when the *thread* that forked the child ends, hence
+/// [`keeper_spawn`].
 fn die_with_runner(cmd: &mut Command) {
     // SAFETY: the closure runs between fork and exec and only calls prctl
     // and getppid, which are async-signal-safe; it allocates nothing.
