@@ -174,7 +174,7 @@ fn a_client_that_goes_away_cancels_its_invocation() {
     };
     wait_until(
         Duration::from_secs(10),
-        &metrics,
+        metrics,
         || metrics().contains("code=\"499\""),
     );
     let (status, out, report) = s.invoke("/chains/one", "after");
