@@ -172,11 +172,9 @@ fn a_client_that_goes_away_cancels_its_invocation() {
             .text()
             .unwrap()
     };
-    wait_until(
-        Duration::from_secs(10),
-        metrics,
-        || metrics().contains("code=\"499\""),
-    );
+    wait_until(Duration::from_secs(10), metrics, || {
+        metrics().contains("code=\"499\"")
+    });
     let (status, out, report) = s.invoke("/chains/one", "after");
     assert_eq!((status, out.as_slice()), (200, &b"after"[..]));
     assert_eq!(report["functions"][0]["cold"], false, "{report}");

@@ -384,29 +384,100 @@ pub const SERVICE: u64 = u64::MAX;
 /// Ring memory kept per edge between the same two parties (writer, reader)
 /// and capacity: a new stream on used memory takes no page faults. Never
 /// handed to other parties: a warm function keeps its mappings, and a kept
-/// mapping can read what later flows through that memory.
+/// mapping can read what later flows through that memory. At most
+/// [`RingCache::KEPT_BYTES`] are kept, the least recently kept going first:
+/// with many instances, pairs are many.
 #[derive(Default)]
 pub struct RingCache {
-    rings: Mutex<HashMap<(u64, u64, usize), faasin::RingMemory>>,
+    inner: Mutex<Kept>,
+}
+
+type Edge = (u64, u64, usize);
+
+#[derive(Default)]
+struct Kept {
+    rings: HashMap<Edge, faasin::RingMemory>,
+    /// Oldest first.
+    order: std::collections::VecDeque<Edge>,
+    bytes: usize,
 }
 
 impl RingCache {
-    fn lock(&self) -> MutexGuard<'_, HashMap<(u64, u64, usize), faasin::RingMemory>> {
-        self.rings.lock().unwrap_or_else(|p| p.into_inner())
+    pub const KEPT_BYTES: usize = 64 << 20;
+
+    fn lock(&self) -> MutexGuard<'_, Kept> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The memory the edge from `writer` to `reader` had, if any.
     pub fn take(&self, writer: u64, reader: u64, capacity: usize) -> Option<faasin::RingMemory> {
-        self.lock().remove(&(writer, reader, capacity))
+        let mut k = self.lock();
+        let key = (writer, reader, capacity);
+        let ring = k.rings.remove(&key)?;
+        k.order.retain(|e| *e != key);
+        k.bytes -= capacity;
+        Some(ring)
     }
 
     /// Keeps an edge's memory; every end of its last stream must be closed.
     pub fn keep(&self, writer: u64, reader: u64, capacity: usize, ring: faasin::RingMemory) {
-        self.lock().insert((writer, reader, capacity), ring);
+        let mut k = self.lock();
+        let key = (writer, reader, capacity);
+        if k.rings.insert(key, ring).is_some() {
+            k.order.retain(|e| *e != key);
+        } else {
+            k.bytes += capacity;
+        }
+        k.order.push_back(key);
+        while k.bytes > Self::KEPT_BYTES {
+            let Some(old) = k.order.pop_front() else {
+                break;
+            };
+            if k.rings.remove(&old).is_some() {
+                k.bytes -= old.2;
+            }
+        }
     }
 
     /// Drops the memory of every edge an instance took part in.
     fn forget(&self, serial: u64) {
-        self.lock().retain(|k, _| k.0 != serial && k.1 != serial);
+        let mut k = self.lock();
+        let gone: Vec<Edge> = (k.rings.keys())
+            .filter(|e| e.0 == serial || e.1 == serial)
+            .copied()
+            .collect();
+        for e in gone {
+            k.rings.remove(&e);
+            k.bytes -= e.2;
+        }
+        k.order.retain(|e| e.0 != serial && e.1 != serial);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_rings_stay_with_their_parties_and_under_the_bound() {
+        let c = RingCache::default();
+        let cap = 1 << 20;
+        c.keep(1, 2, cap, faasin::RingMemory::new(cap).unwrap());
+        assert!(
+            c.take(2, 1, cap).is_none(),
+            "only the same writer and reader"
+        );
+        assert!(c.take(1, 2, cap).is_some());
+        assert!(c.take(1, 2, cap).is_none(), "taken once");
+        let n = RingCache::KEPT_BYTES / cap + 5;
+        for k in 0..n as u64 {
+            c.keep(SERVICE, k, cap, faasin::RingMemory::new(cap).unwrap());
+        }
+        assert_eq!(c.lock().bytes, RingCache::KEPT_BYTES);
+        assert!(c.take(SERVICE, 0, cap).is_none(), "the oldest went first");
+        assert!(c.take(SERVICE, n as u64 - 1, cap).is_some());
+        c.forget(n as u64 - 2);
+        assert!(c.take(SERVICE, n as u64 - 2, cap).is_none());
+        assert_eq!(c.lock().bytes, RingCache::KEPT_BYTES - 2 * cap);
     }
 }
