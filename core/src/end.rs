@@ -149,8 +149,28 @@ impl<S: Side, X> Drop for End<S, X> {
 /// The public methods and impls that `Reader` and `Writer` share word for
 /// word, delegating to their `end` field.
 macro_rules! shared_end_api {
-    ($ty:ident) => {
+    (
+        $ty:ident,
+        $(#[$nonblocking:meta])* set_nonblocking;
+        $(#[$spin:meta])* set_nonblocking_spin;
+        $(#[$timeout:meta])* set_timeout;
+    ) => {
         impl $ty {
+            $(#[$nonblocking])*
+            pub fn set_nonblocking(&mut self, on: bool) -> ::std::io::Result<()> {
+                self.end.set_nonblocking(on)
+            }
+
+            $(#[$spin])*
+            pub fn set_nonblocking_spin(&mut self, on: bool) {
+                self.end.opts.nonblocking_spin = on;
+            }
+
+            $(#[$timeout])*
+            pub fn set_timeout(&mut self, timeout: Option<::std::time::Duration>) {
+                self.end.opts.timeout = timeout;
+            }
+
             /// True when this end is on a shared-memory ring, false when it
             /// falls back to plain `read(2)`/`write(2)` on an ordinary fd.
             pub fn is_ring(&self) -> bool {

@@ -8,7 +8,6 @@ use crate::sysfd;
 use crate::wait::Touch;
 use std::io::{self, BufRead, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
 
 /// Size of the buffer used when the fd is not a FAASIN endpoint.
 const FALLBACK_BUF: usize = 64 * 1024;
@@ -32,7 +31,31 @@ struct Unread {
     end: usize,
 }
 
-shared_end_api!(Reader);
+shared_end_api!(
+    Reader,
+    /// In non-blocking mode a read that would wait fails with `WouldBlock`
+    /// instead, and that failure arms readiness: the fd ([`AsFd`]) then polls
+    /// readable (POLLIN) once data or EOF arrives. So, as with edge-triggered
+    /// epoll, always try the read first and poll only after `WouldBlock`; a
+    /// readable fd may also be a stale wake-up, after which the read simply
+    /// fails with `WouldBlock` again.
+    set_nonblocking;
+    /// In non-blocking mode, a read that finds the ring empty first spins
+    /// like a blocking one (within the same adaptive budget, see
+    /// [`Reader::set_spin`]) and fails with `WouldBlock` only if nothing
+    /// came. Off by default. For event loops: there `WouldBlock` starts a
+    /// readiness round trip through the kernel and back (a thread wake-up
+    /// or two), far dearer than the microseconds in which a streaming
+    /// writer usually ends the wait. The call then holds its thread for at
+    /// most the spin budget; the time until the next call tunes the budget
+    /// as a sleep does for a blocking read.
+    set_nonblocking_spin;
+    /// A blocking read that waits longer than `timeout` fails with
+    /// `TimedOut` (like `SO_RCVTIMEO`), on a ring and on a plain fd (a pipe
+    /// or socket; a regular file never waits). `None`, the default, waits
+    /// forever.
+    set_timeout;
+);
 
 impl Reader {
     /// Opens the read end from an fd: a FAASIN endpoint (whose hello is
@@ -48,37 +71,6 @@ impl Reader {
             end: End::open(fd, Role::Reader, FALLBACK_BUF)?,
             borrowed: 0,
         })
-    }
-
-    /// In non-blocking mode a read that would wait fails with `WouldBlock`
-    /// instead, and that failure arms readiness: the fd ([`AsFd`]) then polls
-    /// readable (POLLIN) once data or EOF arrives. So, as with edge-triggered
-    /// epoll, always try the read first and poll only after `WouldBlock`; a
-    /// readable fd may also be a stale wake-up, after which the read simply
-    /// fails with `WouldBlock` again.
-    pub fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
-        self.end.set_nonblocking(on)
-    }
-
-    /// In non-blocking mode, a read that finds the ring empty first spins
-    /// like a blocking one (within the same adaptive budget, see
-    /// [`Reader::set_spin`]) and fails with `WouldBlock` only if nothing
-    /// came. Off by default. For event loops: there `WouldBlock` starts a
-    /// readiness round trip through the kernel and back (a thread wake-up
-    /// or two), far dearer than the microseconds in which a streaming
-    /// writer usually ends the wait. The call then holds its thread for at
-    /// most the spin budget; the time until the next call tunes the budget
-    /// as a sleep does for a blocking read.
-    pub fn set_nonblocking_spin(&mut self, on: bool) {
-        self.end.opts.nonblocking_spin = on;
-    }
-
-    /// A blocking read that waits longer than `timeout` fails with
-    /// `TimedOut` (like `SO_RCVTIMEO`), on a ring and on a plain fd (a pipe
-    /// or socket; a regular file never waits). `None`, the default, waits
-    /// forever.
-    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
-        self.end.opts.timeout = timeout;
     }
 
     /// Bytes that can be read now without waiting.

@@ -9,7 +9,6 @@ use crate::wait::Doorbell;
 use std::io::{self, Write};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
 
 /// Size of the buffer a reservation on a plain fd gets at least.
 const FALLBACK_BUF: usize = 64 * 1024;
@@ -25,7 +24,25 @@ pub struct Writer {
     reserved: usize,
 }
 
-shared_end_api!(Writer);
+shared_end_api!(
+    Writer,
+    /// In non-blocking mode a write that would wait writes what fits, or fails
+    /// with `WouldBlock` if nothing fits; the fd then polls *readable*
+    /// (POLLIN, like the read end) once space frees or the reader leaves.
+    set_nonblocking;
+    /// In non-blocking mode, a write that finds the ring full first spins
+    /// like a blocking one and fails with `WouldBlock` only if no space
+    /// came; see [`Reader::set_nonblocking_spin`](crate::Reader::set_nonblocking_spin).
+    set_nonblocking_spin;
+    /// A blocking call that waits longer than `timeout` for space fails
+    /// with `TimedOut` (like `SO_SNDTIMEO`); a write that moved some bytes
+    /// first returns their count instead. On a ring, `write` and `reserve`
+    /// wait for space; on a plain fd (a pipe or socket; a regular file never
+    /// waits) `write` and `commit` do, since a commit writes its bytes then,
+    /// and a commit that times out says how many of them went. `None`, the
+    /// default, waits forever.
+    set_timeout;
+);
 
 impl Writer {
     /// Opens the write end from an fd: a FAASIN endpoint, or any other fd,
@@ -35,31 +52,6 @@ impl Writer {
             end: End::open(fd, Role::Writer, 0)?,
             reserved: 0,
         })
-    }
-
-    /// In non-blocking mode a write that would wait writes what fits, or fails
-    /// with `WouldBlock` if nothing fits; the fd then polls *readable*
-    /// (POLLIN, like the read end) once space frees or the reader leaves.
-    pub fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
-        self.end.set_nonblocking(on)
-    }
-
-    /// In non-blocking mode, a write that finds the ring full first spins
-    /// like a blocking one and fails with `WouldBlock` only if no space
-    /// came; see [`Reader::set_nonblocking_spin`](crate::Reader::set_nonblocking_spin).
-    pub fn set_nonblocking_spin(&mut self, on: bool) {
-        self.end.opts.nonblocking_spin = on;
-    }
-
-    /// A blocking call that waits longer than `timeout` for space fails
-    /// with `TimedOut` (like `SO_SNDTIMEO`); a write that moved some bytes
-    /// first returns their count instead. On a ring, `write` and `reserve`
-    /// wait for space; on a plain fd (a pipe or socket; a regular file never
-    /// waits) `write` and `commit` do, since a commit writes its bytes then,
-    /// and a commit that times out says how many of them went. `None`, the
-    /// default, waits forever.
-    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
-        self.end.opts.timeout = timeout;
     }
 
     /// Reserves at least `min` writable bytes (up to all free space) and

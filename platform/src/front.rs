@@ -45,15 +45,8 @@ async fn invoke_chain(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match svc.chain_target(&name) {
-        Some(Ok(t)) => invoke(svc, t, &uri, &headers, body).await,
-        Some(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, None, e),
-        None => error(
-            StatusCode::NOT_FOUND,
-            None,
-            format!("no chain {name:?} is deployed"),
-        ),
-    }
+    let target = svc.chain_target(&name);
+    invoke_target(svc, target, "chain", &name, &uri, &headers, body).await
 }
 
 async fn invoke_function(
@@ -63,12 +56,27 @@ async fn invoke_function(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match svc.function_target(&name) {
-        Some(t) => invoke(svc, t, &uri, &headers, body).await,
+    let target = svc.function_target(&name).map(Ok);
+    invoke_target(svc, target, "function", &name, &uri, &headers, body).await
+}
+
+/// Invokes a target, if it is deployed (404) and can be run (503).
+async fn invoke_target(
+    svc: Arc<Service>,
+    target: Option<Result<Target, String>>,
+    kind: &str,
+    name: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    match target {
+        Some(Ok(t)) => invoke(svc, t, uri, headers, body).await,
+        Some(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, None, e),
         None => error(
             StatusCode::NOT_FOUND,
             None,
-            format!("no function {name:?} is deployed"),
+            format!("no {kind} {name:?} is deployed"),
         ),
     }
 }
