@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::io::{self, Read, Write};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Chunks in flight per direction.
 const CHUNKS: usize = 4;
@@ -35,15 +35,28 @@ impl Read for BodyReader {
 }
 
 /// Streams `body` into a [`BodyReader`] on a task of its own; `on_error`
-/// is called if the client breaks off its upload.
-pub fn body_reader(body: axum::body::Body, on_error: impl FnOnce() + Send + 'static) -> BodyReader {
+/// is called if the client breaks off its upload. The receiver resolves
+/// once the whole upload has been read (or dropped, see [`linger`]): an
+/// error answered before that would reach a client still sending as a
+/// reset connection.
+pub fn body_reader(
+    body: axum::body::Body,
+    on_error: impl FnOnce() + Send + 'static,
+) -> (BodyReader, oneshot::Receiver<()>) {
     let (tx, rx) = mpsc::channel(CHUNKS);
+    let (done, uploaded) = oneshot::channel();
     tokio::spawn(async move {
+        let _done = done;
         let mut frames = body.into_data_stream();
         while let Some(frame) = frames.next().await {
             let item = frame.map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e));
             let failed = item.is_err();
             if tx.send(item).await.is_err() {
+                // The invocation is over (it failed, or its first function
+                // stopped reading): the rest of the upload is read and
+                // dropped, so that the client, still sending, gets the
+                // response instead of a reset connection.
+                linger(&mut frames).await;
                 return;
             }
             if failed {
@@ -52,11 +65,32 @@ pub fn body_reader(body: axum::body::Body, on_error: impl FnOnce() + Send + 'sta
             }
         }
     });
-    BodyReader {
+    let reader = BodyReader {
         rx,
         current: Bytes::new(),
+    };
+    (reader, uploaded)
+}
+
+/// Reads and drops what is left of an upload, up to [`LINGER_BYTES`] and
+/// with at most [`LINGER_WAIT`] between two pieces.
+async fn linger<S>(frames: &mut S)
+where
+    S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    let mut left = LINGER_BYTES;
+    while let Ok(Some(Ok(b))) = tokio::time::timeout(LINGER_WAIT, frames.next()).await {
+        left = left.saturating_sub(b.len());
+        if left == 0 {
+            return;
+        }
     }
 }
+
+/// How much of an upload that is no longer wanted is still read.
+const LINGER_BYTES: usize = 1 << 30;
+/// How long a client that is no longer heard from is waited for.
+const LINGER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The response body, written by the engine's output pump.
 pub struct ResponseWriter {

@@ -152,7 +152,7 @@ async fn invoke(
 ) -> Response {
     let id = faasin_runner::handoff_server::random_token()[..16].to_string();
     let cancel = Arc::new(AtomicBool::new(false));
-    let input = bridge::body_reader(body, {
+    let (input, uploaded) = bridge::body_reader(body, {
         let c = Arc::clone(&cancel);
         move || invoke::cancel(&c)
     });
@@ -206,14 +206,16 @@ async fn invoke(
     tokio::select! {
         biased;
         first = chunks.recv() => match first {
-            Some(chunk) => streamed(&id, chunk, chunks, done, watch),
+            Some(chunk) => streamed(&id, chunk, chunks, done, uploaded, watch),
             None => {
                 let o = done.await.ok();
+                let _ = uploaded.await;
                 watch.disarm();
                 ended(&id, o)
             }
         },
         o = &mut done => {
+            let _ = uploaded.await;
             watch.disarm();
             ended(&id, o.ok())
         }
@@ -271,18 +273,21 @@ fn streamed(
     first: Bytes,
     chunks: mpsc::Receiver<Bytes>,
     done: oneshot::Receiver<Outcome>,
+    uploaded: oneshot::Receiver<()>,
     watch: Watch,
 ) -> Response {
     struct Rest {
         first: Option<Bytes>,
         chunks: mpsc::Receiver<Bytes>,
         done: Option<oneshot::Receiver<Outcome>>,
+        uploaded: Option<oneshot::Receiver<()>>,
         watch: Option<Watch>,
     }
     let rest = Rest {
         first: Some(first),
         chunks,
         done: Some(done),
+        uploaded: Some(uploaded),
         watch: Some(watch),
     };
     let stream = futures_util::stream::unfold(rest, |mut r| async move {
@@ -296,10 +301,13 @@ fn streamed(
         if let Some(w) = r.watch.take() {
             w.disarm();
         }
-        // A failure after the output began cuts the response off.
-        outcome
-            .and_then(|o| o.error)
-            .map(|e| (Err(io::Error::other(e)), r))
+        // A failure after the output began cuts the response off, once
+        // the upload is over (a client still sending would see a reset).
+        let e = outcome.and_then(|o| o.error)?;
+        if let Some(u) = r.uploaded.take() {
+            let _ = u.await;
+        }
+        Some((Err(io::Error::other(e)), r))
     });
     let mut resp = Response::new(Body::from_stream(stream));
     resp.headers_mut().insert(
