@@ -227,7 +227,7 @@ fn hundreds_of_faulty_invocations_leak_nothing() {
     ]
     .concat();
     let s = Served::start("leak", &defs);
-    assert_eq!(s.post("/chains/fine", "warm up").status(), 200);
+    assert_eq!(s.invoke("/chains/fine", "warm up").0, 200);
     let cats = pids_with(m);
     assert_eq!(cats.len(), 2, "{cats:?}");
     let (fds_before, memfds_before) = s.fds();
