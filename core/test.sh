@@ -11,8 +11,8 @@ cargo clippy -p faasin --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -p faasin --no-deps --all-features -q
 cargo test -p faasin --all-features --release
 # Loom model of the wait loop over the index and wake-up protocol (the
-# shipped code of wait.rs and ring.rs, with a condition variable for the
-# socket), bounded to three preemptions (loom's usual bound; unbounded
+# shipped code of wait.rs and ring.rs, with condition variables for the
+# socket and the pipe), bounded to three preemptions (loom's usual bound; unbounded
 # exploration does not finish in CI).
 LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test -p faasin --lib --release loom

@@ -1,6 +1,7 @@
 //! What the read end and the write end share: opening one from an fd, the
 //! ring or plain-fd state behind it, its options, and closing it.
 
+use crate::bell::Bell;
 use crate::endpoint::{self, Role};
 use crate::mapping::Mapping;
 use crate::options::Options;
@@ -37,8 +38,8 @@ pub(crate) struct RingEnd<S: Side> {
     /// another process must not mark the stream closed, just as closing an
     /// inherited pipe fd leaves the parent's copy open.
     owner_pid: u32,
-    /// The index protocol, the endpoint socket, and the wait loop.
-    pub(crate) link: Link<S, OwnedFd>,
+    /// The index protocol, the doorbell, and the wait loop.
+    pub(crate) link: Link<S, Bell>,
 }
 
 /// An end on any other fd, used with plain `read(2)`/`write(2)`.
@@ -64,14 +65,15 @@ impl<S: Side, X: Default> End<S, X> {
             });
             return Ok(End { inner, opts });
         }
-        let (hello, map) = endpoint::open_ring(fd.as_fd(), role)?;
+        let (hello, map, wake) = endpoint::open_ring(fd.as_fd(), role)?;
         let side = S::open(map.header(), hello.capacity)?;
+        let bell = Bell::new(fd, role, wake)?;
         let inner = Inner::Ring(RingEnd {
             map: Arc::new(map),
             capacity: hello.capacity,
             step: ring::copy_step(hello.capacity),
             owner_pid: std::process::id(),
-            link: Link::new(side, fd),
+            link: Link::new(side, bell),
         });
         Ok(End { inner, opts })
     }
@@ -120,7 +122,7 @@ impl<S: Side, X> End<S, X> {
     /// The endpoint socket, or the fallback fd itself.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         match &self.inner {
-            Inner::Ring(r) => r.link.bell.as_fd(),
+            Inner::Ring(r) => r.link.bell.sock(),
             Inner::Fd(f) => f.fd.as_fd(),
         }
     }
@@ -136,7 +138,7 @@ impl<S: Side, X> End<S, X> {
 
 impl<S: Side, X> Drop for End<S, X> {
     /// Closes the end: the peer sees the close flag, and is woken if it
-    /// sleeps; then the socket closes (the hang-up).
+    /// sleeps; then the socket and the pipe close (the hang-up).
     fn drop(&mut self) {
         if let Inner::Ring(r) = &self.inner {
             if r.owner_pid == std::process::id() {

@@ -11,10 +11,11 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// "FAASRING" in little-endian bytes.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FAASRING");
 /// Version of the ring layout and of the hello message; both sides must
-/// agree. 2: the wait words moved to one line per side (`ToReaderLine`,
-/// `ToWriterLine`) with RMW-only updates; a version-1 end, whose wake-up
-/// flags sit elsewhere, would lose wake-ups against it, so it is refused.
-pub(crate) const VERSION: u32 = 2;
+/// agree. 3: the hello carries the reader's wake-up pipe, and a waiting
+/// flag says whether to wake its end there or on the socket (`bell`); an
+/// end of an earlier version would ring the socket of a reader asleep on
+/// its pipe and lose the wake-up, so it is refused.
+pub(crate) const VERSION: u32 = 3;
 
 /// One 128-byte line: two adjacent 64-byte cache lines, so that neither false
 /// sharing nor the adjacent-line prefetcher couples two groups.
@@ -54,7 +55,8 @@ pub(crate) struct ReaderLine {
 #[repr(C, align(128))]
 pub(crate) struct ToReaderLine {
     /// Non-zero while the reader sleeps (or has armed readiness) waiting for
-    /// data. Modified only by read-modify-writes (see `ring.rs`).
+    /// data: how to wake it (`bell::ON_PIPE` or `bell::ON_SOCKET`).
+    /// Modified only by read-modify-writes (see `ring.rs`).
     pub reader_waiting: AtomicU32,
     /// 1 once the reader closed its end on purpose.
     pub reader_closed: AtomicU32,
@@ -64,7 +66,8 @@ pub(crate) struct ToReaderLine {
 #[repr(C, align(128))]
 pub(crate) struct ToWriterLine {
     /// Non-zero while the writer sleeps (or has armed readiness) waiting for
-    /// space. Modified only by read-modify-writes.
+    /// space: how to wake it, as `reader_waiting`. Modified only by
+    /// read-modify-writes.
     pub writer_waiting: AtomicU32,
     /// 1 once the writer closed its end on purpose.
     pub writer_closed: AtomicU32,

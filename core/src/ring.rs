@@ -10,7 +10,8 @@
 //! then clears the flag with an AcqRel swap. Every modification of a waiting
 //! flag is a read-modify-write, so all of them form one release sequence.
 //! Either the publisher's swap comes after the sleeper's in the flag's
-//! modification order (it reads the flag set and rings the doorbell), or it
+//! modification order (it reads the flag set and rings the doorbell the
+//! flag's value names: the sleeper's pipe or its socket, see `bell`), or it
 //! comes before, and then the sleeper's swap synchronizes with it, so the
 //! sleeper's re-read sees the new position. No wake-up is lost.
 //!
@@ -191,18 +192,20 @@ pub(crate) trait Side: Sized {
         Self::words(h).pos.store(pos, Ordering::Release);
     }
 
-    /// Moves our position on by `n` bytes. Returns true when the peer
-    /// sleeps and must be woken (the flag is cleared here, so one publish
-    /// wakes it once).
-    fn publish(&mut self, h: &Header, n: u64) -> bool {
+    /// Moves our position on by `n` bytes. Returns what the peer armed its
+    /// waiting flag with, non-zero when it sleeps and must be woken (the
+    /// flag is cleared here, so one publish wakes it once).
+    fn publish(&mut self, h: &Header, n: u64) -> u32 {
         self.publish_quietly(h, n);
         take_flag(Self::words(h).peer_waiting)
     }
 
-    /// Marks this side as waiting. The caller must `refresh` afterwards
-    /// and sleep only if that still finds too little.
-    fn arm(&self, h: &Header) {
-        set_flag(Self::words(h).waiting, 1);
+    /// Marks this side as waiting, with `how` (non-zero) to be woken (see
+    /// `wait::Doorbell::arm_as`). The caller must `refresh` afterwards and
+    /// sleep only if that still finds too little.
+    fn arm(&self, h: &Header, how: u32) {
+        debug_assert_ne!(how, 0);
+        set_flag(Self::words(h).waiting, how);
     }
 
     fn disarm(&self, h: &Header) {
@@ -231,9 +234,9 @@ pub(crate) trait Side: Sized {
         Self::words(h).peer_closed.load(Ordering::Acquire) != 0
     }
 
-    /// Marks our end closed. Returns true when the peer sleeps and must be
-    /// woken.
-    fn close(&self, h: &Header) -> bool {
+    /// Marks our end closed. Returns what the peer armed its waiting flag
+    /// with, non-zero when it sleeps and must be woken.
+    fn close(&self, h: &Header) -> u32 {
         let w = Self::words(h);
         // SYNC POINT. Release: pairs with the Acquire load in `peer_closed`:
         // a peer that sees the flag also sees every position we stored
@@ -440,12 +443,13 @@ fn spin_may_help(here: u32, peer: u32) -> bool {
     here == 0 || here != peer
 }
 
-/// Clears a waiting flag; true if it was set (the caller rings the doorbell).
-fn take_flag(flag: &AtomicU32) -> bool {
+/// Clears a waiting flag; returns what it held (non-zero: the caller rings
+/// the doorbell the value asks for).
+fn take_flag(flag: &AtomicU32) -> u32 {
     // SYNC POINT. AcqRel swap: pairs with the AcqRel swap in `set_flag` (the
     // sleeper's arm). It must be an RMW even when nobody sleeps: a plain load
     // could read a stale 0 and lose the wake-up (see the module comment).
-    flag.swap(0, Ordering::AcqRel) != 0
+    flag.swap(0, Ordering::AcqRel)
 }
 
 /// Arms or disarms a waiting flag; an RMW so the flag's release sequence,
@@ -465,9 +469,9 @@ mod tests {
         let mut p = Producer::new(64, 0, 0);
         let mut c = Consumer::new(64, 0);
         assert_eq!(p.cached(), 64);
-        assert!(!p.publish(&h, 40));
+        assert_eq!(p.publish(&h, 40), 0);
         assert_eq!(c.refresh(&h).unwrap(), 40);
-        assert!(!c.publish(&h, 10));
+        assert_eq!(c.publish(&h, 10), 0);
         assert_eq!(p.cached(), 24, "cached view is stale until refresh");
         assert_eq!(p.refresh(&h).unwrap(), 34);
     }
@@ -477,9 +481,13 @@ mod tests {
         let h = Header::new(64, 4096);
         let mut p = Producer::new(64, 0, 0);
         let c = Consumer::new(64, 0);
-        c.arm(&h);
-        assert!(p.publish(&h, 1));
-        assert!(!p.publish(&h, 1), "the flag is taken by the first wake-up");
+        c.arm(&h, 2);
+        assert_eq!(p.publish(&h, 1), 2, "the wake-up the reader asked for");
+        assert_eq!(
+            p.publish(&h, 1),
+            0,
+            "the flag is taken by the first wake-up"
+        );
     }
 
     /// Two threads stream bytes through a heap ring with this protocol alone

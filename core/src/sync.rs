@@ -5,7 +5,7 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-/// For the doorbell that stands in for the endpoint socket in tests.
+/// For the doorbell that stands in for the endpoint socket and pipe in tests.
 #[cfg(all(test, loom))]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex};
 

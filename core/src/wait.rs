@@ -4,30 +4,40 @@
 //! spins briefly, then marks itself waiting, looks again, and sleeps until
 //! the peer's doorbell or hang-up; a timeout, non-blocking mode or a peer
 //! that leaves ends the wait. Publishing and giving back bytes decide here
-//! whether the peer must be woken. All of it is written once, generic over
-//! the side of the index protocol ([`Side`]: the reader's `Consumer`, the
-//! writer's `Producer`) and over the [`Doorbell`], so that the loom model
-//! at the end of this file checks this same code, with a condition
-//! variable in place of the endpoint socket.
+//! whether the peer must be woken, and how. All of it is written once,
+//! generic over the side of the index protocol ([`Side`]: the reader's
+//! `Consumer`, the writer's `Producer`) and over the [`Doorbell`], so that
+//! the loom model at the end of this file checks this same code, with
+//! condition variables in place of the endpoint socket and the pipe.
 
 use crate::header::Header;
 use crate::options::{Missed, Options, SpinBudget, SpinPhase};
 use crate::ring::{Consumer, Producer, Side};
-use crate::{endpoint, sysfd};
+use crate::sysfd;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
 /// How a waiting end sleeps and how its peer wakes it: the only part of a
-/// wait that makes system calls. Changing the doorbell (a futex or an
-/// eventfd beside the socket's lifeline, say) means changing its
-/// implementation, not the wait loop.
+/// wait that makes system calls. A real end's is a `bell::Bell`: the
+/// endpoint socket, which the caller's poll watches, and beside it the
+/// pipe a blocked reader sleeps on. A wait arms its waiting flag with the
+/// value [`Doorbell::arm_as`] gives, and the peer rings what that value
+/// asks for; changing how ends sleep means changing the implementation,
+/// not the wait loop.
 pub(crate) trait Doorbell {
-    /// Wakes the peer. Best effort: a full queue means that wake-ups are
-    /// pending already, and a peer that hung up needs none.
-    fn ring(&self);
+    /// The non-zero value a wait arms its waiting flag with, which tells
+    /// the peer how to wake it: `polled` when the caller's own poll of the
+    /// end's fd waits (non-blocking mode) rather than [`Doorbell::sleep`].
+    fn arm_as(&self, polled: bool) -> u32;
 
-    /// Takes the pending wake-ups without blocking; true if the peer hung up.
+    /// Wakes the peer, whose waiting flag held `armed`. Best effort: a full
+    /// queue means that wake-ups are pending already, and a peer that hung
+    /// up needs none. A value this doorbell does not know (a hostile
+    /// peer's) gets the wake-up its caller's poll would see.
+    fn ring(&self, armed: u32);
+
+    /// Takes the pending wake-ups meant for the caller's poll without
+    /// blocking; true if the peer hung up.
     fn drain(&self) -> io::Result<bool>;
 
     /// Sleeps until a wake-up (false) or the peer's hang-up (true) arrives,
@@ -35,22 +45,6 @@ pub(crate) trait Doorbell {
     /// passed. An interrupting signal is `Interrupted`. A wake-up may be
     /// stale: the caller looks at the ring again either way.
     fn sleep(&self, deadline: Option<Instant>, what: &str) -> io::Result<bool>;
-}
-
-/// The endpoint socket: one-byte doorbell messages, and the hang-up of the
-/// peer's socket (it exited or crashed) as the lifeline.
-impl Doorbell for OwnedFd {
-    fn ring(&self) {
-        endpoint::ring(self.as_fd());
-    }
-
-    fn drain(&self) -> io::Result<bool> {
-        endpoint::drain(self.as_fd())
-    }
-
-    fn sleep(&self, deadline: Option<Instant>, what: &str) -> io::Result<bool> {
-        endpoint::sleep(self.as_fd(), deadline, what)
-    }
 }
 
 /// A byte that a spinning wait loads with each look at the peer's position.
@@ -211,16 +205,16 @@ impl<S: Side, B: Doorbell> Link<S, B> {
         gave_up: Option<Instant>,
     ) -> io::Result<u64> {
         let deadline = opts.deadline();
-        // Stale doorbells are drained where they would make a later poll
-        // return at once (non-blocking readiness, timed waits); a plain
-        // blocking wait just consumes them one by one below, each costing
-        // one more look at the ring instead of a syscall now.
-        let polls = opts.nonblocking || deadline.is_some();
+        let how = self.bell.arm_as(opts.nonblocking);
         loop {
-            if polls && !self.peer_gone && self.bell.drain()? {
+            // Stale doorbells are drained where they would make the
+            // caller's next poll return at once (non-blocking readiness); a
+            // sleep just consumes them one by one below, each costing one
+            // more look at the ring instead of a syscall now.
+            if opts.nonblocking && !self.peer_gone && self.bell.drain()? {
                 self.peer_gone = true;
             }
-            self.side.arm(h);
+            self.side.arm(h, how);
             match self.side.refresh(h) {
                 Ok(n) if n >= min => {
                     self.side.disarm(h);
@@ -267,16 +261,21 @@ impl<S: Side, B: Doorbell> Link<S, B> {
     /// CPU first (see `ring::spin_may_help`).
     #[inline]
     pub(crate) fn publish(&mut self, h: &Header, n: u64) {
-        if n > 0 && self.side.publish(h, n) {
+        if n == 0 {
+            return;
+        }
+        let armed = self.side.publish(h, n);
+        if armed != 0 {
             self.side.note_cpu(h, sysfd::current_cpu());
-            self.bell.ring();
+            self.bell.ring(armed);
         }
     }
 
     /// Marks our end closed, and wakes the peer if it sleeps.
     pub(crate) fn close(&self, h: &Header) {
-        if self.side.close(h) {
-            self.bell.ring();
+        let armed = self.side.close(h);
+        if armed != 0 {
+            self.bell.ring(armed);
         }
     }
 }
@@ -357,34 +356,59 @@ impl<B: Doorbell> Link<Producer, B> {
     }
 }
 
-/// A doorbell for tests: the endpoint socket pair as far as waking is
-/// concerned, on a mutex and a condition variable (loom's in the model).
-/// Like a socket, it queues one wake-up per `ring`, a sleep takes one,
-/// and dropping an end is the hang-up its peer sees.
+/// A doorbell for tests: the endpoint socket and the reader's wake-up pipe
+/// as far as waking is concerned, on a mutex and a condition variable
+/// (loom's in the model). Like `bell::Bell`, it queues one wake-up per
+/// `ring`, on the pipe or the socket as the armed value asks; the reader
+/// sleeps on its pipe, the writer on its socket, a caller's poll watches
+/// the socket, and dropping an end is the hang-up its peer sees on both.
 #[cfg(test)]
 pub(crate) mod test_bell {
     use super::Doorbell;
+    use crate::bell::{ON_PIPE, ON_SOCKET};
     use crate::sync::{Arc, Condvar, Mutex};
     use std::io;
     use std::time::Instant;
 
+    /// Wake-ups sent to one end and not yet taken, and whether its peer
+    /// hung up.
+    #[derive(Default)]
+    struct State {
+        socket: usize,
+        pipe: usize,
+        hung_up: bool,
+    }
+
     struct Queue {
-        /// Wake-ups sent and not yet taken, and whether the sender hung up.
-        state: Mutex<(usize, bool)>,
+        state: Mutex<State>,
         cv: Condvar,
     }
 
     impl Queue {
         fn new() -> Arc<Queue> {
             Arc::new(Queue {
-                state: Mutex::new((0, false)),
+                state: Mutex::new(State::default()),
                 cv: Condvar::new(),
             })
         }
 
-        fn update(&self, f: impl FnOnce(&mut (usize, bool))) {
+        fn update(&self, f: impl FnOnce(&mut State)) {
             f(&mut self.state.lock().unwrap());
             self.cv.notify_all();
+        }
+
+        /// Blocks until `pending` finds a wake-up or the hang-up comes.
+        fn wait(&self, mut pending: impl FnMut(&mut State) -> &mut usize) -> bool {
+            let mut s = self.state.lock().unwrap();
+            while *pending(&mut s) == 0 && !s.hung_up {
+                s = self.cv.wait(s).unwrap();
+            }
+            let n = pending(&mut s);
+            if *n > 0 {
+                *n -= 1;
+                return false;
+            }
+            true
         }
     }
 
@@ -392,48 +416,74 @@ pub(crate) mod test_bell {
     pub(crate) struct TestBell {
         mine: Arc<Queue>,
         peer: Arc<Queue>,
+        /// The reader's: it sleeps on its pipe.
+        reader: bool,
     }
 
-    /// Two connected ends, like a socketpair.
+    /// The writer's end and the reader's, connected.
     pub(crate) fn pair() -> (TestBell, TestBell) {
-        let (a, b) = (Queue::new(), Queue::new());
+        let (w, r) = (Queue::new(), Queue::new());
         (
             TestBell {
-                mine: a.clone(),
-                peer: b.clone(),
+                mine: w.clone(),
+                peer: r.clone(),
+                reader: false,
             },
-            TestBell { mine: b, peer: a },
+            TestBell {
+                mine: r,
+                peer: w,
+                reader: true,
+            },
         )
     }
 
+    impl TestBell {
+        /// What an event loop does between non-blocking calls: waits until
+        /// the socket polls readable (a wake-up or the hang-up), taking
+        /// nothing.
+        pub(crate) fn poll(&self) {
+            let mut s = self.mine.state.lock().unwrap();
+            while s.socket == 0 && !s.hung_up {
+                s = self.mine.cv.wait(s).unwrap();
+            }
+        }
+    }
+
     impl Doorbell for TestBell {
-        fn ring(&self) {
-            self.peer.update(|s| s.0 += 1);
+        fn arm_as(&self, polled: bool) -> u32 {
+            if self.reader && !polled {
+                ON_PIPE
+            } else {
+                ON_SOCKET
+            }
+        }
+
+        fn ring(&self, armed: u32) {
+            let on_pipe = armed == ON_PIPE && !self.reader;
+            self.peer.update(|s| match on_pipe {
+                true => s.pipe += 1,
+                false => s.socket += 1,
+            });
         }
 
         fn drain(&self) -> io::Result<bool> {
             let mut s = self.mine.state.lock().unwrap();
-            s.0 = 0;
-            Ok(s.1)
+            s.socket = 0;
+            Ok(s.hung_up)
         }
 
         fn sleep(&self, deadline: Option<Instant>, _what: &str) -> io::Result<bool> {
             assert!(deadline.is_none(), "the test doorbell keeps no time");
-            let mut s = self.mine.state.lock().unwrap();
-            while s.0 == 0 && !s.1 {
-                s = self.mine.cv.wait(s).unwrap();
-            }
-            if s.0 > 0 {
-                s.0 -= 1;
-                return Ok(false);
-            }
-            Ok(true)
+            Ok(match self.reader {
+                true => self.mine.wait(|s| &mut s.pipe),
+                false => self.mine.wait(|s| &mut s.socket),
+            })
         }
     }
 
     impl Drop for TestBell {
         fn drop(&mut self) {
-            self.peer.update(|s| s.1 = true);
+            self.peer.update(|s| s.hung_up = true);
         }
     }
 }
@@ -441,7 +491,8 @@ pub(crate) mod test_bell {
 /// What the tests and the model stream: a writer and a reader that move
 /// `total` bytes through a heap ring of `cap` bytes with the shipped code
 /// (`Link::write`, `Link::take`, `Link::copy_out`), in steps of one byte,
-/// sleeping on a [`test_bell`] doorbell whenever the real ends would.
+/// sleeping on a [`test_bell`] doorbell whenever the real ends would, or,
+/// for the reader's non-blocking calls, waiting in a poll of its socket.
 #[cfg(test)]
 mod harness {
     use super::test_bell::{self, TestBell};
@@ -459,6 +510,13 @@ mod harness {
         nonblocking_spin: false,
         spin: Duration::ZERO,
         timeout: None,
+    };
+
+    /// Non-blocking, without spinning: a wait arms readiness and fails
+    /// with `WouldBlock`, and the caller polls the socket.
+    pub(crate) const POLLED: Options = Options {
+        nonblocking: true,
+        ..OPTS
     };
 
     pub(crate) struct Ring {
@@ -479,15 +537,25 @@ mod harness {
         }
 
         /// Reads until EOF; returns the byte count. `check(i, off)` is
-        /// called for the `i`-th byte, at data offset `off`.
+        /// called for the `i`-th byte, at data offset `off`. The `k`-th
+        /// call that takes bytes (or EOF) is non-blocking, and waits in a
+        /// poll of the socket after `WouldBlock`, if `polled(k)`.
         pub(crate) fn read_to_end(
             &self,
             r: &mut Link<Consumer, TestBell>,
+            polled: impl Fn(u64) -> bool,
             mut check: impl FnMut(u64, usize),
         ) -> u64 {
-            let mut got = 0;
+            let (mut got, mut k) = (0, 0);
             loop {
-                let n = r.take(&self.h, 1, &OPTS, None).unwrap();
+                let opts = if polled(k) { POLLED } else { OPTS };
+                k += 1;
+                let n = loop {
+                    match r.take(&self.h, 1, &opts, None) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => r.bell.poll(),
+                        n => break n.unwrap(),
+                    }
+                };
                 if n == 0 {
                     return got;
                 }
@@ -535,11 +603,17 @@ mod tests {
             assert_eq!(n.unwrap(), N);
             w.close(&ring_w.h);
         });
-        let got = ring.read_to_end(&mut r, |i, off| {
-            // SAFETY: the byte was committed and is ours until released.
-            let b = unsafe { *data.0[off].get() };
-            assert_eq!(b, (i % 251) as u8, "byte {i}");
-        });
+        // Every third read goes through a poll of the socket, the others
+        // sleep on the pipe.
+        let got = ring.read_to_end(
+            &mut r,
+            |k| k % 3 == 1,
+            |i, off| {
+                // SAFETY: the byte was committed and is ours until released.
+                let b = unsafe { *data.0[off].get() };
+                assert_eq!(b, (i % 251) as u8, "byte {i}");
+            },
+        );
         writer.join().unwrap();
         assert_eq!(got, N as u64);
         assert_eq!(r.side.cached(), 0);
@@ -565,10 +639,11 @@ mod loom_model {
         Arc::new([UnsafeCell::new(0), UnsafeCell::new(0)])
     }
 
-    #[test]
-    fn no_lost_wakeups_and_eof_after_all_data() {
+    /// The writer moves `TOTAL` bytes, the reader reads them to EOF, its
+    /// `k`-th call non-blocking and polling if `polled(k)`.
+    fn stream(polled: fn(u64) -> bool) {
         const TOTAL: usize = 5;
-        loom::model(|| {
+        loom::model(move || {
             let (ring, mut w, mut r) = Ring::new(CAP);
             let data = slots();
             let (h, data_w) = (ring.h.clone(), data.clone());
@@ -581,7 +656,7 @@ mod loom_model {
                 assert_eq!(n.unwrap(), TOTAL);
                 w.close(&h);
             });
-            let got = ring.read_to_end(&mut r, |i, off| {
+            let got = ring.read_to_end(&mut r, polled, |i, off| {
                 // SAFETY: committed, ours until released (as above).
                 let b = data[off].with(|p| unsafe { *p });
                 assert_eq!(u64::from(b), i);
@@ -594,20 +669,43 @@ mod loom_model {
         });
     }
 
-    /// A writer that dies without closing: its hang-up alone must end the
-    /// reader's wait, after the bytes it committed.
     #[test]
-    fn a_hang_up_ends_the_wait_after_all_data() {
-        loom::model(|| {
+    fn no_lost_wakeups_and_eof_after_all_data() {
+        stream(|_| false);
+    }
+
+    /// A reader that waits now on its pipe, now in a poll of its socket
+    /// (an event loop between non-blocking calls): the writer must ring
+    /// what each wait armed for.
+    #[test]
+    fn no_lost_wakeups_whichever_way_the_reader_waits() {
+        stream(|k| k % 2 == 0);
+    }
+
+    /// A writer that dies without closing: its hang-up alone must end the
+    /// reader's wait, after the bytes it committed, whether the reader
+    /// sleeps or polls (`polled`, as in `stream`).
+    fn hang_up(polled: fn(u64) -> bool) {
+        loom::model(move || {
             let (ring, mut w, mut r) = Ring::new(CAP);
             let h = ring.h.clone();
             let writer = loom::thread::spawn(move || {
                 assert_eq!(w.write(&h, 1, 1, &OPTS, |_, _, _| {}).unwrap(), 1);
                 drop(w);
             });
-            assert_eq!(ring.read_to_end(&mut r, |_, _| {}), 1);
+            assert_eq!(ring.read_to_end(&mut r, polled, |_, _| {}), 1);
             writer.join().unwrap();
         });
+    }
+
+    #[test]
+    fn a_hang_up_ends_the_wait_after_all_data() {
+        hang_up(|_| false);
+    }
+
+    #[test]
+    fn a_hang_up_ends_a_poll_after_all_data() {
+        hang_up(|_| true);
     }
 
     /// A reader that closes while the writer waits for space: the writer

@@ -37,32 +37,53 @@ struct Craft {
     file_size: usize,
     seals: i32,
     send_memfd: bool,
+    wake: Wake,
+}
+
+/// The wake-up pipe fds the hello carries after the memfd.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Wake {
+    /// What an honest creator sends: the reader gets the read end, the
+    /// writer the write end and a read end of the same pipe.
+    Honest,
+    None,
+    /// The memfd again, where a pipe belongs.
+    NotAPipe,
+    /// The writer's: write end and read end of two different pipes.
+    TwoPipes,
+    /// The writer's: the write end twice (no read end to hold).
+    NoReadEnd,
+    /// One fd more than the role takes.
+    TooMany,
 }
 
 impl Craft {
     fn good(role: u32) -> Craft {
         Craft {
             hello_magic: u32::from_le_bytes(*b"FSIN"),
-            hello_version: 2,
+            hello_version: 3,
             hello_role: role,
             hello_header: PAGE as u32,
             hello_capacity: CAP as u64,
             magic: u64::from_le_bytes(*b"FAASRING"),
-            version: 2,
+            version: 3,
             capacity: CAP as u64,
             header_size: PAGE as u32,
             file_size: PAGE + CAP,
             seals: libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
             send_memfd: true,
+            wake: Wake::Honest,
         }
     }
 }
 
-/// The hostile side: our own mapping of the ring and the peer socket.
+/// The hostile side: our own mapping of the ring, the peer socket and the
+/// wake-up pipe.
 struct Peer {
     map: *mut u8,
     len: usize,
     _sock: OwnedFd,
+    _pipes: Vec<OwnedFd>,
 }
 
 impl Peer {
@@ -132,10 +153,25 @@ fn craft(c: &Craft) -> (OwnedFd, Option<Peer>) {
         )
     };
     assert_ne!(map, libc::MAP_FAILED);
+    let (pipe_rx, pipe_tx) = pipe();
+    let (other, _other_tx) = pipe();
+    let (rx, tx, other_rx) = (pipe_rx.as_raw_fd(), pipe_tx.as_raw_fd(), other.as_raw_fd());
+    let wake = match (c.wake, c.hello_role) {
+        (Wake::Honest, 2) => vec![tx, rx],
+        (Wake::Honest, _) => vec![rx],
+        (Wake::None, _) => vec![],
+        (Wake::NotAPipe, 2) => vec![raw, raw],
+        (Wake::NotAPipe, _) => vec![raw],
+        (Wake::TwoPipes, _) => vec![tx, other_rx],
+        (Wake::NoReadEnd, _) => vec![tx, tx],
+        (Wake::TooMany, _) => vec![tx, rx, rx],
+    };
     let peer = Peer {
         map: map.cast(),
         len,
         _sock: theirs,
+        // All of the pipe stays open on our side, as a peer's would.
+        _pipes: vec![pipe_rx, pipe_tx],
     };
     if c.file_size >= PAGE {
         peer.put_u64(OFF_MAGIC, c.magic);
@@ -153,20 +189,26 @@ fn craft(c: &Craft) -> (OwnedFd, Option<Peer>) {
     hello.extend_from_slice(&c.hello_role.to_le_bytes());
     hello.extend_from_slice(&c.hello_header.to_le_bytes());
     hello.extend_from_slice(&c.hello_capacity.to_le_bytes());
-    send(
-        &peer._sock,
-        &hello,
-        if c.send_memfd {
-            Some(memfd.as_raw_fd())
-        } else {
-            None
-        },
-    );
+    let mut fds = if c.send_memfd {
+        vec![memfd.as_raw_fd()]
+    } else {
+        vec![]
+    };
+    fds.extend(wake);
+    send(&peer._sock, &hello, &fds);
     (ours, Some(peer))
 }
 
-fn send(sock: &OwnedFd, payload: &[u8], fd: Option<i32>) {
-    let mut cbuf = [0u64; 4];
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh fds.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+fn send(sock: &OwnedFd, payload: &[u8], fds: &[i32]) {
+    let mut cbuf = [0u64; 8];
     let mut iov = libc::iovec {
         iov_base: payload.as_ptr() as *mut _,
         iov_len: payload.len(),
@@ -175,17 +217,22 @@ fn send(sock: &OwnedFd, payload: &[u8], fd: Option<i32>) {
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    if let Some(fd) = fd {
+    if !fds.is_empty() {
+        let bytes = 4 * fds.len() as u32;
         msg.msg_control = cbuf.as_mut_ptr().cast();
         // SAFETY: pure computation.
-        msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as usize;
-        // SAFETY: the control buffer is large and aligned enough for one fd.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(bytes) } as usize;
+        // SAFETY: the control buffer is large and aligned enough for four
+        // fds, and the payload fills exactly `bytes` of it.
         unsafe {
             let cm = libc::CMSG_FIRSTHDR(&msg);
             (*cm).cmsg_level = libc::SOL_SOCKET;
             (*cm).cmsg_type = libc::SCM_RIGHTS;
-            (*cm).cmsg_len = libc::CMSG_LEN(4) as usize;
-            libc::CMSG_DATA(cm).cast::<i32>().write_unaligned(fd);
+            (*cm).cmsg_len = libc::CMSG_LEN(bytes) as usize;
+            let data = libc::CMSG_DATA(cm).cast::<i32>();
+            for (i, fd) in fds.iter().enumerate() {
+                data.add(i).write_unaligned(*fd);
+            }
         }
     }
     // SAFETY: msg is valid for the call.
@@ -228,13 +275,17 @@ fn each_malformed_open_is_refused_with_a_clear_error() {
             c.hello_version = 1;
             c.version = 1
         }),
+        ("an end of protocol version 2", |c| {
+            c.hello_version = 2;
+            c.version = 2
+        }),
         ("hello capacity not a power of two", |c| {
             c.hello_capacity = 5000
         }),
         ("hello capacity huge", |c| c.hello_capacity = u64::MAX),
         ("hello header size", |c| c.hello_header = 64),
         ("header magic", |c| c.magic = 1),
-        ("header version", |c| c.version = 3),
+        ("header version", |c| c.version = 4),
         ("header capacity", |c| c.capacity = 8192),
         ("header size field", |c| c.header_size = 0),
         ("file too small", |c| c.file_size = PAGE + CAP / 2),
@@ -245,6 +296,11 @@ fn each_malformed_open_is_refused_with_a_clear_error() {
         }),
         ("sealed against writes", |c| c.seals |= libc::F_SEAL_WRITE),
         ("no memfd", |c| c.send_memfd = false),
+        ("no wake-up pipe", |c| c.wake = Wake::None),
+        ("a wake-up fd that is not a pipe", |c| {
+            c.wake = Wake::NotAPipe
+        }),
+        ("too many wake-up fds", |c| c.wake = Wake::TooMany),
     ];
     for (what, tweak) in cases {
         let mut c = Craft::good(1);
@@ -255,6 +311,28 @@ fn each_malformed_open_is_refused_with_a_clear_error() {
             Err(e) => assert_clean_error(&e),
         }
     }
+    // The writer's wake-up fds must be a write end and a read end of one
+    // pipe: a read end of another would let its writes raise SIGPIPE.
+    let writer_cases: &[(&str, Tweak)] = &[
+        ("no wake-up pipe", |c| c.wake = Wake::None),
+        ("wake-up fds that are not a pipe", |c| {
+            c.wake = Wake::NotAPipe
+        }),
+        ("ends of two pipes", |c| c.wake = Wake::TwoPipes),
+        ("no read end", |c| c.wake = Wake::NoReadEnd),
+        ("too many wake-up fds", |c| c.wake = Wake::TooMany),
+    ];
+    for (what, tweak) in writer_cases {
+        let mut c = Craft::good(2);
+        tweak(&mut c);
+        let (fd, _peer) = craft(&c);
+        match Writer::from_fd(fd) {
+            Ok(_) => panic!("writer, {what}: accepted"),
+            Err(e) => assert_clean_error(&e),
+        }
+    }
+    let (fd, _peer) = craft(&Craft::good(2));
+    Writer::from_fd(fd).expect("the honest writer's hello");
 }
 
 #[derive(Debug, Clone)]
@@ -352,7 +430,7 @@ proptest! {
 
     #[test]
     fn open_survives_random_hello_and_header(
-        hello_version in prop_oneof![Just(2u32), any::<u32>()],
+        hello_version in prop_oneof![Just(3u32), any::<u32>()],
         hello_role in 0u32..4,
         hello_header in prop_oneof![Just(PAGE as u32), any::<u32>()],
         hello_capacity in prop_oneof![Just(CAP as u64), any::<u64>(), (0u32..40).prop_map(|s| 1u64 << s)],
@@ -366,7 +444,7 @@ proptest! {
         };
         let (fd, _peer) = craft(&c);
         let ok = Reader::from_fd(fd);
-        let honest = hello_version == 2 && hello_role == 1 && hello_header == PAGE as u32
+        let honest = hello_version == 3 && hello_role == 1 && hello_header == PAGE as u32
             && hello_capacity == CAP as u64 && magic == Craft::good(1).magic
             && capacity == CAP as u64 && file_size == PAGE + CAP;
         match ok {
