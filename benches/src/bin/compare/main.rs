@@ -12,7 +12,10 @@
 //! `COMPARE_REDIS_MIB` (64), `COMPARE_RTT_N` (2000), `COMPARE_RTT_SPIN_N`
 //! (300), `COMPARE_ROWS` (only rows whose name contains one of these
 //! comma-separated words), `COMPARE_VERBOSE` (progress per measurement), `REDIS_PORT` (Redis
-//! rows are skipped, and say so, without it). Run it with `benches/compare.sh`.
+//! rows are skipped, and say so, without it), `COMPARE_CPUS` (`A,B`: this
+//! process runs on CPU A and every child on CPU B, so that each wake-up
+//! crosses CPUs; unset, the scheduler places both). Run it with
+//! `benches/compare.sh`.
 
 use faasin::{Reader, Writer};
 use faasin_benches::host_state::{self, HostState};
@@ -452,9 +455,43 @@ fn child_redis_rtt(side: &mut ChildSide) {
     }
 }
 
+/// Pins this process to the `which`-th CPU (0: the parent's, 1: the
+/// children's) of `COMPARE_CPUS`, if it is set.
+fn pin_from_env(which: usize) {
+    let spec = std::env::var("COMPARE_CPUS").unwrap_or_default();
+    if spec.is_empty() {
+        return;
+    }
+    let cpus: Vec<usize> = spec
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    let [a, b] = cpus[..] else {
+        panic!("COMPARE_CPUS={spec:?} is not two CPU numbers, as in 0,1");
+    };
+    let cpu = [a, b][which];
+    assert!(
+        cpu < libc::CPU_SETSIZE as usize,
+        "COMPARE_CPUS: no CPU {cpu}"
+    );
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t and cpu < CPU_SETSIZE (checked).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is this thread, before it starts any other; `set` is a
+    // valid cpu_set_t of that size.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    assert!(
+        r == 0,
+        "COMPARE_CPUS: cannot run on CPU {cpu}: {}",
+        io::Error::last_os_error()
+    );
+}
+
 // ---------------------------------------------------------------- child
 
 fn child(role: &str) {
+    pin_from_env(1);
     let mut side = ChildSide::new();
     match role {
         "sink-faasin" | "sink-fd" => {
@@ -767,6 +804,7 @@ fn main() {
         child(&role);
         return;
     }
+    pin_from_env(0);
     let reps = env_num("COMPARE_REPS", 5).max(1);
     let total = env_num("COMPARE_TOTAL_MIB", 256) << 20;
     let redis_total = env_num("COMPARE_REDIS_MIB", 64) << 20;
@@ -775,8 +813,9 @@ fn main() {
     // scheduler slice per round trip, hence fewer of them.
     let rtt_spin_n = env_num("COMPARE_RTT_SPIN_N", 300).max(1);
     let settings = format!(
-        "{{\"reps\": {reps}, \"total_bytes\": {total}, \"redis_total_bytes\": {redis_total}, \"rtt_n\": {rtt_n}, \"rtt_spin_n\": {rtt_spin_n}, \"ring_bytes\": {RING}, \"peers_built\": {}}}",
-        cfg!(feature = "peers")
+        "{{\"reps\": {reps}, \"total_bytes\": {total}, \"redis_total_bytes\": {redis_total}, \"rtt_n\": {rtt_n}, \"rtt_spin_n\": {rtt_spin_n}, \"ring_bytes\": {RING}, \"peers_built\": {}, \"cpus\": {:?}}}",
+        cfg!(feature = "peers"),
+        std::env::var("COMPARE_CPUS").unwrap_or_default()
     );
     eprintln!("settings: {settings}");
 
