@@ -264,9 +264,24 @@ fn the_honest_crafted_endpoint_works() {
     assert_eq!(&buf[..10], b"zzzzzzzzzz");
 }
 
+type Tweak = fn(&mut Craft);
+
+/// Opens the `role` end ("reader" or "writer") of a hello crafted with each
+/// tweak, and asserts that every one is refused with a clean error.
+fn refuse_each(role: &str, cases: &[(&str, Tweak)], open: fn(OwnedFd) -> io::Result<()>) {
+    for (what, tweak) in cases {
+        let mut c = Craft::good(if role == "reader" { 1 } else { 2 });
+        tweak(&mut c);
+        let (fd, _peer) = craft(&c);
+        match open(fd) {
+            Ok(()) => panic!("{role}, {what}: accepted"),
+            Err(e) => assert_clean_error(&e),
+        }
+    }
+}
+
 #[test]
 fn each_malformed_open_is_refused_with_a_clear_error() {
-    type Tweak = fn(&mut Craft);
     let cases: &[(&str, Tweak)] = &[
         ("hello magic", |c| c.hello_magic = 0),
         ("hello role", |c| c.hello_role = 9),
@@ -302,15 +317,7 @@ fn each_malformed_open_is_refused_with_a_clear_error() {
         }),
         ("too many wake-up fds", |c| c.wake = Wake::TooMany),
     ];
-    for (what, tweak) in cases {
-        let mut c = Craft::good(1);
-        tweak(&mut c);
-        let (fd, _peer) = craft(&c);
-        match Reader::from_fd(fd) {
-            Ok(_) => panic!("{what}: accepted"),
-            Err(e) => assert_clean_error(&e),
-        }
-    }
+    refuse_each("reader", cases, |fd| Reader::from_fd(fd).map(drop));
     // The writer's wake-up fds must be a write end and a read end of one
     // pipe: a read end of another would let its writes raise SIGPIPE.
     let writer_cases: &[(&str, Tweak)] = &[
@@ -322,15 +329,7 @@ fn each_malformed_open_is_refused_with_a_clear_error() {
         ("no read end", |c| c.wake = Wake::NoReadEnd),
         ("too many wake-up fds", |c| c.wake = Wake::TooMany),
     ];
-    for (what, tweak) in writer_cases {
-        let mut c = Craft::good(2);
-        tweak(&mut c);
-        let (fd, _peer) = craft(&c);
-        match Writer::from_fd(fd) {
-            Ok(_) => panic!("writer, {what}: accepted"),
-            Err(e) => assert_clean_error(&e),
-        }
-    }
+    refuse_each("writer", writer_cases, |fd| Writer::from_fd(fd).map(drop));
     let (fd, _peer) = craft(&Craft::good(2));
     Writer::from_fd(fd).expect("the honest writer's hello");
 }
