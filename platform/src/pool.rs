@@ -195,11 +195,14 @@ impl Pool {
         st.live += cold;
         self.publish(&st);
         drop(st);
-        for _ in 0..cold {
+        for started in 0..cold {
             match self.start() {
                 Ok(l) => leased.push(l),
                 Err(e) => {
-                    self.state().live -= 1;
+                    // This one and those not started yet give their places
+                    // back; the ones started go back as instances.
+                    self.state().live -= cold - started;
+                    self.changed.notify_all();
                     leased.into_iter().for_each(|l| self.give_back(l));
                     return Err(Refused::Start(e));
                 }
