@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use http_body_util::BodyExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
@@ -48,8 +48,15 @@ struct Shared {
     open: HashMap<String, mpsc::Sender<Piece>>,
     /// Set once the runtime failed as a whole; first failure wins.
     failed: Option<LambdaError>,
-    /// The runtime asked for an invocation at least once (its init is over).
+    /// Of those, the ones `next` handed to the runtime.
+    delivered: HashSet<String>,
+    /// The runtime (this start of it) asked for an invocation: its init is
+    /// over.
     asked: bool,
+    /// The runtime (this start of it) took an invocation.
+    took_work: bool,
+    /// An invocation is submitted and its host has not finished it.
+    busy: bool,
 }
 
 pub struct RuntimeApi {
@@ -86,6 +93,7 @@ impl RuntimeApi {
                 return Err(e.clone());
             }
             s.open.insert(event.id.clone(), tx);
+            s.busy = true;
         }
         let id = event.id.clone();
         if self.queue_tx.blocking_send(event).is_err() {
@@ -100,24 +108,61 @@ impl RuntimeApi {
 
     /// Forgets an invocation that is over (a late post for it is refused).
     pub fn close(&self, id: &str) {
-        self.shared().open.remove(id);
+        let mut s = self.shared();
+        s.open.remove(id);
+        s.delivered.remove(id);
+    }
+
+    /// The runtime starts (again): its init begins.
+    pub fn starting(&self) {
+        let mut s = self.shared();
+        s.asked = false;
+        s.took_work = false;
+    }
+
+    /// The runtime ended but may start again: the invocations it had taken
+    /// end with `error`; those still queued wait for its next start.
+    pub fn lost(&self, error: &LambdaError) {
+        let taken: Vec<_> = {
+            let mut s = self.shared();
+            let ids: Vec<String> = s.delivered.drain().collect();
+            ids.iter().filter_map(|id| s.open.remove(id)).collect()
+        };
+        for tx in taken {
+            let e = error.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(Piece::Done(Err(e))).await;
+            });
+        }
+    }
+
+    /// The host has finished its invocation (its result is sent). True if
+    /// the runtime failed meanwhile: the host must not take another.
+    pub fn finished(&self) -> bool {
+        let mut s = self.shared();
+        s.busy = false;
+        s.failed.is_some()
     }
 
     /// The runtime failed as a whole: every invocation in flight, and every
     /// one submitted later, ends with `error`. Only the first failure counts.
-    pub fn fail(&self, error: LambdaError) {
-        let open = {
+    /// Returns whether an invocation is in flight (its host then finishes
+    /// it, and learns of the failure from [`RuntimeApi::finished`]).
+    pub fn fail(&self, error: LambdaError) -> bool {
+        // Under one lock with `finished`: exactly one of the two sees both
+        // the failure and the end of the invocation.
+        let (open, busy) = {
             let mut s = self.shared();
-            if s.failed.is_some() {
-                return;
+            if s.failed.is_none() {
+                s.failed = Some(error);
             }
-            s.failed = Some(error.clone());
-            std::mem::take(&mut s.open)
+            (std::mem::take(&mut s.open), s.busy)
         };
         // Dropped, the senders end each invocation's pieces; its host then
         // asks for the failure. A post still running holds its own sender
         // and ends the invocation by itself.
         drop(open);
+        busy
     }
 
     /// Why the runtime failed as a whole, if it did.
@@ -125,9 +170,11 @@ impl RuntimeApi {
         self.shared().failed.clone()
     }
 
-    /// Whether the runtime has asked for an invocation yet.
-    pub fn asked(&self) -> bool {
-        self.shared().asked
+    /// Whether the runtime (this start of it) has asked for an invocation,
+    /// and whether it took one.
+    pub fn progress(&self) -> (bool, bool) {
+        let s = self.shared();
+        (s.asked, s.took_work)
     }
 
     fn sender(&self, id: &str) -> Option<mpsc::Sender<Piece>> {
@@ -159,6 +206,11 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
             "no more invocations",
         );
     };
+    {
+        let mut s = api.shared();
+        s.delivered.insert(e.id.clone());
+        s.took_work = true;
+    }
     let mut r = Response::new(Body::from(e.body));
     let h = r.headers_mut();
     let mut put = |name: &'static str, v: &str| {
