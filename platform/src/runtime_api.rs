@@ -277,7 +277,12 @@ async fn response(
         .get("lambda-runtime-function-response-mode")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
     if streaming {
-        return streamed(&api, &id, tx, body).await;
+        // The prelude of an HTTP integration (a function URL's status and
+        // headers) is not part of the response body.
+        let prelude = headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(HTTP_INTEGRATION.as_bytes()));
+        return streamed(&api, &id, tx, body, prelude).await;
     }
     let body = axum::body::to_bytes(body, PAYLOAD_LIMIT).await;
     api.close(&id);
@@ -310,9 +315,23 @@ async fn response(
     }
 }
 
+/// The content type of a streamed response that begins with a metadata
+/// prelude: JSON, then eight NUL bytes.
+const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
+/// The most bytes a prelude may take.
+const MAX_PRELUDE: usize = 64 << 10;
+
 /// A streamed response: each chunk is passed on as it comes; error
 /// trailers, if the runtime sends them, end it as a failure.
-async fn streamed(api: &RuntimeApi, id: &str, tx: mpsc::Sender<Piece>, mut body: Body) -> Response {
+async fn streamed(
+    api: &RuntimeApi,
+    id: &str,
+    tx: mpsc::Sender<Piece>,
+    mut body: Body,
+    prelude: bool,
+) -> Response {
+    // The prelude read so far, while it lasts.
+    let mut prelude = prelude.then(Vec::new);
     let end = loop {
         match body.frame().await {
             None => break Ok(()),
@@ -324,6 +343,13 @@ async fn streamed(api: &RuntimeApi, id: &str, tx: mpsc::Sender<Piece>, mut body:
             }
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
+                    let data = match skip_prelude(&mut prelude, data) {
+                        Ok(d) => d,
+                        Err(e) => break Err(e),
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
                     if tx.send(Piece::Chunk(data)).await.is_err() {
                         // The invocation is over (timed out, or its client
                         // went away): the rest is not wanted.
@@ -343,6 +369,27 @@ async fn streamed(api: &RuntimeApi, id: &str, tx: mpsc::Sender<Piece>, mut body:
     api.close(id);
     let _ = tx.send(Piece::Done(end)).await;
     accepted()
+}
+
+/// What is left of `data` after the prelude, which `seen` collects until
+/// its end (`None` once it is over).
+fn skip_prelude(seen: &mut Option<Vec<u8>>, data: Bytes) -> Result<Bytes, LambdaError> {
+    let Some(p) = seen else {
+        return Ok(data);
+    };
+    let before = p.len();
+    p.extend_from_slice(&data);
+    let Some(at) = p.windows(8).position(|w| w == [0; 8]) else {
+        if p.len() > MAX_PRELUDE {
+            return Err(LambdaError::new(
+                "Runtime.InvalidPrelude",
+                format!("no end of the response's prelude within {MAX_PRELUDE} bytes"),
+            ));
+        }
+        return Ok(Bytes::new());
+    };
+    *seen = None;
+    Ok(data.slice((at + 8).saturating_sub(before)..))
 }
 
 /// The error a streamed response's trailers report, if any: its type, and
@@ -393,4 +440,27 @@ async fn runtime_error(headers: &HeaderMap, body: Body) -> LambdaError {
         .await
         .unwrap_or_default();
     LambdaError::from_runtime(&body, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prelude_is_skipped_whatever_the_chunks() {
+        let whole = b"{\"statusCode\":200}\0\0\0\0\0\0\0\0line 0\nline 1\n";
+        for cut in [1, 3, 17, 20, 25, whole.len()] {
+            let mut seen = Some(Vec::new());
+            let mut out = Vec::new();
+            for chunk in whole.chunks(cut) {
+                let rest = skip_prelude(&mut seen, Bytes::copy_from_slice(chunk)).unwrap();
+                out.extend_from_slice(&rest);
+            }
+            assert_eq!(out, b"line 0\nline 1\n", "chunks of {cut}");
+        }
+        let mut seen = Some(Vec::new());
+        let no_end = Bytes::from(vec![b'x'; MAX_PRELUDE + 1]);
+        let e = skip_prelude(&mut seen, no_end).unwrap_err();
+        assert_eq!(e.error_type, "Runtime.InvalidPrelude");
+    }
 }
