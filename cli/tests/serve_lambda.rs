@@ -74,6 +74,25 @@ fn a_handler_streams_its_faasin_to_its_faasout_in_a_chain() {
 
 #[test]
 #[ignore = "needs awslambdaric; examples/lambda/test.sh runs it"]
+fn the_readmes_example_runs_as_documented() {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(here.join("examples/lambda/platform.toml")).unwrap();
+    // Run from the repository root, with this test's Python and faasin.
+    let root = here.canonicalize().unwrap().display().to_string();
+    let text = text
+        .replace("\"python3\"", &format!("{:?}", python()))
+        .replace("\"faasin\"", &format!("{:?}", faasin_bin().display().to_string()))
+        .replace("\"examples/", &format!("\"{root}/examples/"));
+    let s = Served::start("lambda-readme", &text);
+    let (status, body, report) = s.invoke("/chains/loud?who=me", "hello lambda");
+    assert_eq!((status, body.as_slice()), (200, &b"HELLO LAMBDA"[..]), "{report}");
+    let shout = &report["functions"][0]["return_value"];
+    assert_eq!(shout, &serde_json::json!({"bytes": 12, "query": {"who": "me"}}));
+    assert_eq!(report["functions"][1]["return_value"], serde_json::json!({"bytes": 12}));
+}
+
+#[test]
+#[ignore = "needs awslambdaric; examples/lambda/test.sh runs it"]
 fn the_context_carries_lambdas_fields_and_the_request_id() {
     let defs = lambda_fn("ctx", "cases.context_of", "timeout = 7");
     let s = Served::start("lambda-ctx", &defs);
@@ -201,4 +220,107 @@ fn a_runtime_that_fails_is_reported_and_replaced() {
     assert_eq!(status, 502);
     assert_eq!(json(&out)["errorType"], "Runtime.InitTimeout");
     assert!(t0.elapsed() < Duration::from_secs(20));
+}
+
+/// The other official runtime clients, as examples/lambda/test.sh installs
+/// them: Node's (`aws-lambda-ric`), Java's (its classpath) and Rust's
+/// (`lambda_runtime`, the example binaries built next to `faasin`).
+fn node_ric() -> String {
+    let ric = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/lambda/node/node_modules/aws-lambda-ric/bin/index.mjs");
+    assert!(
+        ric.exists(),
+        "{} is missing: run examples/lambda/test.sh",
+        ric.display()
+    );
+    ric.canonicalize().unwrap().display().to_string()
+}
+
+fn node_fn(name: &str, handler: &str, extra: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lambda/node");
+    let root = root.canonicalize().unwrap().display().to_string();
+    function(
+        name,
+        &["node", &node_ric(), handler],
+        &format!("kind = \"lambda\"\nenv = {{ LAMBDA_TASK_ROOT = \"{root}\" }}\n{extra}"),
+    )
+}
+
+fn java_fn(name: &str, handler: &str) -> String {
+    let cp = std::env::var("FAASIN_LAMBDA_JAVA_CP").expect(
+        "FAASIN_LAMBDA_JAVA_CP must be the Java handlers' classpath: run examples/lambda/test.sh",
+    );
+    let main = "com.amazonaws.services.lambda.runtime.api.client.AWSLambda";
+    function(
+        name,
+        &["java", "-cp", &cp, main, handler],
+        "kind = \"lambda\"",
+    )
+}
+
+fn rust_fn(name: &str, bin: &str, extra: &str) -> String {
+    let exe = faasin_bin().parent().unwrap().join(bin);
+    assert!(
+        exe.exists(),
+        "{} is missing: run examples/lambda/test.sh",
+        exe.display()
+    );
+    let exe = exe.display().to_string();
+    function(name, &[&exe], &format!("kind = \"lambda\"\n{extra}"))
+}
+
+#[test]
+#[ignore = "needs the runtime clients; examples/lambda/test.sh runs it"]
+fn handlers_in_four_languages_stream_through_one_chain() {
+    let defs = [
+        lambda_fn("py", "shout.handler", ""),
+        node_fn("js", "shout.handler", ""),
+        java_fn("java", "example.Shout::handleRequest"),
+        rust_fn("rs", "lambda-shout", ""),
+        chain("four", &["py", "js", "java", "rs"], "capacity = 65536"),
+    ]
+    .concat();
+    let s = Served::start("lambda-four", &defs);
+    let text: Vec<u8> = (0..2 << 20).map(|i| b"faasin lambda\n"[i % 14]).collect();
+    let (status, body, report) = s.invoke("/chains/four?lang=all", text.clone());
+    assert_eq!(status, 200, "{report}\n{}", s.log());
+    assert_eq!(body, text.to_ascii_uppercase());
+    for k in 0..4 {
+        let v = &report["functions"][k]["return_value"];
+        assert_eq!(v["bytes"], text.len(), "function {}: {report}", k + 1);
+        assert_eq!(v["query"]["lang"], "all", "function {}: {report}", k + 1);
+    }
+}
+
+#[test]
+#[ignore = "needs the runtime clients; examples/lambda/test.sh runs it"]
+fn streamed_responses_from_node_and_rust() {
+    let body = "event = \"body\"";
+    let defs = [
+        node_fn("js", "stream.handler", body),
+        rust_fn("rs", "lambda-stream", body),
+    ]
+    .concat();
+    let s = Served::start("lambda-stream", &defs);
+    let lines: String = (0..40).map(|i| format!("line {i}\n")).collect();
+    for f in ["js", "rs"] {
+        let (status, out, report) = s.invoke(&format!("/functions/{f}"), r#"{"count": 40}"#);
+        assert_eq!(status, 200, "{f}: {report}");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            lines,
+            "{f}: the lines, and no prelude"
+        );
+    }
+    // An error after the lines began (error trailers) cuts the response off.
+    let r = s.post("/functions/js", r#"{"count": 3, "fail": true}"#);
+    assert_eq!(r.status().as_u16(), 200);
+    let id = id_of(&r);
+    assert!(r.bytes().is_err(), "the response must not end cleanly");
+    let report = s.report(&id);
+    assert_eq!(report["status"], 502, "{report}");
+    assert_eq!(
+        report["lambda_error"]["errorMessage"],
+        "failed after streaming on purpose"
+    );
 }

@@ -198,6 +198,8 @@ fn spawn_runtime(
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| "/".into());
+    // Absolute: it is the runtime's working directory and stays in its env.
+    let root = root.canonicalize().unwrap_or(root);
     let mut cmd = tokio::process::Command::new(&runtime[0]);
     cmd.args(&runtime[1..])
         .current_dir(&root)
