@@ -59,9 +59,21 @@ import "$root" faasin-lambda-python
 
 root=$(new_root)
 mkdir -p "$root/opt" "$root/var/task/lib"
-cp -rL "$jdk" "$root/opt/java"
+cp -a "$jdk" "$root/opt/java"
 rm -rf "$root/opt/java/"{jmods,docs,include,man}
+# Debian's JDK links to /etc and elsewhere: those become copies, and links
+# to what is not installed (its sources) go.
+find "$root/opt/java" -type l | while read -r link; do
+    real=$(readlink -f "$link" || true)
+    rm "$link"
+    if [[ -e $real ]]; then cp -rL "$real" "$link"; fi
+done
 cp "$java_lib"/*.jar "$root/var/task/lib/"
 cp -r "$java_classes"/. "$root/var/task/"
-libs_for "$root" "$root/opt/java/bin/java" $(find "$root/opt/java/lib" -name '*.so')
+# The jars' own native libraries (the client's, faasin's) need theirs too.
+jni=$(mktemp -d)
+# (unzip fails on a jar without native code: nothing to add.)
+for jar in "$java_lib"/*.jar; do unzip -q -o "$jar" '*.so' -d "$jni/$(basename "$jar")" 2>/dev/null || true; done
+libs_for "$root" "$root/opt/java/bin/java" $(find "$root/opt/java/lib" "$jni" -name '*.so')
+rm -rf "$jni"
 import "$root" faasin-lambda-java
