@@ -424,3 +424,42 @@ fn extra_headers(params: &str) -> Vec<(&'static str, String)> {
         .map(|c| vec![("lambda-runtime-client-context", c)])
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_context_comes_from_the_passed_header() {
+        // base64 of {"custom":{"k":"v"}}
+        let params = r#"{"id":"i","query":{},"headers":{"x-amz-client-context":"eyJjdXN0b20iOnsiayI6InYifX0="}}"#;
+        assert_eq!(
+            extra_headers(params),
+            vec![(
+                "lambda-runtime-client-context",
+                r#"{"custom":{"k":"v"}}"#.to_string()
+            )]
+        );
+        assert!(extra_headers(r#"{"headers":{"x-amz-client-context":"%%"}}"#).is_empty());
+        assert!(extra_headers("not json").is_empty());
+    }
+
+    #[test]
+    fn the_hosts_argv_wraps_the_runtimes() {
+        let rt = vec!["python3".to_string(), "-m".into(), "awslambdaric".into()];
+        assert_eq!(
+            command("/bin/faasin", true, rt.clone()),
+            [
+                "/bin/faasin",
+                SUBCOMMAND,
+                "--event",
+                "body",
+                "--",
+                "python3",
+                "-m",
+                "awslambdaric"
+            ]
+        );
+        assert_eq!(command("f", false, rt)[2], "--");
+    }
+}
