@@ -14,9 +14,11 @@
 //! as a function invoked through Lambda's API gets its payload and returns
 //! its response.
 //!
-//! A runtime that fails its start, exits or never asks for an invocation
-//! fails the invocation at hand (or the next one) with Lambda's error, and
-//! the host then exits, so that the service starts a fresh instance.
+//! A runtime that ends after taking work fails the invocation it had, and
+//! starts again, as Lambda resets a sandbox. One that fails its start (or
+//! never asks for an invocation, or keeps ending idle) fails the invocation
+//! at hand, or the next one, with Lambda's error; the host then ends, so
+//! that the service starts a fresh instance.
 
 use crate::lambda_outcome::{result_value, HostOutcome, LambdaError, PAYLOAD_LIMIT};
 use crate::runtime_api::{Event, Piece, RuntimeApi};
