@@ -61,7 +61,7 @@ pub fn run(
 ) -> Outcome {
     let t0 = Instant::now();
     let started_unix_s = unix_now();
-    let leased = match lease(req) {
+    let leased = match lease(&req.target.pools, req.queue_wait, &req.cancel) {
         Ok(l) => l,
         Err(refused) => return refusal(req, refused, metrics),
     };
@@ -201,9 +201,9 @@ pub struct Context<'a> {
 }
 
 /// The request body, counted as it is read.
-struct Counted {
-    inner: Box<dyn Read + Send>,
-    count: Arc<AtomicU64>,
+pub struct Counted {
+    pub inner: Box<dyn Read + Send>,
+    pub count: Arc<AtomicU64>,
 }
 
 impl Read for Counted {
@@ -237,17 +237,21 @@ fn stored(
     ran
 }
 
-/// Leases every instance the target needs, in its chain order; pools are
-/// asked in name order, each for all it must give, so that invocations
-/// that need the same functions never hold some while waiting for others.
-fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
+/// Leases an instance of each of `pools`, in their order; pools are asked
+/// in name order, each for all it must give, so that invocations that need
+/// the same functions never hold some while waiting for others.
+pub fn lease(
+    pools: &[Arc<Pool>],
+    queue_wait: Duration,
+    cancel: &AtomicBool,
+) -> Result<Vec<Leased>, Refused> {
     let mut need: BTreeMap<&str, (&Arc<Pool>, usize)> = BTreeMap::new();
-    for p in &req.target.pools {
+    for p in pools {
         need.entry(p.def.name.as_str()).or_insert((p, 0)).1 += 1;
     }
     let mut got: BTreeMap<&str, Vec<Leased>> = BTreeMap::new();
     for (name, (pool, n)) in &need {
-        match pool.lease(*n, req.queue_wait, &req.cancel) {
+        match pool.lease(*n, queue_wait, cancel) {
             Ok(l) => {
                 got.insert(name, l);
             }
@@ -259,9 +263,7 @@ fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
             }
         }
     }
-    Ok(req
-        .target
-        .pools
+    Ok(pools
         .iter()
         .map(|p| {
             got.get_mut(p.def.name.as_str())
@@ -271,7 +273,7 @@ fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
         .collect())
 }
 
-fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
+pub fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
     let (status, kind, retry_after, why) = match refused {
         Refused::QueueFull => (
             429,
@@ -312,7 +314,7 @@ fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
 }
 
 /// 504 when the time ran out, 499 when the client went away, else 502.
-fn status_of(stopped: Option<&str>) -> u16 {
+pub fn status_of(stopped: Option<&str>) -> u16 {
     match stopped {
         Some(s) if s.starts_with("timed out") => 504,
         Some(s) if s.starts_with("cancelled") => 499,
