@@ -222,21 +222,10 @@ fn spread(
     // Relaxed: a statistic.
     let fed = fed.load(Ordering::Relaxed);
     svc.metrics.streamed(fed, output_bytes.unwrap_or(0));
-    let report = serde_json::json!({
-        "id": req.id,
-        "state": "done",
-        "target": {"kind": req.target.kind, "name": req.target.name},
-        "ok": error.is_none(),
-        "status": status,
-        "error": error,
-        "params": req.params,
-        "started_unix_s": started_unix_s,
-        "queued_s": queued_s,
-        "elapsed_s": t0.elapsed().as_secs_f64(),
-        "output_bytes": output_bytes,
-        "functions": functions.into_values().collect::<Vec<_>>(),
-        "edges": edges_report(node, &req.target, places),
-    });
+    let ended = (status, &error);
+    let mut report = invoke::ran_report(req, ended, (started_unix_s, t0), queued_s, output_bytes);
+    report["functions"] = functions.into_values().collect::<Vec<_>>().into();
+    report["edges"] = edges_report(node, &req.target, places).into();
     Outcome {
         status,
         error,

@@ -83,7 +83,32 @@ pub fn run(
     let output_bytes = ran.as_ref().ok().map(|i| i.output_bytes);
     // Relaxed: a statistic (after a failure the feeder may still add some).
     metrics.streamed(fed.load(Ordering::Relaxed), output_bytes.unwrap_or(0));
-    let report = serde_json::json!({
+    let mut report = ran_report(
+        req,
+        (status, &error),
+        (started_unix_s, t0),
+        queued_s,
+        output_bytes,
+    );
+    report["functions"] = functions_report(req, &ran, &cold).into();
+    Outcome {
+        status,
+        error,
+        retry_after: None,
+        report,
+    }
+}
+
+/// The report of an invocation that ran (its functions are the caller's
+/// to add): how it ended, and when it started (Unix seconds, and here).
+pub fn ran_report(
+    req: &Request,
+    (status, error): (u16, &Option<String>),
+    (started_unix_s, t0): (f64, Instant),
+    queued_s: f64,
+    output_bytes: Option<u64>,
+) -> serde_json::Value {
+    serde_json::json!({
         "id": req.id,
         "state": "done",
         "target": {"kind": req.target.kind, "name": req.target.name},
@@ -95,14 +120,7 @@ pub fn run(
         "queued_s": queued_s,
         "elapsed_s": t0.elapsed().as_secs_f64(),
         "output_bytes": output_bytes,
-        "functions": functions_report(req, &ran, &cold),
-    });
-    Outcome {
-        status,
-        error,
-        retry_after: None,
-        report,
-    }
+    })
 }
 
 /// Runs the invocation on the instances leased for it, then gives them
