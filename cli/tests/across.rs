@@ -9,6 +9,7 @@ use common::nodes::Nodes;
 use common::service::{chain, peer_fn};
 use common::*;
 use sha2::{Digest, Sha256};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn hex(b: &[u8]) -> String {
@@ -18,7 +19,7 @@ fn hex(b: &[u8]) -> String {
 fn defs(tag: &str) -> String {
     [
         peer_fn("first", &["cat"], tag, ""),
-        peer_fn("mid", &["cat"], tag, ""),
+        peer_fn("mid", &["cat"], tag, "max_instances = 1"),
         peer_fn("last", &["cat"], tag, ""),
         chain("local", &["first", "last"], ""),
         chain(
@@ -27,6 +28,8 @@ fn defs(tag: &str) -> String {
             "pin = { mid = \"zone=west\" }",
         ),
         chain("far", &["mid"], "pin = { mid = \"node=b\" }"),
+        chain("spread", &["first", "mid", "last"], ""),
+        chain("hold", &["mid"], ""),
     ]
     .concat()
 }
@@ -108,39 +111,7 @@ fn a_pinned_function_streams_across_nodes_and_back() {
 #[test]
 fn a_node_killed_mid_invocation_fails_it_naming_the_node() {
     let mut nodes = Nodes::start("kill", &defs("across-kill-test"));
-    let input = nodes.dir.join("input");
-    std::fs::write(&input, bytes(32 << 20, 7)).unwrap();
-    let (hdr, out) = (nodes.dir.join("headers"), nodes.dir.join("out"));
-    let data = format!("@{}", input.display());
-    // A slow upload keeps the invocation running for as long as needed.
-    let mut curl = nodes
-        .curl_cmd(
-            0,
-            &[
-                "-sS",
-                "-H",
-                "Expect:",
-                "--limit-rate",
-                "2M",
-                "-D",
-                arg(&hdr),
-                "-o",
-                arg(&out),
-                "--data-binary",
-                &data,
-                "http://127.0.0.1:8080/chains/across",
-            ],
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Streaming through b: its `mid` has a process.
-    wait_until(
-        Duration::from_secs(20),
-        || format!("the output never began; a: {}", nodes.log(0)),
-        || std::fs::metadata(&out).is_ok_and(|m| m.len() > 0),
-    );
+    let (mut curl, hdr) = start_slow(&nodes, "/chains/across", 32);
     let text = std::fs::read_to_string(&hdr).unwrap();
     let id = (text.lines())
         .find_map(|l| l.strip_prefix("faasin-invocation-id: "))
@@ -170,5 +141,74 @@ fn a_node_killed_mid_invocation_fails_it_naming_the_node() {
     std::fs::write(&small, b"after").unwrap();
     let (status, out, _) = nodes.invoke("/chains/local", &small);
     assert_eq!((status, out.as_slice()), (200, &b"after"[..]));
+    nodes.finish();
+}
+
+/// Starts a slow invocation of `path` in node a (curl as a child) and
+/// waits until its output has begun: its functions are busy.
+fn start_slow(nodes: &Nodes, path: &str, mib: usize) -> (std::process::Child, PathBuf) {
+    let input = nodes.dir.join(format!("slow-input{mib}"));
+    std::fs::write(&input, bytes(mib << 20, 7)).unwrap();
+    let (hdr, out) = (nodes.dir.join("slow-headers"), nodes.dir.join("slow-out"));
+    let data = format!("@{}", input.display());
+    let url = format!("http://127.0.0.1:8080{path}");
+    let curl = nodes
+        .curl_cmd(
+            0,
+            &[
+                "-sS",
+                "-H",
+                "Expect:",
+                "--limit-rate",
+                "2M",
+                "-D",
+                arg(&hdr),
+                "-o",
+                arg(&out),
+                "--data-binary",
+                &data,
+                &url,
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        || format!("the output never began; a: {}", nodes.log(0)),
+        || std::fs::metadata(&out).is_ok_and(|m| m.len() > 0),
+    );
+    (curl, hdr)
+}
+
+#[test]
+fn a_function_without_room_here_spills_to_the_peer() {
+    let nodes = Nodes::start("spill", &defs("across-spill-test"));
+    let body = bytes(4 << 20, 3);
+    let input = nodes.dir.join("input");
+    std::fs::write(&input, &body).unwrap();
+    // With room, all of it runs here.
+    let (status, _, id) = nodes.invoke("/chains/spread", &input);
+    assert_eq!(status, 200);
+    assert_eq!(edges(&nodes.report(&id)), vec![edge("ring", "a", "a"); 4]);
+    // a's only `mid` is busy: the next invocation's `mid` runs on b.
+    let (mut curl, _) = start_slow(&nodes, "/chains/hold", 16);
+    let (status, out, id) = nodes.invoke("/chains/spread", &input);
+    let r = nodes.report(&id);
+    assert_eq!(status, 200, "{r}");
+    assert!(out == body, "the spilled chain changed the bytes");
+    assert_eq!(
+        edges(&r),
+        [
+            edge("ring", "a", "a"),
+            edge("tcp", "a", "b"),
+            edge("tcp", "b", "a"),
+            edge("ring", "a", "a"),
+        ],
+        "{r}"
+    );
+    let _ = curl.kill();
+    let _ = curl.wait();
     nodes.finish();
 }
