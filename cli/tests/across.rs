@@ -105,6 +105,34 @@ fn a_pinned_function_streams_across_nodes_and_back() {
         [edge("tcp", "a", "b"), edge("tcp", "b", "a")],
         "{r}"
     );
+
+    // A bad segment request gets a clear error from the peer API, and runs
+    // nothing.
+    let segment = |functions: &str, capacity: u64| {
+        let body = format!(
+            r#"{{"id": "t", "first": 0, "functions": {functions}, "capacities": [{capacity}],
+                "params": null, "output": {{"addr": "10.213.0.1:9100", "token": "{}"}}}}"#,
+            "0".repeat(32)
+        );
+        let o = nodes.curl_in(
+            0,
+            &[
+                "-sS",
+                "-w",
+                "\n%{http_code}",
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &body,
+                "http://10.213.0.2:9101/segments",
+            ],
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let nope = segment(r#"["nope"]"#, 65536);
+    assert!(nope.ends_with("404") && nope.contains("deployed"), "{nope}");
+    let odd = segment(r#"["mid"]"#, 1000);
+    assert!(odd.ends_with("400") && odd.contains("capacities"), "{odd}");
     nodes.finish();
 }
 

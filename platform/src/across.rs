@@ -301,7 +301,10 @@ fn wire(
             params: req.params.clone(),
             output,
         };
-        let (seg, input) = Segment::request(&node.client, &node.config.peers[i], &sreq)?;
+        let peer = &node.config.peers[i];
+        // The peer may queue for instances as long as this node would.
+        let wait = req.queue_wait + STREAM_WAIT;
+        let (seg, input) = Segment::request(&node.client, peer, &sreq, wait)?;
         inputs.insert(range.start, input);
         segments.push((range.start, seg));
     }

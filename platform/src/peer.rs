@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use faasin_runner::chain::check_capacity;
 use faasin_runner::invocation::{Ends, Output};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -64,6 +65,9 @@ async fn segment(State(svc): State<Arc<Service>>, Json(req): Json<SegmentRequest
     if req.functions.is_empty() || req.capacities.len() != req.functions.len() {
         let e = "a segment needs functions and a capacity for each".to_string();
         return refuse(StatusCode::BAD_REQUEST, e);
+    }
+    if let Err(e) = req.capacities.iter().try_for_each(|&c| check_capacity(c)) {
+        return refuse(StatusCode::BAD_REQUEST, format!("capacities: {e}"));
     }
     let pools: Option<Vec<Arc<Pool>>> = {
         let reg = svc.registry();
@@ -133,7 +137,9 @@ fn run_segment(
         Ok(ends) => {
             let part = Part {
                 id: &req.id,
-                positions: (req.first..req.first + pools.len()).collect(),
+                positions: (0..pools.len())
+                    .map(|k| req.first.saturating_add(k))
+                    .collect(),
                 pools: pools.clone(),
                 leased,
                 params: &req.params,
@@ -221,11 +227,13 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Asks `peer` to run a segment; returns it and where its input goes.
+    /// Asks `peer` to run a segment; returns it and where its input goes,
+    /// which the peer must say within `wait`.
     pub fn request(
         client: &reqwest::Client,
         peer: &Peer,
         req: &SegmentRequest,
+        wait: Duration,
     ) -> Result<(Segment, EdgeAddr), String> {
         let node = peer.info.name.clone();
         let on = |e: String| format!("node {node:?}: {e}");
@@ -245,7 +253,10 @@ impl Segment {
             response,
             buf: Vec::new(),
         };
-        let first = s.line(&rt).map_err(&on)?;
+        let first = rt
+            .block_on(tokio::time::timeout(wait, s.line()))
+            .map_err(|_| on(format!("no answer for {:.0} s", wait.as_secs_f64())))?
+            .map_err(&on)?;
         if !status.is_success() {
             return Err(on(format!(
                 "refused the segment ({status}): {}",
@@ -267,7 +278,7 @@ impl Segment {
         let node = self.node.clone();
         let on = |e: String| format!("node {node:?}: {e}");
         let done = rt
-            .block_on(tokio::time::timeout(within, self.line_async()))
+            .block_on(tokio::time::timeout(within, self.line()))
             .map_err(|_| on(format!("no word from it for {:.0} s", within.as_secs_f64())))?
             .map_err(on)?;
         let functions = done["functions"].as_array().cloned().unwrap_or_default();
@@ -277,11 +288,7 @@ impl Segment {
         }
     }
 
-    fn line(&mut self, rt: &tokio::runtime::Handle) -> Result<serde_json::Value, String> {
-        rt.block_on(self.line_async())
-    }
-
-    async fn line_async(&mut self) -> Result<serde_json::Value, String> {
+    async fn line(&mut self) -> Result<serde_json::Value, String> {
         loop {
             if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=end).collect();
