@@ -1,11 +1,12 @@
 //! An invocation on a node of a cluster: placed first ([`cluster::place`]);
 //! when every function lands here it runs as on a lone node (module
-//! `invoke`), else it is spread: each run of neighbours placed on a peer is
-//! a segment that peer runs ([`peer`]), the functions placed here run here,
-//! an edge between two functions on one node is a ring, and an edge between
-//! nodes is a TCP stream ([`tcp_edges`]) that its two functions read and
-//! write as a plain fd. A node that goes away mid-invocation fails it with
-//! a 502 naming the node; its neighbours here see EOF or EPIPE.
+//! `invoke`), else it is spread: each run of neighbours placed on a peer
+//! is a segment that peer runs ([`crate::peer`]), the functions placed here
+//! run here, an edge between two functions on one node is a ring, and an
+//! edge between nodes is a TCP stream ([`crate::tcp_edges`]) that its two
+//! functions read and write as a plain fd. A node that goes away
+//! mid-invocation fails it with a 502 naming the node; its neighbours here
+//! see EOF or EPIPE.
 
 use crate::cluster::{self, Node, Place};
 use crate::invoke::{self, Context, Counted, Outcome, Request, Target};
