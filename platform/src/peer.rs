@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// How long a segment's input stream may take to come once granted.
@@ -132,7 +132,6 @@ fn run_segment(
         }
     };
     send(first);
-    let t0 = Instant::now();
     let ran = match wait_input() {
         Ok(ends) => {
             let part = Part {
@@ -173,7 +172,6 @@ fn run_segment(
         .collect();
     send(serde_json::json!({
         "error": ran.as_ref().err(),
-        "elapsed_s": t0.elapsed().as_secs_f64(),
         "functions": functions,
     }));
 }
@@ -221,7 +219,7 @@ fn wire(
 
 /// A segment running on a peer, as the asking node holds it.
 pub struct Segment {
-    pub node: String,
+    node: String,
     response: reqwest::Response,
     buf: Vec<u8>,
 }
