@@ -49,6 +49,16 @@ fn edge(kind: &str, from: &str, to: &str) -> (String, String, String) {
     (kind.into(), from.into(), to.into())
 }
 
+/// The edges of a chain of three whose middle function runs on b.
+fn middle_on_b() -> Vec<(String, String, String)> {
+    vec![
+        edge("ring", "a", "a"),
+        edge("tcp", "a", "b"),
+        edge("tcp", "b", "a"),
+        edge("ring", "a", "a"),
+    ]
+}
+
 #[test]
 fn a_pinned_function_streams_across_nodes_and_back() {
     let nodes = Nodes::start("across", &defs("across-test"));
@@ -72,16 +82,7 @@ fn a_pinned_function_streams_across_nodes_and_back() {
             sha,
             "round {round}: output differs"
         );
-        assert_eq!(
-            edges(&r),
-            [
-                edge("ring", "a", "a"),
-                edge("tcp", "a", "b"),
-                edge("tcp", "b", "a"),
-                edge("ring", "a", "a"),
-            ],
-            "{r}"
-        );
+        assert_eq!(edges(&r), middle_on_b(), "{r}");
         let fs = r["functions"].as_array().unwrap();
         let where_: Vec<&str> = fs.iter().map(|f| f["node"].as_str().unwrap()).collect();
         assert_eq!(where_, ["a", "b", "a"], "{r}");
@@ -178,27 +179,9 @@ fn start_slow(nodes: &Nodes, path: &str, mib: usize) -> (std::process::Child, Pa
     let input = nodes.dir.join(format!("slow-input{mib}"));
     std::fs::write(&input, bytes(mib << 20, 7)).unwrap();
     let (hdr, out) = (nodes.dir.join("slow-headers"), nodes.dir.join("slow-out"));
-    let data = format!("@{}", input.display());
-    let url = format!("http://127.0.0.1:8080{path}");
     let curl = nodes
-        .curl_cmd(
-            0,
-            &[
-                "-sS",
-                "-H",
-                "Expect:",
-                "--limit-rate",
-                "2M",
-                "-D",
-                arg(&hdr),
-                "-o",
-                arg(&out),
-                "--data-binary",
-                &data,
-                &url,
-            ],
-        )
-        .stdout(std::process::Stdio::null())
+        .upload(path, &input, &hdr, &out)
+        .args(["--limit-rate", "2M"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -226,16 +209,7 @@ fn a_function_without_room_here_spills_to_the_peer() {
     let r = nodes.report(&id);
     assert_eq!(status, 200, "{r}");
     assert!(out == body, "the spilled chain changed the bytes");
-    assert_eq!(
-        edges(&r),
-        [
-            edge("ring", "a", "a"),
-            edge("tcp", "a", "b"),
-            edge("tcp", "b", "a"),
-            edge("ring", "a", "a"),
-        ],
-        "{r}"
-    );
+    assert_eq!(edges(&r), middle_on_b(), "{r}");
     let _ = curl.kill();
     let _ = curl.wait();
     nodes.finish();

@@ -146,27 +146,27 @@ impl Nodes {
         c
     }
 
+    /// curl in node a that POSTs the file `body` to its invocation API at
+    /// `path`, the response's headers to `hdr` and its body to `out`.
+    pub fn upload(&self, path: &str, body: &Path, hdr: &Path, out: &Path) -> Command {
+        let url = format!("http://127.0.0.1:8080{path}");
+        let data = format!("@{}", body.display());
+        let args = ["-sS", "-H", "Expect:", "-D", arg(hdr), "-o", arg(out)];
+        let mut c = self.curl_cmd(0, &args);
+        c.args(["--data-binary", &data, &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    }
+
     /// POSTs the file `body` to node a's invocation API at `path`: the
     /// response's status, its body and the invocation's id.
     pub fn invoke(&self, path: &str, body: &Path) -> (u16, Vec<u8>, String) {
         let (hdr, out) = (self.dir.join("headers"), self.dir.join("out"));
-        let url = format!("http://127.0.0.1:8080{path}");
-        let data = format!("@{}", body.display());
-        let o = self.curl_in(
-            0,
-            &[
-                "-sS",
-                "-H",
-                "Expect:",
-                "-D",
-                arg(&hdr),
-                "-o",
-                arg(&out),
-                "--data-binary",
-                &data,
-                &url,
-            ],
-        );
+        let o = self
+            .upload(path, body, &hdr, &out)
+            .output()
+            .expect("run curl");
         assert!(
             o.status.success(),
             "curl: {}; a: {}",
