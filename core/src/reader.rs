@@ -168,6 +168,17 @@ impl Read for Reader {
         if buf.is_empty() {
             return Ok(0);
         }
+        let opts = self.end.opts;
+        if let Inner::Fd(f) = &mut self.end.inner {
+            if f.rest.pos == f.rest.end && buf.len() >= f.buf.len() {
+                // Nothing read ahead, and the caller's buffer is at least
+                // as large as ours: straight into it, as std's `BufReader`
+                // does, saving a copy and (on a socket) most of the reads.
+                self.borrowed = 0;
+                // SAFETY: `buf` is valid for buf.len() writable bytes.
+                return unsafe { f.fd.read(buf.as_mut_ptr(), buf.len(), opts.deadline()) };
+            }
+        }
         let (ptr, avail) = self.fill()?;
         let n = avail.min(buf.len());
         let dst = buf.as_mut_ptr();

@@ -2,6 +2,7 @@
 //! (TOML) or the admin API (JSON), checked before anything changes. A bad
 //! definition is an error that names the field and the reason.
 
+use crate::cluster::{NodeConfig, NodeSpec, Selector};
 use faasin_runner::chain::{check_capacity, Function};
 use faasin_runner::chain_file::CommandSpec;
 use faasin_runner::Transport;
@@ -68,6 +69,8 @@ pub struct ChainDef {
     pub capacities: Vec<usize>,
     /// Rings (the default), or one of the status-quo ways for comparison.
     pub transport: Transport,
+    /// Functions that must run on a node with a label.
+    pub pins: BTreeMap<String, Selector>,
 }
 
 /// A function as written in the config file or sent to the admin API.
@@ -113,6 +116,9 @@ pub struct ChainSpec {
     /// today: `payload` (each whole output held by the service and passed
     /// on as the next function's payload), `redis`, `file`.
     transport: Option<String>,
+    /// Function name to the label (`KEY=VALUE`) of the node it must run on.
+    #[serde(default)]
+    pin: BTreeMap<String, String>,
 }
 
 const DEFAULT_TIMEOUT: f64 = 60.0;
@@ -338,11 +344,24 @@ impl ChainSpec {
             None => Transport::Faasin,
             Some(t) => t.parse().map_err(|e| DefError::new("transport", e))?,
         };
+        let mut pins = BTreeMap::new();
+        for (f, label) in self.pin {
+            let field = format!("pin.{f}");
+            if !self.functions.contains(&f) {
+                return Err(DefError::new(field, "not a function of this chain"));
+            }
+            let sel: Selector = label.parse().map_err(|e| DefError::new(&field, e))?;
+            if transport != Transport::Faasin {
+                return Err(DefError::new(field, "only chains over rings cross nodes"));
+            }
+            pins.insert(f, sel);
+        }
         Ok(ChainDef {
             name,
             functions: self.functions,
             capacities,
             transport,
+            pins,
         })
     }
 }
@@ -376,6 +395,7 @@ struct FileSpec {
     docker: Option<String>,
     headers: Option<Vec<String>>,
     redis: Option<String>,
+    node: Option<NodeSpec>,
     #[serde(default)]
     function: Vec<FunctionSpec>,
     #[serde(default)]
@@ -385,6 +405,8 @@ struct FileSpec {
 /// A whole config file, checked.
 pub struct Config {
     pub service: ServiceConfig,
+    /// This node among its peers, if it has any part in a cluster.
+    pub node: Option<NodeConfig>,
     pub functions: Vec<FunctionDef>,
     pub chains: Vec<ChainDef>,
 }
@@ -402,6 +424,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
         docker: spec.docker.unwrap_or_else(|| "docker".into()),
         headers: spec.headers.unwrap_or_else(|| vec!["content-type".into()]),
         redis: spec.redis,
+    };
+    let node = match spec.node {
+        Some(n) => Some(n.check().map_err(|e| format!("{origin}: {e}"))?),
+        None => None,
     };
     let mut functions: Vec<FunctionDef> = Vec::new();
     for (i, f) in spec.function.into_iter().enumerate() {
@@ -431,6 +457,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
     }
     Ok(Config {
         service,
+        node,
         functions,
         chains,
     })
@@ -499,6 +526,14 @@ capacity = 65536
             (
                 GOOD.replace("timeout = 5", "timeuot = 5"),
                 "unknown field `timeuot`",
+            ),
+            (
+                GOOD.replace("capacity = 65536", "pin = { nope = \"node=b\" }"),
+                "chain 1: pin.nope: not a function",
+            ),
+            (
+                GOOD.replace("capacity = 65536", "pin = { cat = \"b\" }"),
+                "chain 1: pin.cat: \"b\" is not a label selector",
             ),
         ];
         for (text, want) in cases {

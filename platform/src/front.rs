@@ -185,7 +185,7 @@ async fn invoke(
             workers: &svc.workers,
             rings: &svc.starter.rings,
         };
-        let outcome = invoke::run(&req, Box::new(input), Box::new(writer), &ctx, &svc.metrics);
+        let outcome = crate::across::run(&svc, &req, Box::new(input), Box::new(writer), &ctx);
         let target = format!("{}/{}", req.target.kind, req.target.name);
         svc.metrics
             .invoked(&target, outcome.status, t0.elapsed().as_secs_f64());

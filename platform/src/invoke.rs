@@ -64,7 +64,7 @@ pub fn run(
 ) -> Outcome {
     let t0 = Instant::now();
     let started_unix_s = unix_now();
-    let leased = match lease(req) {
+    let leased = match lease(&req.target.pools, req.queue_wait, &req.cancel) {
         Ok(l) => l,
         Err(refused) => return refusal(req, refused, metrics),
     };
@@ -89,21 +89,15 @@ pub fn run(
     let output_bytes = ran.as_ref().ok().map(|i| i.output_bytes);
     // Relaxed: a statistic (after a failure the feeder may still add some).
     metrics.streamed(fed.load(Ordering::Relaxed), output_bytes.unwrap_or(0));
-    let report = serde_json::json!({
-        "id": req.id,
-        "state": "done",
-        "target": {"kind": req.target.kind, "name": req.target.name},
-        "ok": error.is_none(),
-        "status": status,
-        "error": error,
-        "lambda_error": lambda_error,
-        "params": req.params,
-        "started_unix_s": started_unix_s,
-        "queued_s": queued_s,
-        "elapsed_s": t0.elapsed().as_secs_f64(),
-        "output_bytes": output_bytes,
-        "functions": functions_report(req, &ran, &cold),
-    });
+    let mut report = ran_report(
+        req,
+        (status, &error),
+        (started_unix_s, t0),
+        queued_s,
+        output_bytes,
+    );
+    report["functions"] = functions_report(req, &ran, &cold).into();
+    report["lambda_error"] = serde_json::json!(lambda_error);
     Outcome {
         status,
         error,
@@ -111,6 +105,30 @@ pub fn run(
         report,
         lambda_error,
     }
+}
+
+/// The report of an invocation that ran (its functions are the caller's
+/// to add): how it ended, and when it started (Unix seconds, and here).
+pub fn ran_report(
+    req: &Request,
+    (status, error): (u16, &Option<String>),
+    (started_unix_s, t0): (f64, Instant),
+    queued_s: f64,
+    output_bytes: Option<u64>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": req.id,
+        "state": "done",
+        "target": {"kind": req.target.kind, "name": req.target.name},
+        "ok": error.is_none(),
+        "status": status,
+        "error": error,
+        "params": req.params,
+        "started_unix_s": started_unix_s,
+        "queued_s": queued_s,
+        "elapsed_s": t0.elapsed().as_secs_f64(),
+        "output_bytes": output_bytes,
+    })
 }
 
 /// Runs the invocation on the instances leased for it, then gives them
@@ -209,9 +227,9 @@ pub struct Context<'a> {
 }
 
 /// The request body, counted as it is read.
-struct Counted {
-    inner: Box<dyn Read + Send>,
-    count: Arc<AtomicU64>,
+pub struct Counted {
+    pub inner: Box<dyn Read + Send>,
+    pub count: Arc<AtomicU64>,
 }
 
 impl Read for Counted {
@@ -245,17 +263,21 @@ fn stored(
     ran
 }
 
-/// Leases every instance the target needs, in its chain order; pools are
-/// asked in name order, each for all it must give, so that invocations
-/// that need the same functions never hold some while waiting for others.
-fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
+/// Leases an instance of each of `pools`, in their order; pools are asked
+/// in name order, each for all it must give, so that invocations that need
+/// the same functions never hold some while waiting for others.
+pub fn lease(
+    pools: &[Arc<Pool>],
+    queue_wait: Duration,
+    cancel: &AtomicBool,
+) -> Result<Vec<Leased>, Refused> {
     let mut need: BTreeMap<&str, (&Arc<Pool>, usize)> = BTreeMap::new();
-    for p in &req.target.pools {
+    for p in pools {
         need.entry(p.def.name.as_str()).or_insert((p, 0)).1 += 1;
     }
     let mut got: BTreeMap<&str, Vec<Leased>> = BTreeMap::new();
     for (name, (pool, n)) in &need {
-        match pool.lease(*n, req.queue_wait, &req.cancel) {
+        match pool.lease(*n, queue_wait, cancel) {
             Ok(l) => {
                 got.insert(name, l);
             }
@@ -267,9 +289,7 @@ fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
             }
         }
     }
-    Ok(req
-        .target
-        .pools
+    Ok(pools
         .iter()
         .map(|p| {
             got.get_mut(p.def.name.as_str())
@@ -279,7 +299,7 @@ fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
         .collect())
 }
 
-fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
+pub fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
     let (status, kind, retry_after, why) = match refused {
         Refused::QueueFull => (
             429,
@@ -321,7 +341,7 @@ fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
 }
 
 /// 504 when the time ran out, 499 when the client went away, else 502.
-fn status_of(stopped: Option<&str>) -> u16 {
+pub fn status_of(stopped: Option<&str>) -> u16 {
     match stopped {
         Some(s) if s.starts_with("timed out") => 504,
         Some(s) if s.starts_with("cancelled") => 499,
