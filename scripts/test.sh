@@ -20,6 +20,7 @@ all=(
     java:bindings/java/test.sh
     cli:cli/test.sh
     pipelines:examples/pipelines/test.sh
+    fuzz:fuzz/test.sh
 )
 
 script_of() {

@@ -406,8 +406,8 @@ impl Side for Consumer {
     }
 
     fn see(&mut self, write_pos: u64) -> Result<(), Corrupt> {
-        // The writer may have moved on from where we saw it by the free
-        // space it saw, no further and not back.
+        // The writer may have moved on from where we saw it, up to a full
+        // ring past our position, not back.
         if ahead(write_pos, self.read_pos) > self.capacity
             || ahead(write_pos, self.read_pos) < self.cached()
         {
