@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Fuzz targets: a smoke run of each (libFuzzer through cargo-fuzz),
-# FUZZ_SECONDS (default 60) per target, starting from the committed corpus.
-# A crash, a hang (one input over 10 s) or running out of memory fails it,
-# leaving the input in fuzz/artifacts/TARGET/. The committed corpus is only
-# read; what the run finds goes to a scratch dir.
+# Fuzz targets: fmt and clippy, then a smoke run of each (libFuzzer through
+# cargo-fuzz), FUZZ_SECONDS (default 60) per target, starting from the
+# committed corpus. A crash, a hang (one input over 10 s) or running out of
+# memory fails it, leaving the input in fuzz/artifacts/TARGET/. The
+# committed corpus is only read; what the run finds goes to a scratch dir.
 #
 # cargo-fuzz needs a nightly compiler: the nightly toolchain if installed,
 # else the stable one with RUSTC_BOOTSTRAP=1 (FUZZ_TOOLCHAIN=stable forces
@@ -32,7 +32,8 @@ if [[ $(cargo fuzz --version 2>/dev/null) != "cargo-fuzz $cargo_fuzz_version" ]]
 fi
 fuzz() { cargo "+$toolchain" fuzz "$@"; }
 
-cargo "+$toolchain" fmt --check
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
 fuzz build
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -61,15 +61,37 @@ struct Ring {
 }
 
 #[derive(Arbitrary, Debug)]
+struct Hello {
+    magic: Field<u32>,
+    version: Field<u32>,
+    /// Honest: the role opened.
+    role: Field<u32>,
+    header_size: Field<u32>,
+    capacity: Field<u64>,
+}
+
+/// A hello's fields: magic, version, role, header size, capacity.
+type HelloFields = (u32, u32, u32, u32, u64);
+
+impl Hello {
+    fn fields(&self, role: u32, capacity: u64) -> HelloFields {
+        (
+            self.magic.get(HELLO_MAGIC),
+            self.version.get(VERSION),
+            self.role.get(role),
+            self.header_size.get(PAGE as u32),
+            self.capacity.get(capacity),
+        )
+    }
+
+    fn is_honest(&self, role: u32, capacity: u64) -> bool {
+        self.fields(role, capacity) == (HELLO_MAGIC, VERSION, role, PAGE as u32, capacity)
+    }
+}
+
+#[derive(Arbitrary, Debug)]
 enum Payload {
-    Hello {
-        magic: Field<u32>,
-        version: Field<u32>,
-        /// Honest: the role opened.
-        role: Field<u32>,
-        header_size: Field<u32>,
-        capacity: Field<u64>,
-    },
+    Hello(Hello),
     Raw(Vec<u8>),
 }
 
@@ -108,7 +130,7 @@ fn run(input: &Input) {
     // What the first message's hello announces (the capacity the ring's size
     // may follow).
     let announced = match input.messages.first().map(|m| &m.payload) {
-        Some(Payload::Hello { capacity: c, .. }) => c.get(capacity),
+        Some(Payload::Hello(h)) => h.fields(role, capacity).4,
         _ => capacity,
     };
     let size = match r.size {
@@ -134,19 +156,10 @@ fn run(input: &Input) {
     let (ours, theirs) = seqpacket_pair();
     for m in input.messages.iter().take(4) {
         let payload = match &m.payload {
-            Payload::Hello {
-                magic,
-                version,
-                role: rl,
-                header_size,
-                capacity: c,
-            } => hello(
-                magic.get(HELLO_MAGIC),
-                version.get(VERSION),
-                rl.get(role),
-                header_size.get(PAGE as u32),
-                c.get(capacity),
-            ),
+            Payload::Hello(h) => {
+                let (magic, version, role, header_size, capacity) = h.fields(role, capacity);
+                hello(magic, version, role, header_size, capacity)
+            }
             Payload::Raw(b) => b.clone(),
         };
         let fds: Vec<_> = m
@@ -174,21 +187,10 @@ fn run(input: &Input) {
     // as the protocol says, carrying exactly this ring, which is honest too.
     let honest_hello = match input.messages.first() {
         Some(Message {
-            payload:
-                Payload::Hello {
-                    magic,
-                    version,
-                    role: rl,
-                    header_size,
-                    capacity: c,
-                },
+            payload: Payload::Hello(h),
             fds,
         }) => {
-            magic.is_honest(HELLO_MAGIC)
-                && version.is_honest(VERSION)
-                && rl.is_honest(role)
-                && header_size.is_honest(PAGE as u32)
-                && c.is_honest(capacity)
+            h.is_honest(role, capacity)
                 && match fds.as_slice() {
                     [Attach::Ring] => true,
                     // An honest ring of its own, of one page.
@@ -219,7 +221,7 @@ fn run(input: &Input) {
         .skip(1)
         .any(|m| match &m.payload {
             Payload::Raw(b) => b.is_empty(),
-            Payload::Hello { .. } => false,
+            Payload::Hello(_) => false,
         });
     let fd = ours;
     let opened = if input.reader {
