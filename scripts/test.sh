@@ -21,6 +21,7 @@ all=(
     cli:cli/test.sh
     lambda:examples/lambda/test.sh
     pipelines:examples/pipelines/test.sh
+    fuzz:fuzz/test.sh
 )
 
 script_of() {

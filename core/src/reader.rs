@@ -15,9 +15,12 @@ const FALLBACK_BUF: usize = 64 * 1024;
 /// The read end of a stream: a FAASIN ring, or any other readable fd.
 ///
 /// Implements [`Read`] and [`BufRead`]; [`BufRead::fill_buf`] is the
-/// zero-copy borrow: it returns every readable byte as one contiguous slice
+/// zero-copy borrow: it returns the readable bytes as one contiguous slice
 /// that points straight into the ring, and [`BufRead::consume`] (or
-/// [`Reader::release`]) gives bytes back to the writer.
+/// [`Reader::release`]) gives bytes back to the writer. As with any
+/// `BufRead`, a span not yet consumed is returned again as it was: the
+/// ring is looked at anew once it is used up, so bytes the writer added
+/// meanwhile come with a later call.
 pub struct Reader {
     end: End<Consumer, Unread>,
     /// Bytes handed out by the last `fill_buf` and not yet released.

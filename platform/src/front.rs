@@ -101,16 +101,7 @@ async fn metrics(State(svc): State<Arc<Service>>) -> Response {
 /// The invocation's parameters: its id, the query string, and the request
 /// headers the service passes on.
 fn params(id: &str, uri: &Uri, headers: &HeaderMap, passed: &[String]) -> serde_json::Value {
-    let query: serde_json::Map<String, serde_json::Value> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), serde_json::Value::String(decode(v)))
-        })
-        .collect();
+    let query = query_params(uri.query().unwrap_or(""));
     let headers: serde_json::Map<String, serde_json::Value> = passed
         .iter()
         .filter_map(|h| {
@@ -119,6 +110,21 @@ fn params(id: &str, uri: &Uri, headers: &HeaderMap, passed: &[String]) -> serde_
         })
         .collect();
     serde_json::json!({"id": id, "query": query, "headers": headers})
+}
+
+/// A query string as the `query` object of an invocation's parameters:
+/// each `key=value` (or bare `key`) decoded; a key given twice keeps its
+/// last value. Public for the fuzz target only.
+#[doc(hidden)]
+pub fn query_params(query: &str) -> serde_json::Map<String, serde_json::Value> {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), serde_json::Value::String(decode(v)))
+        })
+        .collect()
 }
 
 /// Percent-decoding of a query component (`+` is a space).
