@@ -45,6 +45,18 @@ pub struct FunctionDef {
     pub idle: Duration,
     /// Invocations that may wait for a free instance; more get 429.
     pub queue: usize,
+    /// A Lambda function: its runtime runs under a host that serves it the
+    /// Runtime API (`lambda_host`).
+    pub lambda: Option<LambdaDef>,
+}
+
+/// How a Lambda function takes its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaDef {
+    /// The event is the request body (its faasin) and the result its
+    /// response (its faasout), as with Lambda's Invoke API; otherwise the
+    /// event is the invocation's parameters and the result its return value.
+    pub body_event: bool,
 }
 
 /// A deployed chain: functions in order, with the ring capacity of the
@@ -78,6 +90,13 @@ pub struct FunctionSpec {
     idle: Option<f64>,
     memory: Option<String>,
     queue: Option<usize>,
+    /// `faasin` (the default) or `lambda`: a runtime interface client of
+    /// AWS Lambda as `command`.
+    kind: Option<String>,
+    /// A Lambda function's handler (`_HANDLER`).
+    handler: Option<String>,
+    /// A Lambda function's event: `params` (the default) or `body`.
+    event: Option<String>,
 }
 
 /// A chain as written in the config file or sent to the admin API.
@@ -166,24 +185,103 @@ impl FunctionSpec {
         if max_instances == 0 {
             return Err(DefError::new("max_instances", "must be at least 1"));
         }
+        let timeout = seconds("timeout", self.timeout, DEFAULT_TIMEOUT)?;
+        let lambda = match self.kind.as_deref() {
+            None | Some("faasin") => {
+                for (field, set) in [
+                    ("handler", self.handler.is_some()),
+                    ("event", self.event.is_some()),
+                ] {
+                    if set {
+                        return Err(DefError::new(field, "only for `kind = \"lambda\"`"));
+                    }
+                }
+                None
+            }
+            Some("lambda") if self.stdio => {
+                return Err(DefError::new(
+                    "stdio",
+                    "a Lambda function is not a stdio program",
+                ))
+            }
+            Some("lambda") => Some(LambdaDef {
+                body_event: match self.event.as_deref() {
+                    None | Some("params") => false,
+                    Some("body") => true,
+                    Some(e) => {
+                        return Err(DefError::new("event", format!("{e:?}: `params` or `body`")))
+                    }
+                },
+            }),
+            Some(k) => {
+                return Err(DefError::new(
+                    "kind",
+                    format!("{k:?}: `faasin` or `lambda`"),
+                ))
+            }
+        };
+        let mut env = self.env;
+        if lambda.is_some() {
+            let memory_mb = match &self.memory {
+                Some(m) => megabytes(m).ok_or_else(|| {
+                    DefError::new("memory", format!("{m:?}: a size such as 512m or 1g"))
+                })?,
+                None => 128,
+            };
+            let lambda_env = [
+                ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
+                (
+                    "AWS_LAMBDA_FUNCTION_TIMEOUT",
+                    timeout.as_secs_f64().to_string(),
+                ),
+                ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+                ("AWS_LAMBDA_LOG_STREAM_NAME", "faasin".into()),
+                ("AWS_REGION", "us-east-1".into()),
+                ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ];
+            for (k, v) in lambda_env {
+                env.entry(k.into()).or_insert(v);
+            }
+            if let Some(h) = &self.handler {
+                env.entry("_HANDLER".into()).or_insert_with(|| h.clone());
+            }
+        }
         Ok(FunctionDef {
             function: Function {
                 name: name.clone(),
                 command,
                 image: self.image,
-                env: self.env,
+                env,
                 stdio: self.stdio,
                 handoff: false,
                 capacity: faasin::DEFAULT_CAPACITY,
                 memory: self.memory,
             },
             name,
-            timeout: seconds("timeout", self.timeout, DEFAULT_TIMEOUT)?,
+            timeout,
             max_instances,
             idle: seconds("idle", self.idle, DEFAULT_IDLE)?,
             queue: self.queue.unwrap_or(DEFAULT_QUEUE),
+            lambda,
         })
     }
+}
+
+/// A container memory size (`512m`, `1g`, `268435456`) in whole megabytes,
+/// as Lambda states a function's memory.
+fn megabytes(size: &str) -> Option<u64> {
+    let s = size.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (digits, unit) = match s.char_indices().last()? {
+        (i, 'k') => (&s[..i], 1u64 << 10),
+        (i, 'm') => (&s[..i], 1 << 20),
+        (i, 'g') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    let bytes = digits.parse::<u64>().ok()?.checked_mul(unit)?;
+    (bytes >= 1 << 20).then_some(bytes >> 20)
 }
 
 impl ChainSpec {

@@ -11,6 +11,7 @@
 
 use crate::bridge;
 use crate::invoke::{self, Outcome, Request, Target};
+use crate::lambda_outcome::LambdaError;
 use crate::service::Service;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -253,9 +254,10 @@ fn ended(id: &str, outcome: Option<Outcome>) -> Response {
         );
     };
     let status = StatusCode::from_u16(o.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut r = match o.error {
-        None => Response::new(Body::empty()),
-        Some(e) => error(status, Some(id), e),
+    let mut r = match (o.error, o.lambda_error) {
+        (None, _) => Response::new(Body::empty()),
+        (Some(e), None) => error(status, Some(id), e),
+        (Some(e), Some(lambda)) => lambda_error(status, id, e, lambda),
     };
     *r.status_mut() = status;
     if let Some(s) = o.retry_after {
@@ -315,6 +317,26 @@ fn streamed(
         HeaderValue::from_static("application/octet-stream"),
     );
     with_id(resp, id)
+}
+
+/// The error of a Lambda function: the usual JSON error with Lambda's
+/// fields (`errorType`, `errorMessage`, `stackTrace`) beside, and, when the
+/// function itself failed (502), Lambda's `X-Amz-Function-Error` header.
+fn lambda_error(status: StatusCode, id: &str, message: String, e: LambdaError) -> Response {
+    let mut body = serde_json::json!({"id": id, "error": message});
+    if let (Some(b), Ok(serde_json::Value::Object(l))) =
+        (body.as_object_mut(), serde_json::to_value(e))
+    {
+        b.extend(l);
+    }
+    let mut r = (status, axum::Json(body)).into_response();
+    if status == StatusCode::BAD_GATEWAY {
+        r.headers_mut().insert(
+            "x-amz-function-error",
+            HeaderValue::from_static("Unhandled"),
+        );
+    }
+    r
 }
 
 fn with_id(mut r: Response, id: &str) -> Response {

@@ -2,6 +2,7 @@
 //! their pools, run it on fresh rings between them (the runner's
 //! `invocation::streamed`), give the instances back, and say how it went.
 
+use crate::lambda_outcome::{HostOutcome, LambdaError};
 use crate::metrics::Metrics;
 use crate::pool::{Leased, Pool, Refused, RingCache, SERVICE};
 use faasin_runner::chain::Chain;
@@ -49,6 +50,8 @@ pub struct Outcome {
     /// For 429 and 503: when to try again, in seconds.
     pub retry_after: Option<u64>,
     pub report: serde_json::Value,
+    /// The error of a Lambda function's runtime, in Lambda's shape.
+    pub lambda_error: Option<LambdaError>,
 }
 
 /// Runs one invocation to its end.
@@ -72,14 +75,17 @@ pub fn run(
         inner: input,
         count: Arc::clone(&fed),
     });
-    let (ran, stopped) = run_on(req, leased, input, output, ctx, t0);
+    let (mut ran, stopped) = run_on(req, leased, input, output, ctx, t0);
+    let failed_lambda = ran.as_mut().ok().and_then(|inv| lambda_outcomes(req, inv));
     let (status, error) = match &ran {
-        Ok(inv) => match failed_program(req, inv) {
-            Some(e) => (502, Some(e)),
-            None => (200, None),
+        Ok(inv) => match (&failed_lambda, failed_program(req, inv)) {
+            (Some((status, e, _)), _) => (*status, Some(e.clone())),
+            (None, Some(e)) => (502, Some(e)),
+            (None, None) => (200, None),
         },
         Err(e) => (status_of(stopped.as_deref()), Some(e.clone())),
     };
+    let lambda_error = failed_lambda.map(|(_, _, e)| e);
     let output_bytes = ran.as_ref().ok().map(|i| i.output_bytes);
     // Relaxed: a statistic (after a failure the feeder may still add some).
     metrics.streamed(fed.load(Ordering::Relaxed), output_bytes.unwrap_or(0));
@@ -90,6 +96,7 @@ pub fn run(
         "ok": error.is_none(),
         "status": status,
         "error": error,
+        "lambda_error": lambda_error,
         "params": req.params,
         "started_unix_s": started_unix_s,
         "queued_s": queued_s,
@@ -102,6 +109,7 @@ pub fn run(
         error,
         retry_after: None,
         report,
+        lambda_error,
     }
 }
 
@@ -308,6 +316,7 @@ fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
             "error": error,
         }),
         error: Some(error),
+        lambda_error: None,
     }
 }
 
@@ -339,6 +348,37 @@ fn failed_program(req: &Request, inv: &InvocationReport) -> Option<String> {
         }
     }
     None
+}
+
+/// A Lambda function's return value is its host's outcome: it becomes the
+/// handler's result (`null` if it failed or went to the faasout), and the
+/// first failure fails the invocation: its status, message and error.
+fn lambda_outcomes(
+    req: &Request,
+    inv: &mut InvocationReport,
+) -> Option<(u16, String, LambdaError)> {
+    let mut first = None;
+    let values = inv.return_values.iter_mut();
+    for (k, (p, v)) in req.target.pools.iter().zip(values).enumerate() {
+        if p.def.lambda.is_none() {
+            continue;
+        }
+        let Some(o) = HostOutcome::from_return_value(v) else {
+            continue;
+        };
+        *v = o.result.unwrap_or_default();
+        if let (Some(e), None) = (o.error, &first) {
+            let why = format!(
+                "function {} ({}): {}: {}",
+                k + 1,
+                p.def.name,
+                e.error_type,
+                e.error_message
+            );
+            first = Some((o.status, why, e));
+        }
+    }
+    first
 }
 
 fn functions_report(

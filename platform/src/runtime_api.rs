@@ -1,0 +1,344 @@
+//! AWS Lambda's Runtime API (`2018-06-01`), served to one runtime interface
+//! client by its host (`faasin __lambda`): the client asks for the next
+//! invocation (`GET /runtime/invocation/next`, which waits for one), and
+//! posts the handler's result (`.../{id}/response`, buffered or streamed
+//! with error trailers), its error (`.../{id}/error`), or the failure of its
+//! own start (`/runtime/init/error`).
+//!
+//! The host submits invocations with [`RuntimeApi::submit`] and gets back
+//! what the runtime says about each as [`Piece`]s; a runtime that fails as a
+//! whole ([`RuntimeApi::fail`]) fails every invocation in flight and every
+//! one submitted after.
+
+use crate::lambda_outcome::{LambdaError, PAYLOAD_LIMIT};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http_body_util::BodyExt;
+use std::collections::HashMap;
+use std::error::Error as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+
+/// What the runtime says about an invocation: pieces of its result, then
+/// how it ended.
+#[derive(Debug)]
+pub enum Piece {
+    Chunk(Bytes),
+    Done(Result<(), LambdaError>),
+}
+
+/// An invocation as `next` hands it to the runtime.
+pub struct Event {
+    pub id: String,
+    pub body: Vec<u8>,
+    /// Unix time in milliseconds by which it must be over.
+    pub deadline_ms: u64,
+    pub function_arn: String,
+    /// Optional headers: `Lambda-Runtime-Client-Context`, `-Cognito-Identity`.
+    pub extra: Vec<(&'static str, String)>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// The invocations submitted and not over, by request id.
+    open: HashMap<String, mpsc::Sender<Piece>>,
+    /// Set once the runtime failed as a whole; first failure wins.
+    failed: Option<LambdaError>,
+    /// The runtime asked for an invocation at least once (its init is over).
+    asked: bool,
+}
+
+pub struct RuntimeApi {
+    shared: Mutex<Shared>,
+    queue_tx: mpsc::Sender<Event>,
+    queue_rx: tokio::sync::Mutex<mpsc::Receiver<Event>>,
+}
+
+/// Pieces in flight per invocation.
+const PIECES: usize = 8;
+
+impl RuntimeApi {
+    pub fn new() -> Arc<RuntimeApi> {
+        let (queue_tx, queue_rx) = mpsc::channel(1);
+        Arc::new(RuntimeApi {
+            shared: Mutex::default(),
+            queue_tx,
+            queue_rx: tokio::sync::Mutex::new(queue_rx),
+        })
+    }
+
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands an invocation to the runtime's next `next`; what the runtime
+    /// says about it comes out of the receiver. Blocking: call it off the
+    /// async runtime. Err: the runtime failed already.
+    pub fn submit(&self, event: Event) -> Result<mpsc::Receiver<Piece>, LambdaError> {
+        let (tx, rx) = mpsc::channel(PIECES);
+        {
+            let mut s = self.shared();
+            if let Some(e) = &s.failed {
+                return Err(e.clone());
+            }
+            s.open.insert(event.id.clone(), tx);
+        }
+        let id = event.id.clone();
+        if self.queue_tx.blocking_send(event).is_err() {
+            self.shared().open.remove(&id);
+            return Err(LambdaError::new(
+                "Runtime.Unavailable",
+                "the Runtime API is gone",
+            ));
+        }
+        Ok(rx)
+    }
+
+    /// Forgets an invocation that is over (a late post for it is refused).
+    pub fn close(&self, id: &str) {
+        self.shared().open.remove(id);
+    }
+
+    /// The runtime failed as a whole: every invocation in flight, and every
+    /// one submitted later, ends with `error`. Only the first failure counts.
+    pub fn fail(&self, error: LambdaError) {
+        let open = {
+            let mut s = self.shared();
+            if s.failed.is_some() {
+                return;
+            }
+            s.failed = Some(error.clone());
+            std::mem::take(&mut s.open)
+        };
+        // Dropped, the senders end each invocation's pieces; its host then
+        // asks for the failure. A post still running holds its own sender
+        // and ends the invocation by itself.
+        drop(open);
+    }
+
+    /// Why the runtime failed as a whole, if it did.
+    pub fn failure(&self) -> Option<LambdaError> {
+        self.shared().failed.clone()
+    }
+
+    /// Whether the runtime has asked for an invocation yet.
+    pub fn asked(&self) -> bool {
+        self.shared().asked
+    }
+
+    fn sender(&self, id: &str) -> Option<mpsc::Sender<Piece>> {
+        self.shared().open.get(id).cloned()
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .with_state(Arc::clone(self))
+    }
+}
+
+async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
+    api.shared().asked = true;
+    // One `next` at a time takes the queue; a second waits behind it.
+    let event = api.queue_rx.lock().await.recv().await;
+    let Some(e) = event else {
+        return refusal(
+            StatusCode::GONE,
+            "Runtime.Unavailable",
+            "no more invocations",
+        );
+    };
+    let mut r = Response::new(Body::from(e.body));
+    let h = r.headers_mut();
+    let mut put = |name: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(name, v);
+        }
+    };
+    put("content-type", "application/json");
+    put("lambda-runtime-aws-request-id", &e.id);
+    put("lambda-runtime-deadline-ms", &e.deadline_ms.to_string());
+    put("lambda-runtime-invoked-function-arn", &e.function_arn);
+    put("lambda-runtime-trace-id", &trace_id(&e.id));
+    for (name, v) in &e.extra {
+        put(name, v);
+    }
+    r
+}
+
+/// An X-Ray trace header for an invocation, as Lambda gives one to every
+/// invocation (no sampling: nothing here collects traces).
+fn trace_id(id: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let hex = |n: usize| id.chars().cycle().take(n).collect::<String>();
+    format!("Root=1-{secs:08x}-{};Parent={};Sampled=0", hex(24), hex(16))
+}
+
+/// Lambda's answer to a runtime's accepted post.
+fn accepted() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({"status": "OK"})),
+    )
+        .into_response()
+}
+
+fn refusal(status: StatusCode, error_type: &str, message: &str) -> Response {
+    (status, axum::Json(LambdaError::new(error_type, message))).into_response()
+}
+
+fn unknown(id: &str) -> Response {
+    refusal(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestID",
+        &format!("no invocation {id:?} is waiting for a response"),
+    )
+}
+
+const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
+const ERROR_BODY: &str = "lambda-runtime-function-error-body";
+
+async fn response(
+    State(api): State<Arc<RuntimeApi>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(tx) = api.sender(&id) else {
+        return unknown(&id);
+    };
+    let streaming = headers
+        .get("lambda-runtime-function-response-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
+    if streaming {
+        return streamed(&api, &id, tx, body).await;
+    }
+    let body = axum::body::to_bytes(body, PAYLOAD_LIMIT).await;
+    api.close(&id);
+    match body {
+        Ok(b) => {
+            let _ = tx.send(Piece::Chunk(b)).await;
+            let _ = tx.send(Piece::Done(Ok(()))).await;
+            accepted()
+        }
+        Err(e) => {
+            let too_large =
+                (e.source()).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let (status, kind, why) = match too_large {
+                true => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Function.ResponseSizeTooLarge",
+                    format!("the response is over Lambda's limit of {PAYLOAD_LIMIT} bytes"),
+                ),
+                false => (
+                    StatusCode::BAD_REQUEST,
+                    "Runtime.TruncatedResponse",
+                    format!("the response broke off: {e}"),
+                ),
+            };
+            let _ = tx
+                .send(Piece::Done(Err(LambdaError::new(kind, why.clone()))))
+                .await;
+            refusal(status, kind, &why)
+        }
+    }
+}
+
+/// A streamed response: each chunk is passed on as it comes; error
+/// trailers, if the runtime sends them, end it as a failure.
+async fn streamed(api: &RuntimeApi, id: &str, tx: mpsc::Sender<Piece>, mut body: Body) -> Response {
+    let end = loop {
+        match body.frame().await {
+            None => break Ok(()),
+            Some(Err(e)) => {
+                break Err(LambdaError::new(
+                    "Runtime.TruncatedResponse",
+                    format!("the streamed response broke off: {e}"),
+                ))
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    if tx.send(Piece::Chunk(data)).await.is_err() {
+                        // The invocation is over (timed out, or its client
+                        // went away): the rest is not wanted.
+                        break Ok(());
+                    }
+                }
+                Err(frame) => {
+                    if let Some(t) = frame.trailers_ref() {
+                        if let Some(e) = trailer_error(t) {
+                            break Err(e);
+                        }
+                    }
+                }
+            },
+        }
+    };
+    api.close(id);
+    let _ = tx.send(Piece::Done(end)).await;
+    accepted()
+}
+
+/// The error a streamed response's trailers report, if any: its type, and
+/// its body in base64.
+fn trailer_error(t: &HeaderMap) -> Option<LambdaError> {
+    use base64::Engine;
+    let kind = t.get(ERROR_TYPE)?.to_str().ok()?;
+    let body = t
+        .get(ERROR_BODY)
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.as_bytes())
+                .ok()
+        })
+        .unwrap_or_default();
+    Some(LambdaError::from_runtime(&body, Some(kind)))
+}
+
+async fn error(
+    State(api): State<Arc<RuntimeApi>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(tx) = api.sender(&id) else {
+        return unknown(&id);
+    };
+    let e = runtime_error(&headers, body).await;
+    api.close(&id);
+    let _ = tx.send(Piece::Done(Err(e))).await;
+    accepted()
+}
+
+async fn init_error(
+    State(api): State<Arc<RuntimeApi>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let e = runtime_error(&headers, body).await;
+    api.fail(e);
+    accepted()
+}
+
+/// An error body a runtime posted, in Lambda's shape.
+async fn runtime_error(headers: &HeaderMap, body: Body) -> LambdaError {
+    let kind = headers.get(ERROR_TYPE).and_then(|v| v.to_str().ok());
+    let body = axum::body::to_bytes(body, PAYLOAD_LIMIT)
+        .await
+        .unwrap_or_default();
+    LambdaError::from_runtime(&body, kind)
+}
