@@ -1,0 +1,271 @@
+"""The same Lambda handlers (cases.py, init_fails.py) under AWS's Runtime
+Interface Emulator and under `faasin serve`, compared as a caller sees them.
+Where faasin answers differently on purpose, the test asserts the difference
+that README.md beside this file documents.
+
+Needs FAASIN_RIE (the emulator, scripts/lib/need-rie.sh) and FAASIN_BIN (the
+`faasin` binary); test.sh sets both."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TIMEOUT_S = 1
+# What each side accepts as an event: the emulator cuts a request at its
+# MaxPayloadSize (6 MiB + 100 bytes); faasin refuses one over 6 MiB.
+RIE_CUT = 6 * 1024 * 1024 + 100
+FAASIN_LIMIT = 6 * 1024 * 1024
+
+
+def need_env(name):
+    value = os.environ.get(name)
+    if not value or not os.access(value, os.X_OK):
+        raise RuntimeError(f"{name} must name an executable (test.sh sets it), got {value!r}")
+    return value
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc, log, limit=20.0):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode} before it listened:\n{read(log)}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"not listening on {port} after {limit} s:\n{read(log)}")
+
+
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+class Answer:
+    """What a caller sees: status, headers, body."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"Answer({self.status}, {dict(self.headers)}, {self.body[:300]!r})"
+
+
+def post(url, body):
+    req = urllib.request.Request(url, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return Answer(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Answer(e.code, e.headers, e.read())
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def runtime_env():
+    env = dict(os.environ, PYTHONPATH=HERE, AWS_LAMBDA_FUNCTION_TIMEOUT=str(TIMEOUT_S))
+    env.pop("AWS_LAMBDA_RUNTIME_API", None)
+    return env
+
+
+class Emulator:
+    """One handler under the emulator, which starts awslambdaric itself."""
+
+    def __init__(self, name, handler, tmp):
+        port, api = free_port(), free_port()
+        self.log = os.path.join(tmp, f"rie-{name}.log")
+        self.url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+        env = dict(runtime_env(), AWS_LAMBDA_FUNCTION_NAME=name)
+        argv = [need_env("FAASIN_RIE"),
+                "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
+                "--runtime-api-address", f"127.0.0.1:{api}",
+                "python3", "-m", "awslambdaric", handler]
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(argv, cwd=HERE, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log, start_new_session=True)
+        wait_listening(port, self.proc, self.log)
+
+    def invoke(self, body):
+        return post(self.url, body)
+
+
+class Served:
+    """`faasin serve` with every case as a lambda function taking the
+    request body as its event, as the emulator does."""
+
+    def __init__(self, cases, tmp):
+        port, admin = free_port(), free_port()
+        self.log = os.path.join(tmp, "serve.log")
+        self.base = f"http://127.0.0.1:{port}"
+        config = [f'listen = "127.0.0.1:{port}"', f'admin = "127.0.0.1:{admin}"']
+        for name, handler in cases.items():
+            config += ["[[function]]", f'name = "{name}"', 'kind = "lambda"',
+                       f'command = ["python3", "-m", "awslambdaric", "{handler}"]',
+                       'event = "body"', f"timeout = {TIMEOUT_S}",
+                       f'env = {{ PYTHONPATH = "{HERE}" }}']
+        path = os.path.join(tmp, "platform.toml")
+        with open(path, "w") as f:
+            f.write("\n".join(config) + "\n")
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen([need_env("FAASIN_BIN"), "serve", "-c", path],
+                                         cwd=HERE, env=runtime_env(), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log, start_new_session=True)
+        wait_listening(admin, self.proc, self.log)
+
+    def invoke(self, name, body):
+        return post(f"{self.base}/functions/{name}", body)
+
+
+CASES = {
+    "ok": "cases.ok",
+    "fail": "cases.fail",
+    "slow": "cases.slow",
+    "size": "cases.size",
+    "big": "cases.big",
+    "initfail": "init_fails.handler",
+}
+
+
+@pytest.fixture(scope="module")
+def tmp():
+    with tempfile.TemporaryDirectory(prefix="faasin-conformance-") as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def served(tmp):
+    s = Served(CASES, tmp)
+    yield s
+    stop(s.proc)
+
+
+@pytest.fixture(scope="module")
+def both(tmp, served):
+    """`both(name, body)`: the answers of the emulator and of faasin serve."""
+    emulators = {}
+
+    def invoke(name, body):
+        if name not in emulators:
+            emulators[name] = Emulator(name, CASES[name], tmp)
+        rie, ours = emulators[name].invoke(body), served.invoke(name, body)
+        context = f"\nemulator: {rie}\nfaasin: {ours}\nserve log:\n{read(served.log)[-3000:]}"
+        return rie, ours, context
+
+    yield invoke
+    for e in emulators.values():
+        stop(e.proc)
+
+
+def lambda_error(answer):
+    e = answer.json()
+    return e.get("errorType"), e.get("errorMessage")
+
+
+def test_success_gives_the_result_and_a_warm_instance_serves_again(both):
+    for event in [{"a": 1, "b": [True, None]}, "just a string"]:
+        rie, ours, ctx = both("ok", json.dumps(event).encode())
+        assert rie.status == ours.status == 200, ctx
+        assert rie.json() == ours.json() == {"event": event, "function": "ok"}, ctx
+        # On purpose: faasin does not guess what a result's bytes are.
+        assert rie.headers["Content-Type"] == "text/plain; charset=utf-8", ctx
+        assert ours.headers["Content-Type"] == "application/octet-stream", ctx
+
+
+def test_a_handler_exception_gives_lambdas_error_shape(both):
+    rie, ours, ctx = both("fail", b'{"x": 2}')
+    assert lambda_error(rie) == lambda_error(ours) == ("ValueError", 'bad input: {"x": 2}'), ctx
+    assert any("in fail" in line for line in ours.json()["stackTrace"]), ctx
+    # On purpose: the emulator answers 200 and leaves it to the body;
+    # faasin answers 502 and marks it as AWS's Invoke API does.
+    assert rie.status == 200 and "X-Amz-Function-Error" not in rie.headers, ctx
+    assert ours.status == 502 and ours.headers["X-Amz-Function-Error"] == "Unhandled", ctx
+    # The instance is still there for the next invocation.
+    rie, ours, ctx = both("fail", b"3")
+    assert lambda_error(rie) == lambda_error(ours) == ("ValueError", "bad input: 3"), ctx
+
+
+def test_an_event_that_is_not_json_is_the_runtimes_unmarshal_error(both):
+    rie, ours, ctx = both("ok", b"not json")
+    assert lambda_error(rie)[0] == lambda_error(ours)[0] == "Runtime.UnmarshalError", ctx
+    assert (rie.status, ours.status) == (200, 502), ctx
+
+
+def test_a_timeout_ends_the_invocation(both):
+    start = time.monotonic()
+    rie, ours, ctx = both("slow", b"{}")
+    # Both give up after the function's timeout, not the handler's sleep.
+    assert time.monotonic() - start < 4 * TIMEOUT_S + 10, ctx
+    # On purpose: the emulator answers 200 with a line of text; faasin
+    # answers 504 with its usual error, as for any function past its timeout.
+    assert rie.status == 200 and rie.body == f"Task timed out after {TIMEOUT_S}.00 seconds".encode(), ctx
+    assert ours.status == 504 and "timed out" in ours.json()["error"], ctx
+
+
+def test_an_init_error_is_502_with_the_runtimes_error(both):
+    rie, ours, ctx = both("initfail", b"{}")
+    assert rie.status == ours.status == 502, ctx
+    want = ("RuntimeError", "cannot start: no configuration")
+    assert lambda_error(rie) == lambda_error(ours) == want, ctx
+
+
+def test_an_event_up_to_the_limit_arrives_whole(both):
+    chars = FAASIN_LIMIT - 2
+    rie, ours, ctx = both("size", json.dumps("y" * chars).encode())
+    assert rie.status == ours.status == 200, ctx
+    assert rie.json() == ours.json() == {"chars": chars}, ctx
+
+
+def test_an_event_one_byte_over_6_mib_is_refused_by_faasin_only(both):
+    chars = FAASIN_LIMIT - 1
+    rie, ours, ctx = both("size", json.dumps("y" * chars).encode())
+    # The emulator's limit is 100 bytes higher.
+    assert rie.status == 200 and rie.json() == {"chars": chars}, ctx
+    assert ours.status == 413 and ours.json()["errorType"] == "RequestTooLarge", ctx
+
+
+def test_an_event_over_6_mb_is_cut_by_the_emulator_and_refused_by_faasin(both):
+    body = json.dumps("y" * (7 << 20)).encode()
+    rie, ours, ctx = both("size", body)
+    # The emulator passes the handler the first RIE_CUT bytes: valid JSON
+    # arrives cut, as an unterminated string.
+    assert rie.status == 200, ctx
+    kind, message = lambda_error(rie)
+    assert kind == "Runtime.UnmarshalError" and "Unterminated string" in message, ctx
+    # On purpose: faasin refuses it before the handler runs.
+    assert ours.status == 413 and ours.json()["errorType"] == "RequestTooLarge", ctx
+    assert len(body) > RIE_CUT
+
+
+def test_a_result_over_6_mb_is_refused_by_both(both):
+    rie, ours, ctx = both("big", b"{}")
+    assert rie.status == ours.status == 502, ctx
+    assert lambda_error(rie)[0] == lambda_error(ours)[0] == "Function.ResponseSizeTooLarge", ctx
