@@ -1,10 +1,12 @@
-"""The same Lambda handlers (cases.py, init_fails.py) under AWS's Runtime
-Interface Emulator and under `faasin serve`, compared as a caller sees them.
-Where faasin answers differently on purpose, the test asserts the difference
-that README.md beside this file documents.
+"""The same Lambda handlers (cases.py and init_fails.py under awslambdaric,
+streaming/ under the Rust runtime client) under AWS's Runtime Interface
+Emulator and under `faasin serve`, compared as a caller sees them. Where
+faasin answers differently on purpose, the test asserts the difference that
+README.md beside this file documents.
 
-Needs FAASIN_RIE (the emulator, scripts/lib/need-rie.sh) and FAASIN_BIN (the
-`faasin` binary); test.sh sets both."""
+Needs FAASIN_RIE (the emulator, scripts/lib/need-rie.sh), FAASIN_BIN (the
+`faasin` binary) and STREAMING_HANDLER (streaming/, built); test.sh sets
+them."""
 
 import json
 import os
@@ -58,12 +60,15 @@ def read(path):
 
 
 class Answer:
-    """What a caller sees: status, headers, body."""
+    """What a caller sees: status, headers, body, and when the body's first
+    byte and its end arrived (seconds after the request was sent)."""
 
-    def __init__(self, status, headers, body):
+    def __init__(self, status, headers, body, first=None, end=None):
         self.status = status
         self.headers = headers
         self.body = body
+        self.first = first
+        self.end = end
 
     def json(self):
         return json.loads(self.body)
@@ -74,9 +79,13 @@ class Answer:
 
 def post(url, body):
     req = urllib.request.Request(url, data=body, method="POST")
+    start = time.monotonic()
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
-            return Answer(r.status, r.headers, r.read())
+            head = r.read(1)
+            first = time.monotonic() - start
+            rest = r.read()
+            return Answer(r.status, r.headers, head + rest, first, time.monotonic() - start)
     except urllib.error.HTTPError as e:
         return Answer(e.code, e.headers, e.read())
 
@@ -100,15 +109,14 @@ def runtime_env():
 class Emulator:
     """One handler under the emulator, which starts awslambdaric itself."""
 
-    def __init__(self, name, handler, tmp):
+    def __init__(self, name, command, tmp):
         port, api = free_port(), free_port()
         self.log = os.path.join(tmp, f"rie-{name}.log")
         self.url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
         env = dict(runtime_env(), AWS_LAMBDA_FUNCTION_NAME=name)
         argv = [need_env("FAASIN_RIE"),
                 "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
-                "--runtime-api-address", f"127.0.0.1:{api}",
-                "python3", "-m", "awslambdaric", handler]
+                "--runtime-api-address", f"127.0.0.1:{api}", *command]
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(argv, cwd=HERE, env=env, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, start_new_session=True)
@@ -127,9 +135,9 @@ class Served:
         self.log = os.path.join(tmp, "serve.log")
         self.base = f"http://127.0.0.1:{port}"
         config = [f'listen = "127.0.0.1:{port}"', f'admin = "127.0.0.1:{admin}"']
-        for name, handler in cases.items():
+        for name, command in cases.items():
             config += ["[[function]]", f'name = "{name}"', 'kind = "lambda"',
-                       f'command = ["python3", "-m", "awslambdaric", "{handler}"]',
+                       f"command = {json.dumps(command)}",
                        'event = "body"', f"timeout = {TIMEOUT_S}",
                        f'env = {{ PYTHONPATH = "{HERE}" }}']
         path = os.path.join(tmp, "platform.toml")
@@ -145,13 +153,18 @@ class Served:
         return post(f"{self.base}/functions/{name}", body)
 
 
+def python(handler):
+    return ["python3", "-m", "awslambdaric", handler]
+
+
 CASES = {
-    "ok": "cases.ok",
-    "fail": "cases.fail",
-    "slow": "cases.slow",
-    "size": "cases.size",
-    "big": "cases.big",
-    "initfail": "init_fails.handler",
+    "ok": python("cases.ok"),
+    "fail": python("cases.fail"),
+    "slow": python("cases.slow"),
+    "size": python("cases.size"),
+    "big": python("cases.big"),
+    "initfail": python("init_fails.handler"),
+    "stream": [need_env("STREAMING_HANDLER")],
 }
 
 
@@ -269,3 +282,21 @@ def test_a_result_over_6_mb_is_refused_by_both(both):
     rie, ours, ctx = both("big", b"{}")
     assert rie.status == ours.status == 502, ctx
     assert lambda_error(rie)[0] == lambda_error(ours)[0] == "Function.ResponseSizeTooLarge", ctx
+
+
+def test_a_streamed_response_reaches_the_caller_as_it_is_made(both):
+    gap = 0.4
+    event = json.dumps({"chunks": 3, "gap_ms": int(gap * 1000)}).encode()
+    both("stream", event)  # both warm: the next answers time the stream alone
+    rie, ours, ctx = both("stream", event)
+    # Both pass on the runtime's bytes as they are: the Rust client's
+    # HTTP-integration prelude, eight NULs, then the handler's lines.
+    assert rie.status == ours.status == 200, ctx
+    assert rie.body == ours.body, ctx
+    assert ours.body.endswith(b"\0" * 8 + b"chunk 0\nchunk 1\nchunk 2\n"), ctx
+    assert rie.headers["Content-Type"] == ours.headers["Content-Type"], ctx
+    # On purpose: the emulator holds the whole response and sends it at
+    # the end; faasin sends each chunk as the handler makes it.
+    assert rie.end - rie.first < gap / 2 and rie.headers["Content-Length"], ctx
+    assert ours.end - ours.first > 1.5 * gap, ctx
+    assert ours.headers["Transfer-Encoding"] == "chunked", ctx
