@@ -17,4 +17,5 @@ cargo clippy --release -q --manifest-path "$streaming" --target-dir target -- -D
 cargo build --release -q --manifest-path "$streaming" --target-dir target
 export FAASIN_BIN=$PWD/target/release/faasin
 export STREAMING_HANDLER=$PWD/target/release/lambda-conformance-streaming
+export PYTHONPATH=$PWD/scripts/lib
 python3 -m pytest -q -p no:cacheprovider examples/lambda/conformance

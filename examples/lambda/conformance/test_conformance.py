@@ -5,14 +5,11 @@ faasin answers differently on purpose, the test asserts the difference that
 README.md beside this file documents.
 
 Needs FAASIN_RIE (the emulator, scripts/lib/need-rie.sh), FAASIN_BIN (the
-`faasin` binary) and STREAMING_HANDLER (streaming/, built); test.sh sets
-them."""
+`faasin` binary), STREAMING_HANDLER (streaming/, built) and scripts/lib on
+PYTHONPATH; test.sh sets them."""
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -20,43 +17,14 @@ import urllib.request
 
 import pytest
 
+import lambda_endpoints as endpoints
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TIMEOUT_S = 1
 # What each side accepts as an event: the emulator cuts a request at its
 # MaxPayloadSize (6 MiB + 100 bytes); faasin refuses one over 6 MiB.
 RIE_CUT = 6 * 1024 * 1024 + 100
 FAASIN_LIMIT = 6 * 1024 * 1024
-
-
-def need_env(name):
-    value = os.environ.get(name)
-    if not value or not os.access(value, os.X_OK):
-        raise RuntimeError(f"{name} must name an executable (test.sh sets it), got {value!r}")
-    return value
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, proc, log, limit=20.0):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"exited with {proc.returncode} before it listened:\n{read(log)}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"not listening on {port} after {limit} s:\n{read(log)}")
-
-
-def read(path):
-    with open(path, errors="replace") as f:
-        return f.read()
 
 
 class Answer:
@@ -90,69 +58,6 @@ def post(url, body):
         return Answer(e.code, e.headers, e.read())
 
 
-def stop(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def runtime_env():
-    env = dict(os.environ, PYTHONPATH=HERE, AWS_LAMBDA_FUNCTION_TIMEOUT=str(TIMEOUT_S))
-    env.pop("AWS_LAMBDA_RUNTIME_API", None)
-    return env
-
-
-class Emulator:
-    """One handler under the emulator, which starts awslambdaric itself."""
-
-    def __init__(self, name, command, tmp):
-        port, api = free_port(), free_port()
-        self.log = os.path.join(tmp, f"rie-{name}.log")
-        self.url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
-        env = dict(runtime_env(), AWS_LAMBDA_FUNCTION_NAME=name)
-        argv = [need_env("FAASIN_RIE"),
-                "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
-                "--runtime-api-address", f"127.0.0.1:{api}", *command]
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(argv, cwd=HERE, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log, start_new_session=True)
-        wait_listening(port, self.proc, self.log)
-
-    def invoke(self, body):
-        return post(self.url, body)
-
-
-class Served:
-    """`faasin serve` with every case as a lambda function taking the
-    request body as its event, as the emulator does."""
-
-    def __init__(self, cases, tmp):
-        port, admin = free_port(), free_port()
-        self.log = os.path.join(tmp, "serve.log")
-        self.base = f"http://127.0.0.1:{port}"
-        config = [f'listen = "127.0.0.1:{port}"', f'admin = "127.0.0.1:{admin}"']
-        for name, command in cases.items():
-            config += ["[[function]]", f'name = "{name}"', 'kind = "lambda"',
-                       f"command = {json.dumps(command)}",
-                       'event = "body"', f"timeout = {TIMEOUT_S}",
-                       f'env = {{ PYTHONPATH = "{HERE}" }}']
-        path = os.path.join(tmp, "platform.toml")
-        with open(path, "w") as f:
-            f.write("\n".join(config) + "\n")
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen([need_env("FAASIN_BIN"), "serve", "-c", path],
-                                         cwd=HERE, env=runtime_env(), stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log, start_new_session=True)
-        wait_listening(admin, self.proc, self.log)
-
-    def invoke(self, name, body):
-        return post(f"{self.base}/functions/{name}", body)
-
-
 def python(handler):
     return ["python3", "-m", "awslambdaric", handler]
 
@@ -164,8 +69,16 @@ CASES = {
     "size": python("cases.size"),
     "big": python("cases.big"),
     "initfail": python("init_fails.handler"),
-    "stream": [need_env("STREAMING_HANDLER")],
+    "stream": [endpoints.need_executable("STREAMING_HANDLER")],
 }
+
+
+# Both sides see the same environment: the handlers' directory on the path,
+# the timeout, and (on the emulator, which takes it from there) the name.
+def runtime_env(**extra):
+    env = dict(os.environ, PYTHONPATH=HERE, AWS_LAMBDA_FUNCTION_TIMEOUT=str(TIMEOUT_S), **extra)
+    env.pop("AWS_LAMBDA_RUNTIME_API", None)
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -176,26 +89,33 @@ def tmp():
 
 @pytest.fixture(scope="module")
 def served(tmp):
-    s = Served(CASES, tmp)
-    yield s
-    stop(s.proc)
+    """Every case as a lambda function of `faasin serve` taking the request
+    body as its event, as the emulator does."""
+    tables = [endpoints.lambda_function(name, command, "body", TIMEOUT_S, {"PYTHONPATH": HERE})
+              for name, command in CASES.items()]
+    proc, base = endpoints.serve(tables, tmp, HERE, runtime_env())
+    yield base, os.path.join(tmp, "serve.log")
+    endpoints.stop(proc)
 
 
 @pytest.fixture(scope="module")
 def both(tmp, served):
     """`both(name, body)`: the answers of the emulator and of faasin serve."""
+    base, serve_log = served
     emulators = {}
 
     def invoke(name, body):
         if name not in emulators:
-            emulators[name] = Emulator(name, CASES[name], tmp)
-        rie, ours = emulators[name].invoke(body), served.invoke(name, body)
-        context = f"\nemulator: {rie}\nfaasin: {ours}\nserve log:\n{read(served.log)[-3000:]}"
+            log = os.path.join(tmp, f"rie-{name}.log")
+            emulators[name] = endpoints.emulator(CASES[name], log, HERE,
+                                                 runtime_env(AWS_LAMBDA_FUNCTION_NAME=name))
+        rie, ours = post(emulators[name][1], body), post(f"{base}/functions/{name}", body)
+        context = f"\nemulator: {rie}\nfaasin: {ours}\nserve log:\n{endpoints.tail(serve_log)}"
         return rie, ours, context
 
     yield invoke
-    for e in emulators.values():
-        stop(e.proc)
+    for proc, _ in emulators.values():
+        endpoints.stop(proc)
 
 
 def lambda_error(answer):
