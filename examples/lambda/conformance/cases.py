@@ -27,3 +27,16 @@ def size(event, context):
 def big(event, context):
     """A result over Lambda's 6 MB response limit."""
     return "x" * (7 << 20)
+
+
+def context(event, context):
+    """What the runtime client tells a handler about its invocation."""
+    return {
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "invoked_function_arn": context.invoked_function_arn,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "log_group_name": context.log_group_name,
+        "request_id": context.aws_request_id,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+    }

@@ -10,10 +10,12 @@ PYTHONPATH; test.sh sets them."""
 
 import json
 import os
+import re
 import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 
@@ -69,14 +71,16 @@ CASES = {
     "size": python("cases.size"),
     "big": python("cases.big"),
     "initfail": python("init_fails.handler"),
+    "context": python("cases.context"),
     "stream": [endpoints.need_executable("STREAMING_HANDLER")],
 }
 
 
-# Both sides see the same environment: the handlers' directory on the path,
-# the timeout, and (on the emulator, which takes it from there) the name.
+# Both sides see the same environment: the handlers' directory on the path;
+# the emulator takes the name, timeout and memory (faasin's default) from it.
 def runtime_env(**extra):
-    env = dict(os.environ, PYTHONPATH=HERE, AWS_LAMBDA_FUNCTION_TIMEOUT=str(TIMEOUT_S), **extra)
+    env = dict(os.environ, PYTHONPATH=HERE, AWS_LAMBDA_FUNCTION_TIMEOUT=str(TIMEOUT_S),
+               AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", **extra)
     env.pop("AWS_LAMBDA_RUNTIME_API", None)
     return env
 
@@ -131,6 +135,23 @@ def test_success_gives_the_result_and_a_warm_instance_serves_again(both):
         # On purpose: faasin does not guess what a result's bytes are.
         assert rie.headers["Content-Type"] == "text/plain; charset=utf-8", ctx
         assert ours.headers["Content-Type"] == "application/octet-stream", ctx
+
+
+def test_the_context_a_handler_sees(both):
+    rie, ours, ctx = both("context", b"{}")
+    assert rie.status == ours.status == 200, ctx
+    r, o = rie.json(), ours.json()
+    for key in ("function_name", "function_version", "memory_limit_in_mb"):
+        assert r[key] == o[key], (key, ctx)
+    for c in (r, o):
+        assert re.fullmatch(r"arn:aws:lambda:us-east-1:\d{12}:function:context",
+                            c["invoked_function_arn"]), ctx
+        assert 0 < c["remaining_ms"] <= 1000 * TIMEOUT_S, ctx
+    # On purpose: faasin's request id is also the token for the
+    # invocation's streams; its log group is named as on AWS.
+    assert str(uuid.UUID(r["request_id"])) == r["request_id"], ctx
+    assert re.fullmatch(r"[0-9a-f]{32}", o["request_id"]), ctx
+    assert (r["log_group_name"], o["log_group_name"]) == ("/aws/lambda/Functions", "/aws/lambda/context"), ctx
 
 
 def test_a_handler_exception_gives_lambdas_error_shape(both):
