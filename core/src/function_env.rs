@@ -60,6 +60,13 @@ pub fn params() -> Option<String> {
 /// `FAASIN_SOCKET` under the invocation's request id (the handler's
 /// context carries it), good once. `(faasin, faasout)`.
 pub fn streams_of(request_id: &str) -> io::Result<(Reader, Writer)> {
+    let (input, output) = stream_fds_of(request_id)?;
+    Ok((Reader::from_fd(input)?, Writer::from_fd(output)?))
+}
+
+/// [`streams_of`] as the two endpoint fds, for bindings that open ends
+/// themselves.
+pub fn stream_fds_of(request_id: &str) -> io::Result<(OwnedFd, OwnedFd)> {
     let path = std::env::var_os(handoff::ENV_SOCKET).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
@@ -76,9 +83,10 @@ pub fn streams_of(request_id: &str) -> io::Result<(Reader, Writer)> {
             format!("invocation {request_id} has no {what} stream"),
         )
     };
-    let input = Reader::from_fd(s.input.ok_or_else(|| missing("input"))?)?;
-    let output = Writer::from_fd(s.output.ok_or_else(|| missing("output"))?)?;
-    Ok((input, output))
+    Ok((
+        s.input.ok_or_else(|| missing("input"))?,
+        s.output.ok_or_else(|| missing("output"))?,
+    ))
 }
 
 fn take(var: &str, default: RawFd, taken: &AtomicBool, is_input: bool) -> io::Result<OwnedFd> {

@@ -106,36 +106,46 @@ async fn run(body_event: bool, runtime: &[String]) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let streams =
         HandoffServer::start().map_err(|e| format!("cannot serve the handoff socket: {e}"))?;
-    let mut child = spawn_runtime(runtime, &addr.to_string(), streams.socket())?;
     let router = api.router();
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    // The runtime's end, or a start that takes too long, fails it.
+    let mut child = spawn_runtime(runtime, &addr.to_string(), streams.socket())?;
     let watched = Arc::clone(&api);
+    let (runtime, addr, socket) = (
+        runtime.to_vec(),
+        addr.to_string(),
+        streams.socket().to_owned(),
+    );
     tokio::spawn(async move {
-        let status = tokio::select! {
-            s = child.wait() => s,
-            _ = tokio::time::sleep(INIT_TIMEOUT), if true => {
-                if !watched.asked() {
-                    watched.fail(LambdaError::new(
-                        "Runtime.InitTimeout",
-                        format!("the runtime did not ask for an invocation (GET /2018-06-01/runtime/invocation/next) within {INIT_TIMEOUT:?} of its start"),
-                    ));
-                    let _ = child.start_kill();
-                }
-                child.wait().await
+        // Runs of the runtime in a row that ended without taking work.
+        let mut idle_ends = 0;
+        loop {
+            let how = supervise(&watched, &mut child).await;
+            let (asked, took_work) = watched.progress();
+            idle_ends = if took_work { 0 } else { idle_ends + 1 };
+            let e = LambdaError::new("Runtime.ExitError", format!("the runtime exited ({how})"));
+            eprintln!("faasin {SUBCOMMAND}: the runtime ended ({how})");
+            // A runtime that failed its start, or keeps ending with nothing
+            // to do, fails the invocation at hand or the next one, as
+            // Lambda reports init errors; the host then exits and the
+            // service starts a fresh instance. Otherwise the runtime starts
+            // again, as Lambda resets a sandbox, and the invocation it had
+            // taken fails.
+            if !asked || idle_ends >= 2 {
+                watched.fail(e);
+                return;
             }
-        };
-        let how = match status {
-            Ok(s) => s.to_string(),
-            Err(e) => format!("cannot be waited for: {e}"),
-        };
-        eprintln!("faasin {SUBCOMMAND}: the runtime ended ({how})");
-        watched.fail(LambdaError::new(
-            "Runtime.ExitError",
-            format!("the runtime exited ({how})"),
-        ));
+            watched.lost(&e);
+            watched.starting();
+            child = match spawn_runtime(&runtime, &addr, &socket) {
+                Ok(c) => c,
+                Err(why) => {
+                    watched.fail(LambdaError::new("Runtime.ExitError", why));
+                    return;
+                }
+            };
+        }
     });
     let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "function".into());
     let host = Arc::new(Host {
@@ -155,6 +165,29 @@ async fn run(body_event: bool, runtime: &[String]) -> Result<(), String> {
         .map_err(|e| format!("the invocation thread failed: {e}"))?
 }
 
+/// Waits for the runtime to end; one that does not ask for an invocation
+/// within [`INIT_TIMEOUT`] of its start fails and is killed. Returns how it
+/// ended.
+async fn supervise(api: &RuntimeApi, child: &mut tokio::process::Child) -> String {
+    let status = tokio::select! {
+        s = child.wait() => s,
+        _ = tokio::time::sleep(INIT_TIMEOUT) => {
+            if !api.progress().0 {
+                api.fail(LambdaError::new(
+                    "Runtime.InitTimeout",
+                    format!("the runtime did not ask for an invocation (GET /2018-06-01/runtime/invocation/next) within {INIT_TIMEOUT:?} of its start"),
+                ));
+                let _ = child.start_kill();
+            }
+            child.wait().await
+        }
+    };
+    match status {
+        Ok(s) => s.to_string(),
+        Err(e) => format!("cannot be waited for: {e}"),
+    }
+}
+
 /// Starts the runtime interface client with Lambda's env, in its task root.
 fn spawn_runtime(
     runtime: &[String],
@@ -165,6 +198,8 @@ fn spawn_runtime(
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| "/".into());
+    // Absolute: it is the runtime's working directory and stays in its env.
+    let root = root.canonicalize().unwrap_or(root);
     let mut cmd = tokio::process::Command::new(&runtime[0]);
     cmd.args(&runtime[1..])
         .current_dir(&root)
@@ -178,8 +213,9 @@ fn spawn_runtime(
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     // SAFETY: prctl is async-signal-safe; it only sets a flag of the child.
-    // The runtime gets SIGKILL when the thread that forked it ends: this
-    // is the main thread, which lives as long as the host.
+    // The runtime gets SIGKILL when the thread that forked it ends: the
+    // main thread or the async runtime's worker, which live as long as the
+    // host.
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
@@ -206,17 +242,25 @@ fn serve(host: &Host) -> Result<(), String> {
     while let Some((streams, conn)) = next {
         let outcome = invoke(host, streams);
         let value = serde_json::to_vec(&outcome).map_err(|e| e.to_string())?;
-        if outcome.fatal || !stays {
-            handoff::send_result(conn, &value).map_err(lost)?;
-            if outcome.fatal {
-                let e = outcome.error.map(|e| e.error_message).unwrap_or_default();
-                return Err(format!("the runtime cannot go on: {e}"));
+        // The connection, if the next invocation comes on it.
+        let kept = match outcome.fatal || !stays {
+            true => {
+                handoff::send_result(conn, &value).map_err(lost)?;
+                None
             }
-            next = handoff::request_invocation(socket.as_ref(), &token).map_err(lost)?;
-        } else {
-            handoff::send_result_and_stay(conn.as_fd(), &value).map_err(lost)?;
-            next = handoff::next_invocation(conn).map_err(lost)?;
+            false => {
+                handoff::send_result_and_stay(conn.as_fd(), &value).map_err(lost)?;
+                Some(conn)
+            }
+        };
+        if host.api.finished() {
+            return Err("the runtime cannot go on".into());
         }
+        next = match kept {
+            Some(conn) => handoff::next_invocation(conn),
+            None => handoff::request_invocation(socket.as_ref(), &token),
+        }
+        .map_err(lost)?;
     }
     Ok(())
 }

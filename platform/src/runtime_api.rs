@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use http_body_util::BodyExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
@@ -48,8 +48,15 @@ struct Shared {
     open: HashMap<String, mpsc::Sender<Piece>>,
     /// Set once the runtime failed as a whole; first failure wins.
     failed: Option<LambdaError>,
-    /// The runtime asked for an invocation at least once (its init is over).
+    /// Of those, the ones `next` handed to the runtime.
+    delivered: HashSet<String>,
+    /// The runtime (this start of it) asked for an invocation: its init is
+    /// over.
     asked: bool,
+    /// The runtime (this start of it) took an invocation.
+    took_work: bool,
+    /// An invocation is submitted and its host has not finished it.
+    busy: bool,
 }
 
 pub struct RuntimeApi {
@@ -86,6 +93,7 @@ impl RuntimeApi {
                 return Err(e.clone());
             }
             s.open.insert(event.id.clone(), tx);
+            s.busy = true;
         }
         let id = event.id.clone();
         if self.queue_tx.blocking_send(event).is_err() {
@@ -100,24 +108,61 @@ impl RuntimeApi {
 
     /// Forgets an invocation that is over (a late post for it is refused).
     pub fn close(&self, id: &str) {
-        self.shared().open.remove(id);
+        let mut s = self.shared();
+        s.open.remove(id);
+        s.delivered.remove(id);
+    }
+
+    /// The runtime starts (again): its init begins.
+    pub fn starting(&self) {
+        let mut s = self.shared();
+        s.asked = false;
+        s.took_work = false;
+    }
+
+    /// The runtime ended but may start again: the invocations it had taken
+    /// end with `error`; those still queued wait for its next start.
+    pub fn lost(&self, error: &LambdaError) {
+        let taken: Vec<_> = {
+            let mut s = self.shared();
+            let ids: Vec<String> = s.delivered.drain().collect();
+            ids.iter().filter_map(|id| s.open.remove(id)).collect()
+        };
+        for tx in taken {
+            let e = error.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(Piece::Done(Err(e))).await;
+            });
+        }
+    }
+
+    /// The host has finished its invocation (its result is sent). True if
+    /// the runtime failed meanwhile: the host must not take another.
+    pub fn finished(&self) -> bool {
+        let mut s = self.shared();
+        s.busy = false;
+        s.failed.is_some()
     }
 
     /// The runtime failed as a whole: every invocation in flight, and every
     /// one submitted later, ends with `error`. Only the first failure counts.
-    pub fn fail(&self, error: LambdaError) {
-        let open = {
+    /// Returns whether an invocation is in flight (its host then finishes
+    /// it, and learns of the failure from [`RuntimeApi::finished`]).
+    pub fn fail(&self, error: LambdaError) -> bool {
+        // Under one lock with `finished`: exactly one of the two sees both
+        // the failure and the end of the invocation.
+        let (open, busy) = {
             let mut s = self.shared();
-            if s.failed.is_some() {
-                return;
+            if s.failed.is_none() {
+                s.failed = Some(error);
             }
-            s.failed = Some(error.clone());
-            std::mem::take(&mut s.open)
+            (std::mem::take(&mut s.open), s.busy)
         };
         // Dropped, the senders end each invocation's pieces; its host then
         // asks for the failure. A post still running holds its own sender
         // and ends the invocation by itself.
         drop(open);
+        busy
     }
 
     /// Why the runtime failed as a whole, if it did.
@@ -125,9 +170,11 @@ impl RuntimeApi {
         self.shared().failed.clone()
     }
 
-    /// Whether the runtime has asked for an invocation yet.
-    pub fn asked(&self) -> bool {
-        self.shared().asked
+    /// Whether the runtime (this start of it) has asked for an invocation,
+    /// and whether it took one.
+    pub fn progress(&self) -> (bool, bool) {
+        let s = self.shared();
+        (s.asked, s.took_work)
     }
 
     fn sender(&self, id: &str) -> Option<mpsc::Sender<Piece>> {
@@ -159,6 +206,11 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
             "no more invocations",
         );
     };
+    {
+        let mut s = api.shared();
+        s.delivered.insert(e.id.clone());
+        s.took_work = true;
+    }
     let mut r = Response::new(Body::from(e.body));
     let h = r.headers_mut();
     let mut put = |name: &'static str, v: &str| {
@@ -225,7 +277,12 @@ async fn response(
         .get("lambda-runtime-function-response-mode")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
     if streaming {
-        return streamed(&api, &id, tx, body).await;
+        // The prelude of an HTTP integration (a function URL's status and
+        // headers) is not part of the response body.
+        let prelude = headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(HTTP_INTEGRATION.as_bytes()));
+        return streamed(&api, &id, tx, body, prelude).await;
     }
     let body = axum::body::to_bytes(body, PAYLOAD_LIMIT).await;
     api.close(&id);
@@ -258,9 +315,23 @@ async fn response(
     }
 }
 
+/// The content type of a streamed response that begins with a metadata
+/// prelude: JSON, then eight NUL bytes.
+const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
+/// The most bytes a prelude may take.
+const MAX_PRELUDE: usize = 64 << 10;
+
 /// A streamed response: each chunk is passed on as it comes; error
 /// trailers, if the runtime sends them, end it as a failure.
-async fn streamed(api: &RuntimeApi, id: &str, tx: mpsc::Sender<Piece>, mut body: Body) -> Response {
+async fn streamed(
+    api: &RuntimeApi,
+    id: &str,
+    tx: mpsc::Sender<Piece>,
+    mut body: Body,
+    prelude: bool,
+) -> Response {
+    // The prelude read so far, while it lasts.
+    let mut prelude = prelude.then(Vec::new);
     let end = loop {
         match body.frame().await {
             None => break Ok(()),
@@ -272,6 +343,13 @@ async fn streamed(api: &RuntimeApi, id: &str, tx: mpsc::Sender<Piece>, mut body:
             }
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
+                    let data = match skip_prelude(&mut prelude, data) {
+                        Ok(d) => d,
+                        Err(e) => break Err(e),
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
                     if tx.send(Piece::Chunk(data)).await.is_err() {
                         // The invocation is over (timed out, or its client
                         // went away): the rest is not wanted.
@@ -291,6 +369,27 @@ async fn streamed(api: &RuntimeApi, id: &str, tx: mpsc::Sender<Piece>, mut body:
     api.close(id);
     let _ = tx.send(Piece::Done(end)).await;
     accepted()
+}
+
+/// What is left of `data` after the prelude, which `seen` collects until
+/// its end (`None` once it is over).
+fn skip_prelude(seen: &mut Option<Vec<u8>>, data: Bytes) -> Result<Bytes, LambdaError> {
+    let Some(p) = seen else {
+        return Ok(data);
+    };
+    let before = p.len();
+    p.extend_from_slice(&data);
+    let Some(at) = p.windows(8).position(|w| w == [0; 8]) else {
+        if p.len() > MAX_PRELUDE {
+            return Err(LambdaError::new(
+                "Runtime.InvalidPrelude",
+                format!("no end of the response's prelude within {MAX_PRELUDE} bytes"),
+            ));
+        }
+        return Ok(Bytes::new());
+    };
+    *seen = None;
+    Ok(data.slice((at + 8).saturating_sub(before)..))
 }
 
 /// The error a streamed response's trailers report, if any: its type, and
@@ -341,4 +440,27 @@ async fn runtime_error(headers: &HeaderMap, body: Body) -> LambdaError {
         .await
         .unwrap_or_default();
     LambdaError::from_runtime(&body, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prelude_is_skipped_whatever_the_chunks() {
+        let whole = b"{\"statusCode\":200}\0\0\0\0\0\0\0\0line 0\nline 1\n";
+        for cut in [1, 3, 17, 20, 25, whole.len()] {
+            let mut seen = Some(Vec::new());
+            let mut out = Vec::new();
+            for chunk in whole.chunks(cut) {
+                let rest = skip_prelude(&mut seen, Bytes::copy_from_slice(chunk)).unwrap();
+                out.extend_from_slice(&rest);
+            }
+            assert_eq!(out, b"line 0\nline 1\n", "chunks of {cut}");
+        }
+        let mut seen = Some(Vec::new());
+        let no_end = Bytes::from(vec![b'x'; MAX_PRELUDE + 1]);
+        let e = skip_prelude(&mut seen, no_end).unwrap_err();
+        assert_eq!(e.error_type, "Runtime.InvalidPrelude");
+    }
 }

@@ -1,7 +1,9 @@
 """Lambda handlers for the cases a caller must see through `faasin serve`
-as through Lambda: a result, a handler's exception, a timeout, and the
-event handed back (with `event = "body"`, the request body)."""
+as through Lambda: a result, the event handed back (with `event = "body"`,
+the request body), a handler's exception, a timeout, a result of a given
+size, a runtime that crashes, and what the context carries."""
 
+import os
 import time
 
 
@@ -26,3 +28,13 @@ def context_of(event, context):
         "invoked_function_arn": context.invoked_function_arn,
         "remaining_ms": context.get_remaining_time_in_millis(),
     }
+
+
+def big(event, context):
+    return "a" * event["bytes"]
+
+
+def crash(event, context):
+    if event.get("exit"):
+        os._exit(3)
+    return {"alive": True}
