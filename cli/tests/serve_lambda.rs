@@ -81,14 +81,27 @@ fn the_readmes_example_runs_as_documented() {
     let root = here.canonicalize().unwrap().display().to_string();
     let text = text
         .replace("\"python3\"", &format!("{:?}", python()))
-        .replace("\"faasin\"", &format!("{:?}", faasin_bin().display().to_string()))
+        .replace(
+            "\"faasin\"",
+            &format!("{:?}", faasin_bin().display().to_string()),
+        )
         .replace("\"examples/", &format!("\"{root}/examples/"));
     let s = Served::start("lambda-readme", &text);
     let (status, body, report) = s.invoke("/chains/loud?who=me", "hello lambda");
-    assert_eq!((status, body.as_slice()), (200, &b"HELLO LAMBDA"[..]), "{report}");
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"HELLO LAMBDA"[..]),
+        "{report}"
+    );
     let shout = &report["functions"][0]["return_value"];
-    assert_eq!(shout, &serde_json::json!({"bytes": 12, "query": {"who": "me"}}));
-    assert_eq!(report["functions"][1]["return_value"], serde_json::json!({"bytes": 12}));
+    assert_eq!(
+        shout,
+        &serde_json::json!({"bytes": 12, "query": {"who": "me"}})
+    );
+    assert_eq!(
+        report["functions"][1]["return_value"],
+        serde_json::json!({"bytes": 12})
+    );
 }
 
 #[test]

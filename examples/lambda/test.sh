@@ -5,8 +5,10 @@
 # it builds native code, hence the apt packages) with the Node binding;
 # aws-lambda-java-runtime-interface-client (Maven Central) beside the Java
 # binding's jar; and lambda_runtime (crates.io) in examples/lambda/rust.
-# Then lints the platform and runs cli/tests/serve_lambda.rs. Run from the
-# repository root (scripts/test.sh does).
+# Then lints the platform and runs cli/tests/serve_lambda.rs; then, with a
+# Docker daemon (started if none answers, see scripts/lib/need-docker.sh),
+# builds the Python and Java images and runs cli/tests/serve_lambda_docker.rs.
+# Run from the repository root (scripts/test.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TERM_COLOR=never PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
@@ -35,7 +37,8 @@ echo "--- Java: aws-lambda-java-runtime-interface-client"
 java=$target/lambda-java
 (cd examples/lambda/java && mvn -q -B -ntp dependency:copy-dependencies -DoutputDirectory="$java/lib")
 (cd bindings/java && mvn -q -B -ntp package -DskipTests)
-javac -d "$java/classes" -cp "$java/lib/*:bindings/java/target/faasin-0.1.0.jar" examples/lambda/java/example/*.java
+cp bindings/java/target/faasin-0.1.0.jar "$java/lib/"
+javac -d "$java/classes" -cp "$java/lib/*" examples/lambda/java/example/*.java
 
 echo "--- Rust: lambda_runtime, and the tests"
 cargo fmt --all --check
@@ -43,5 +46,10 @@ cargo clippy -p faasin-platform -p faasin-cli -p faasin-lambda-examples --all-ta
 cargo test --release -q -p faasin-platform
 cargo build --release -q -p faasin --example peer -p faasin-cli -p faasin-lambda-examples
 FAASIN_LAMBDA_PYTHON=$venv/bin/python \
-FAASIN_LAMBDA_JAVA_CP="$java/classes:$java/lib/*:$PWD/bindings/java/target/faasin-0.1.0.jar" \
+FAASIN_LAMBDA_JAVA_CP="$java/classes:$java/lib/*" \
     cargo test --release -q -p faasin-cli --test serve_lambda -- --ignored
+
+echo "--- containers"
+source scripts/lib/need-docker.sh
+bash examples/lambda/images/build.sh "$venv" "$java/lib" "$java/classes"
+cargo test --release -q -p faasin-cli --test serve_lambda_docker -- --ignored

@@ -511,6 +511,43 @@ capacity = 65536
     }
 
     #[test]
+    fn a_lambda_function_gets_lambdas_env_and_bad_ones_name_the_field() {
+        let spec = |extra: &str| {
+            let text = format!("[[function]]\nname = \"l\"\ncommand = \"x\"\n{extra}");
+            parse(&text, "p.toml")
+        };
+        let c = spec("kind = \"lambda\"\nhandler = \"app.h\"\nevent = \"body\"\nimage = \"i\"\nmemory = \"1g\"\ntimeout = 3\nenv = { AWS_REGION = \"eu-west-1\" }").unwrap();
+        let f = &c.functions[0];
+        assert_eq!(f.lambda, Some(LambdaDef { body_event: true }));
+        let env = &f.function.env;
+        assert_eq!(env["_HANDLER"], "app.h");
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "1024");
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_TIMEOUT"], "3");
+        assert_eq!(env["AWS_REGION"], "eu-west-1", "the config's env wins");
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "l");
+        let plain = spec("").unwrap();
+        assert!(plain.functions[0].lambda.is_none());
+        assert!(!plain.functions[0].function.env.contains_key("AWS_REGION"));
+        for (extra, want) in [
+            ("kind = \"aws\"", "kind:"),
+            ("kind = \"lambda\"\nevent = \"query\"", "event:"),
+            ("kind = \"lambda\"\nstdio = true", "stdio:"),
+            ("handler = \"app.h\"", "handler: only for"),
+            (
+                "kind = \"lambda\"\nimage = \"i\"\nmemory = \"lots\"",
+                "memory:",
+            ),
+        ] {
+            let e = spec(extra).err().expect(want);
+            assert!(e.contains(want), "{e} (want {want})");
+        }
+        assert_eq!(megabytes("512m"), Some(512));
+        assert_eq!(megabytes("2G"), Some(2048));
+        assert_eq!(megabytes("1048576"), Some(1));
+        assert_eq!(megabytes("100k"), None);
+    }
+
+    #[test]
     fn an_api_definition_takes_its_name_from_the_path() {
         let spec: FunctionSpec = serde_json::from_str(r#"{"command": "x"}"#).unwrap();
         assert_eq!(spec.check(Some("f")).unwrap().name, "f");

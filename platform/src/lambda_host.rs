@@ -36,6 +36,9 @@ pub const SUBCOMMAND: &str = "__lambda";
 /// invocation within this long.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a host whose runtime failed waits to be stopped.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
 /// The host's argv for a runtime command (`exe` is the `faasin` binary).
 pub fn command(exe: &str, body_event: bool, runtime: Vec<String>) -> Vec<String> {
     let mut argv = vec![exe.to_string(), SUBCOMMAND.to_string()];
@@ -254,6 +257,11 @@ fn serve(host: &Host) -> Result<(), String> {
             }
         };
         if host.api.finished() {
+            if kept.is_none() {
+                // The service stops an instance that ended its invocation
+                // this way; exiting first could pass for a crash during it.
+                std::thread::sleep(STOP_WAIT);
+            }
             return Err("the runtime cannot go on".into());
         }
         next = match kept {

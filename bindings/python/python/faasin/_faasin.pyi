@@ -21,6 +21,7 @@ __all__ = [
     "params",
     "pipe",
     "pipe_fds",
+    "streams_of",
 ]
 
 DEFAULT_CAPACITY: int
