@@ -10,6 +10,8 @@ rie_version=v0.0.0-20261030222936-bef5c4ba774d
 rie_bin=${FAASIN_CACHE:-/var/cache/faasin}/rie/$rie_version
 export FAASIN_RIE=$rie_bin/aws-lambda-rie
 if [[ ! -x $FAASIN_RIE ]]; then
+    # Go's own installer puts it here without touching PATH.
+    command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
     if ! command -v go >/dev/null; then
         echo "need-rie.sh: the Lambda emulator is built with Go, and there is no go on PATH" >&2
         exit 1

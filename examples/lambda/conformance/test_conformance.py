@@ -239,6 +239,6 @@ def test_a_streamed_response_reaches_the_caller_as_it_is_made(both):
     assert body == ours.body == lines, ctx
     # On purpose: the emulator holds the whole response and sends it at
     # the end; faasin sends each line as the handler makes it.
-    assert rie.end - rie.first < 0.1 and rie.headers["Content-Length"], ctx
+    assert rie.end - rie.first < 0.2 and rie.headers["Content-Length"], ctx
     assert ours.end - ours.first > 0.3, ctx
     assert ours.headers["Transfer-Encoding"] == "chunked", ctx
