@@ -38,7 +38,7 @@ pub struct Event {
     /// Unix time in milliseconds by which it must be over.
     pub deadline_ms: u64,
     pub function_arn: String,
-    /// Optional headers: `Lambda-Runtime-Client-Context`, `-Cognito-Identity`.
+    /// Headers some invocations have (`Lambda-Runtime-Client-Context`).
     pub extra: Vec<(&'static str, String)>,
 }
 
@@ -46,10 +46,10 @@ pub struct Event {
 struct Shared {
     /// The invocations submitted and not over, by request id.
     open: HashMap<String, mpsc::Sender<Piece>>,
-    /// Set once the runtime failed as a whole; first failure wins.
-    failed: Option<LambdaError>,
     /// Of those, the ones `next` handed to the runtime.
     delivered: HashSet<String>,
+    /// Set once the runtime failed as a whole; first failure wins.
+    failed: Option<LambdaError>,
     /// The runtime (this start of it) asked for an invocation: its init is
     /// over.
     asked: bool,
