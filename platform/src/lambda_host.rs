@@ -14,9 +14,11 @@
 //! as a function invoked through Lambda's API gets its payload and returns
 //! its response.
 //!
-//! A runtime that fails its start, exits or never asks for an invocation
-//! fails the invocation at hand (or the next one) with Lambda's error, and
-//! the host then exits, so that the service starts a fresh instance.
+//! A runtime that ends after taking work fails the invocation it had, and
+//! starts again, as Lambda resets a sandbox. One that fails its start (or
+//! never asks for an invocation, or keeps ending idle) fails the invocation
+//! at hand, or the next one, with Lambda's error; the host then ends, so
+//! that the service starts a fresh instance.
 
 use crate::lambda_outcome::{result_value, HostOutcome, LambdaError, PAYLOAD_LIMIT};
 use crate::runtime_api::{Event, Piece, RuntimeApi};
@@ -423,4 +425,43 @@ fn extra_headers(params: &str) -> Vec<(&'static str, String)> {
     decoded
         .map(|c| vec![("lambda-runtime-client-context", c)])
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_context_comes_from_the_passed_header() {
+        // base64 of {"custom":{"k":"v"}}
+        let params = r#"{"id":"i","query":{},"headers":{"x-amz-client-context":"eyJjdXN0b20iOnsiayI6InYifX0="}}"#;
+        assert_eq!(
+            extra_headers(params),
+            vec![(
+                "lambda-runtime-client-context",
+                r#"{"custom":{"k":"v"}}"#.to_string()
+            )]
+        );
+        assert!(extra_headers(r#"{"headers":{"x-amz-client-context":"%%"}}"#).is_empty());
+        assert!(extra_headers("not json").is_empty());
+    }
+
+    #[test]
+    fn the_hosts_argv_wraps_the_runtimes() {
+        let rt = vec!["python3".to_string(), "-m".into(), "awslambdaric".into()];
+        assert_eq!(
+            command("/bin/faasin", true, rt.clone()),
+            [
+                "/bin/faasin",
+                SUBCOMMAND,
+                "--event",
+                "body",
+                "--",
+                "python3",
+                "-m",
+                "awslambdaric"
+            ]
+        );
+        assert_eq!(command("f", false, rt)[2], "--");
+    }
 }
