@@ -1,8 +1,8 @@
 """The same Lambda handlers (examples/lambda/python under awslambdaric,
-examples/lambda/rust's lambda-stream under the Rust runtime client) under AWS's Runtime Interface
-Emulator and under `faasin serve`, compared as a caller sees them. Where
-faasin answers differently on purpose, the test asserts the difference that
-README.md beside this file documents.
+examples/lambda/rust's lambda-stream under the Rust runtime client) under
+AWS's Runtime Interface Emulator and under `faasin serve`, compared as a
+caller sees them. Where faasin answers differently on purpose, the test
+asserts the difference that README.md beside this file documents.
 
 Needs FAASIN_RIE (the emulator, scripts/lib/need-rie.sh), FAASIN_BIN (the
 `faasin` binary), STREAMING_HANDLER (lambda-stream, built) and scripts/lib on
