@@ -20,6 +20,7 @@ all=(
     java:bindings/java/test.sh
     cli:cli/test.sh
     lambda:examples/lambda/test.sh
+    lambda-conformance:examples/lambda/conformance/test.sh
     pipelines:examples/pipelines/test.sh
     fuzz:fuzz/test.sh
 )

@@ -24,7 +24,9 @@ def context_of(event, context):
     return {
         "request_id": context.aws_request_id,
         "function_name": context.function_name,
+        "function_version": context.function_version,
         "memory_limit_in_mb": context.memory_limit_in_mb,
+        "log_group_name": context.log_group_name,
         "invoked_function_arn": context.invoked_function_arn,
         "remaining_ms": context.get_remaining_time_in_millis(),
     }
