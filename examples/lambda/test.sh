@@ -44,7 +44,8 @@ echo "--- Rust: lambda_runtime, and the tests"
 cargo fmt --all --check
 cargo clippy -p faasin-platform -p faasin-cli -p faasin-lambda-examples --all-targets -- -D warnings
 cargo test --release -q -p faasin-platform
-cargo build --release -q -p faasin --example peer -p faasin-cli -p faasin-lambda-examples
+cargo build --release -q -p faasin --example peer
+cargo build --release -q -p faasin-cli -p faasin-lambda-examples
 FAASIN_LAMBDA_PYTHON=$venv/bin/python \
 FAASIN_LAMBDA_JAVA_CP="$java/classes:$java/lib/*" \
     cargo test --release -q -p faasin-cli --test serve_lambda -- --ignored
