@@ -42,7 +42,8 @@ enum Target {
     AtHand,
     /// The invocation before it, if any.
     Over,
-    Any(String),
+    /// Any id, as bytes (percent-encoded in the path: not always UTF-8).
+    Any(Vec<u8>),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -152,8 +153,8 @@ fn post(path: &str, headers: &[(&'static str, Option<HeaderValue>)], body: Body)
     req.body(body).unwrap()
 }
 
-fn percent_encode(s: &str) -> String {
-    s.bytes().map(|b| format!("%{b:02X}")).collect()
+fn percent_encode(s: &[u8]) -> String {
+    s.iter().map(|b| format!("%{b:02X}")).collect()
 }
 
 fn assert_accepted((status, _, body): &(StatusCode, HeaderMap, Bytes)) {
@@ -199,15 +200,24 @@ struct Host {
 
 impl Host {
     /// The id a post goes to, and whether it is the open invocation's.
-    fn id(&self, to: &Target) -> (String, bool) {
+    fn id(&self, to: &Target) -> (Vec<u8>, bool) {
         let open = self.at_hand.as_ref().filter(|h| h.expect.is_none());
         match to {
             Target::AtHand => match &self.at_hand {
-                Some(h) => (h.id.clone(), open.is_some() && self.failed.is_none()),
-                None => ("none".into(), false),
+                Some(h) => (
+                    h.id.clone().into_bytes(),
+                    open.is_some() && self.failed.is_none(),
+                ),
+                None => (b"none".to_vec(), false),
             },
-            Target::Over => (self.over.clone().unwrap_or_else(|| "over".into()), false),
-            Target::Any(s) => (s.clone(), false),
+            Target::Over => (
+                self.over
+                    .clone()
+                    .unwrap_or_else(|| "over".into())
+                    .into_bytes(),
+                false,
+            ),
+            Target::Any(b) => (b.clone(), false),
         }
     }
 

@@ -12,6 +12,7 @@
 
 use crate::lambda_outcome::{LambdaError, PAYLOAD_LIMIT};
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -253,6 +254,19 @@ fn refusal(status: StatusCode, error_type: &str, message: &str) -> Response {
     (status, axum::Json(LambdaError::new(error_type, message))).into_response()
 }
 
+/// The request id of a post's path. One that does not decode to text is
+/// refused in Lambda's shape, as an id of no invocation is, rather than
+/// with axum's plain-text rejection, which a runtime client cannot parse.
+fn request_id(path: Result<Path<String>, PathRejection>) -> Result<String, Response> {
+    path.map(|Path(id)| id).map_err(|e| {
+        refusal(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            &format!("not a request id: {e}"),
+        )
+    })
+}
+
 fn unknown(id: &str) -> Response {
     refusal(
         StatusCode::BAD_REQUEST,
@@ -266,10 +280,14 @@ const ERROR_BODY: &str = "lambda-runtime-function-error-body";
 
 async fn response(
     State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let id = match request_id(path) {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
     let Some(tx) = api.sender(&id) else {
         return unknown(&id);
     };
@@ -410,10 +428,14 @@ fn trailer_error(t: &HeaderMap) -> Option<LambdaError> {
 
 async fn error(
     State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let id = match request_id(path) {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
     let Some(tx) = api.sender(&id) else {
         return unknown(&id);
     };
@@ -462,5 +484,22 @@ mod tests {
         let no_end = Bytes::from(vec![b'x'; MAX_PRELUDE + 1]);
         let e = skip_prelude(&mut seen, no_end).unwrap_err();
         assert_eq!(e.error_type, "Runtime.InvalidPrelude");
+    }
+
+    #[tokio::test]
+    async fn an_id_that_is_not_text_is_refused_in_lambdas_shape() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = RuntimeApi::new().router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        // %C9 alone is not UTF-8.
+        for post in ["response", "error"] {
+            let url = format!("http://{addr}/2018-06-01/runtime/invocation/%C9/{post}");
+            let r = reqwest::Client::new().post(url).body("{}").send().await;
+            let r = r.unwrap();
+            assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST, "{post}");
+            let e: LambdaError = r.json().await.unwrap();
+            assert_eq!(e.error_type, "InvalidRequestID", "{post}");
+        }
     }
 }
