@@ -203,7 +203,8 @@ impl Host {
     fn id(&self, to: &Target) -> (Vec<u8>, bool) {
         let open = self.at_hand.as_ref().filter(|h| h.expect.is_none());
         match to {
-            Target::AtHand => match &self.at_hand {
+            // A runtime learns an id from `next` only.
+            Target::AtHand => match self.at_hand.as_ref().filter(|h| h.delivered) {
                 Some(h) => (
                     h.id.clone().into_bytes(),
                     open.is_some() && self.failed.is_none(),
