@@ -192,6 +192,8 @@ struct Host {
     router: Router,
     at_hand: Option<AtHand>,
     over: Option<String>,
+    /// An event still queued for an invocation that ended undelivered.
+    stale: Option<(String, Vec<u8>)>,
     /// The first init error.
     failed: Option<LambdaError>,
     /// Since the runtime last started: it asked for an invocation, took one.
@@ -252,6 +254,11 @@ impl Host {
                 if let Some(h) = self.at_hand.take() {
                     self.api.close(&h.id);
                     self.api.finished();
+                    if !h.delivered {
+                        // Ended undelivered (its runtime failed): its event
+                        // stays queued.
+                        self.stale = Some((h.id.clone(), h.body));
+                    }
                     self.over = Some(h.id);
                 }
                 let id = random_token();
@@ -286,8 +293,16 @@ impl Host {
                     .body(Body::empty())
                     .unwrap();
                 self.progress.0 = true;
-                let queued = self.at_hand.as_mut().filter(|h| !h.delivered);
-                let Some(h) = queued else {
+                // The invocation at hand, else one a failed runtime left
+                // queued: `next` hands out what was submitted, in order.
+                let queued = match self.at_hand.as_mut().filter(|h| !h.delivered) {
+                    Some(h) => {
+                        h.delivered = true;
+                        Some((h.id.clone(), h.body.clone()))
+                    }
+                    None => self.stale.take(),
+                };
+                let Some((id, event)) = queued else {
                     // Nothing queued: it waits.
                     let waiting = self.router.clone().oneshot(req);
                     tokio::select! {
@@ -297,13 +312,12 @@ impl Host {
                     }
                     return;
                 };
-                h.delivered = true;
                 let (status, headers, body) = send(&self.router, req).await;
                 assert_eq!(status, StatusCode::OK);
-                assert_eq!(headers["lambda-runtime-aws-request-id"], h.id.as_str());
+                assert_eq!(headers["lambda-runtime-aws-request-id"], id.as_str());
                 assert_eq!(headers["lambda-runtime-deadline-ms"], "1");
                 assert!(headers.contains_key("lambda-runtime-trace-id"));
-                assert_eq!(body, h.body);
+                assert_eq!(body, event);
                 self.progress.1 = true;
             }
             Step::Response {
@@ -436,6 +450,7 @@ fuzz_target!(|steps: Vec<Step>| {
             api,
             at_hand: None,
             over: None,
+            stale: None,
             failed: None,
             progress: (false, false),
         };
