@@ -254,25 +254,22 @@ fn refusal(status: StatusCode, error_type: &str, message: &str) -> Response {
     (status, axum::Json(LambdaError::new(error_type, message))).into_response()
 }
 
-/// The request id of a post's path. One that does not decode to text is
-/// refused in Lambda's shape, as an id of no invocation is, rather than
+/// The invocation a post is for, by the request id of its path: its id
+/// and its sender, or Lambda's refusal of an id of no invocation waiting.
+/// An id that does not decode to text is refused in that same shape, not
 /// with axum's plain-text rejection, which a runtime client cannot parse.
-fn request_id(path: Result<Path<String>, PathRejection>) -> Result<String, Response> {
-    path.map(|Path(id)| id).map_err(|e| {
-        refusal(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            &format!("not a request id: {e}"),
-        )
-    })
-}
-
-fn unknown(id: &str) -> Response {
-    refusal(
-        StatusCode::BAD_REQUEST,
-        "InvalidRequestID",
-        &format!("no invocation {id:?} is waiting for a response"),
-    )
+fn waiting(
+    api: &RuntimeApi,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(String, mpsc::Sender<Piece>), Response> {
+    let refused = |why: String| refusal(StatusCode::BAD_REQUEST, "InvalidRequestID", &why);
+    let Path(id) = path.map_err(|e| refused(format!("not a request id: {e}")))?;
+    match api.sender(&id) {
+        Some(tx) => Ok((id, tx)),
+        None => Err(refused(format!(
+            "no invocation {id:?} is waiting for a response"
+        ))),
+    }
 }
 
 const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
@@ -284,12 +281,9 @@ async fn response(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let id = match request_id(path) {
-        Ok(id) => id,
+    let (id, tx) = match waiting(&api, path) {
+        Ok(w) => w,
         Err(refused) => return refused,
-    };
-    let Some(tx) = api.sender(&id) else {
-        return unknown(&id);
     };
     let streaming = headers
         .get("lambda-runtime-function-response-mode")
@@ -432,12 +426,9 @@ async fn error(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let id = match request_id(path) {
-        Ok(id) => id,
+    let (id, tx) = match waiting(&api, path) {
+        Ok(w) => w,
         Err(refused) => return refused,
-    };
-    let Some(tx) = api.sender(&id) else {
-        return unknown(&id);
     };
     let e = runtime_error(&headers, body).await;
     api.close(&id);
