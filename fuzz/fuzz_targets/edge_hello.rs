@@ -79,8 +79,8 @@ fn edited(token: &str, edit: &Edit) -> Vec<u8> {
     h
 }
 
-/// Sends `bytes` and ends the sending side; what the listener answers,
-/// until it closes (a reset is a close).
+/// Connects, sends `bytes` and ends the sending side; the send's result
+/// matters only to a listener that accepts.
 fn send(listener: &EdgeListener, bytes: &[u8]) -> (TcpStream, Result<(), std::io::Error>) {
     let mut c = TcpStream::connect(listener.addr()).expect("connect to the edge listener");
     c.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -91,6 +91,7 @@ fn send(listener: &EdgeListener, bytes: &[u8]) -> (TcpStream, Result<(), std::io
     (c, sent)
 }
 
+/// What the listener answers, until it closes (a reset is a close).
 fn answer(mut c: TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
     match c.read_to_end(&mut got) {
