@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz targets: fmt and clippy, then a smoke run of each (libFuzzer through
-# cargo-fuzz), FUZZ_SECONDS (default 60) per target, starting from the
+# cargo-fuzz), FUZZ_SECONDS (default 45) per target, starting from the
 # committed corpus. A crash, a hang (one input over 10 s) or running out of
 # memory fails it, leaving the input in fuzz/artifacts/TARGET/. The
 # committed corpus is only read; what the run finds goes to a scratch dir.
@@ -10,7 +10,7 @@
 # that).
 set -euo pipefail
 cd "$(dirname "$0")"
-seconds=${FUZZ_SECONDS:-60}
+seconds=${FUZZ_SECONDS:-45}
 cargo_fuzz_version=0.13.2
 
 toolchain=${FUZZ_TOOLCHAIN:-}

@@ -12,6 +12,7 @@
 
 use crate::lambda_outcome::{LambdaError, PAYLOAD_LIMIT};
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -253,12 +254,22 @@ fn refusal(status: StatusCode, error_type: &str, message: &str) -> Response {
     (status, axum::Json(LambdaError::new(error_type, message))).into_response()
 }
 
-fn unknown(id: &str) -> Response {
-    refusal(
-        StatusCode::BAD_REQUEST,
-        "InvalidRequestID",
-        &format!("no invocation {id:?} is waiting for a response"),
-    )
+/// The invocation a post is for, by the request id of its path: its id
+/// and its sender, or Lambda's refusal of an id of no invocation waiting.
+/// An id that does not decode to text is refused in that same shape, not
+/// with axum's plain-text rejection, which a runtime client cannot parse.
+fn waiting(
+    api: &RuntimeApi,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<(String, mpsc::Sender<Piece>), Response> {
+    let refused = |why: String| refusal(StatusCode::BAD_REQUEST, "InvalidRequestID", &why);
+    let Path(id) = path.map_err(|e| refused(format!("not a request id: {e}")))?;
+    match api.sender(&id) {
+        Some(tx) => Ok((id, tx)),
+        None => Err(refused(format!(
+            "no invocation {id:?} is waiting for a response"
+        ))),
+    }
 }
 
 const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
@@ -266,12 +277,13 @@ const ERROR_BODY: &str = "lambda-runtime-function-error-body";
 
 async fn response(
     State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(tx) = api.sender(&id) else {
-        return unknown(&id);
+    let (id, tx) = match waiting(&api, path) {
+        Ok(w) => w,
+        Err(refused) => return refused,
     };
     let streaming = headers
         .get("lambda-runtime-function-response-mode")
@@ -410,12 +422,13 @@ fn trailer_error(t: &HeaderMap) -> Option<LambdaError> {
 
 async fn error(
     State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(tx) = api.sender(&id) else {
-        return unknown(&id);
+    let (id, tx) = match waiting(&api, path) {
+        Ok(w) => w,
+        Err(refused) => return refused,
     };
     let e = runtime_error(&headers, body).await;
     api.close(&id);
@@ -462,5 +475,22 @@ mod tests {
         let no_end = Bytes::from(vec![b'x'; MAX_PRELUDE + 1]);
         let e = skip_prelude(&mut seen, no_end).unwrap_err();
         assert_eq!(e.error_type, "Runtime.InvalidPrelude");
+    }
+
+    #[tokio::test]
+    async fn an_id_that_is_not_text_is_refused_in_lambdas_shape() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = RuntimeApi::new().router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        // %C9 alone is not UTF-8.
+        for post in ["response", "error"] {
+            let url = format!("http://{addr}/2018-06-01/runtime/invocation/%C9/{post}");
+            let r = reqwest::Client::new().post(url).body("{}").send().await;
+            let r = r.unwrap();
+            assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST, "{post}");
+            let e: LambdaError = r.json().await.unwrap();
+            assert_eq!(e.error_type, "InvalidRequestID", "{post}");
+        }
     }
 }
