@@ -192,8 +192,6 @@ struct Host {
     router: Router,
     at_hand: Option<AtHand>,
     over: Option<String>,
-    /// An event still queued for an invocation that ended undelivered.
-    stale: Option<(String, Vec<u8>)>,
     /// The first init error.
     failed: Option<LambdaError>,
     /// Since the runtime last started: it asked for an invocation, took one.
@@ -254,11 +252,6 @@ impl Host {
                 if let Some(h) = self.at_hand.take() {
                     self.api.close(&h.id);
                     self.api.finished();
-                    if !h.delivered {
-                        // Ended undelivered (its runtime failed): its event
-                        // stays queued.
-                        self.stale = Some((h.id.clone(), h.body));
-                    }
                     self.over = Some(h.id);
                 }
                 let id = random_token();
@@ -293,14 +286,14 @@ impl Host {
                     .body(Body::empty())
                     .unwrap();
                 self.progress.0 = true;
-                // The invocation at hand, else one a failed runtime left
-                // queued: `next` hands out what was submitted, in order.
-                let queued = match self.at_hand.as_mut().filter(|h| !h.delivered) {
-                    Some(h) => {
+                // The invocation at hand, while it is open: one that ended
+                // undelivered (its runtime failed) is never handed out.
+                let queued = match self.at_hand.as_mut() {
+                    Some(h) if !h.delivered && h.expect.is_none() => {
                         h.delivered = true;
                         Some((h.id.clone(), h.body.clone()))
                     }
-                    None => self.stale.take(),
+                    _ => None,
                 };
                 let Some((id, event)) = queued else {
                     // Nothing queued: it waits.
@@ -450,7 +443,6 @@ fuzz_target!(|steps: Vec<Step>| {
             api,
             at_hand: None,
             over: None,
-            stale: None,
             failed: None,
             progress: (false, false),
         };

@@ -178,8 +178,11 @@ impl RuntimeApi {
         (s.asked, s.took_work)
     }
 
+    /// The invocation a post is for: one `next` handed out and not over
+    /// (an id the runtime has not been given is refused, as Lambda does).
     fn sender(&self, id: &str) -> Option<mpsc::Sender<Piece>> {
-        self.shared().open.get(id).cloned()
+        let s = self.shared();
+        s.delivered.get(id).and_then(|_| s.open.get(id)).cloned()
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -199,19 +202,25 @@ impl RuntimeApi {
 async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
     api.shared().asked = true;
     // One `next` at a time takes the queue; a second waits behind it.
-    let event = api.queue_rx.lock().await.recv().await;
-    let Some(e) = event else {
-        return refusal(
-            StatusCode::GONE,
-            "Runtime.Unavailable",
-            "no more invocations",
-        );
-    };
-    {
+    let mut queue = api.queue_rx.lock().await;
+    let e = loop {
+        let Some(e) = queue.recv().await else {
+            return refusal(
+                StatusCode::GONE,
+                "Runtime.Unavailable",
+                "no more invocations",
+            );
+        };
         let mut s = api.shared();
-        s.delivered.insert(e.id.clone());
-        s.took_work = true;
-    }
+        // An invocation that ended while queued (its runtime failed, or
+        // it timed out) is not handed out.
+        if s.open.contains_key(&e.id) {
+            s.delivered.insert(e.id.clone());
+            s.took_work = true;
+            break e;
+        }
+    };
+    drop(queue);
     let mut r = Response::new(Body::from(e.body));
     let h = r.headers_mut();
     let mut put = |name: &'static str, v: &str| {
@@ -492,5 +501,44 @@ mod tests {
             let e: LambdaError = r.json().await.unwrap();
             assert_eq!(e.error_type, "InvalidRequestID", "{post}");
         }
+    }
+
+    #[tokio::test]
+    async fn only_what_next_handed_out_takes_posts_and_an_ended_event_is_skipped() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let api = RuntimeApi::new();
+        let router = api.router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let event = |id: &str| Event {
+            id: id.to_string(),
+            body: b"{}".to_vec(),
+            deadline_ms: 0,
+            function_arn: String::new(),
+            extra: Vec::new(),
+        };
+        let submit = |e: Event| {
+            let api = Arc::clone(&api);
+            tokio::task::spawn_blocking(move || api.submit(e).map(|_rx| ()))
+        };
+        submit(event("a")).await.unwrap().unwrap();
+        // Queued, not handed out: a post for it is refused.
+        let url = format!("http://{addr}/2018-06-01/runtime/invocation/a/error");
+        let r = reqwest::Client::new().post(url).body("{}").send().await;
+        let r = r.unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+        let e: LambdaError = r.json().await.unwrap();
+        assert_eq!(e.error_type, "InvalidRequestID");
+        // It ends while queued (its runtime failed, or it timed out); the
+        // next `next` hands out the one after it.
+        api.close("a");
+        let b = submit(event("b"));
+        let url = format!("http://{addr}/2018-06-01/runtime/invocation/next");
+        let r = reqwest::get(url).await.unwrap();
+        let id = r.headers()["lambda-runtime-aws-request-id"]
+            .to_str()
+            .unwrap();
+        assert_eq!(id, "b");
+        b.await.unwrap().unwrap();
     }
 }
