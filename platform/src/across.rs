@@ -217,7 +217,7 @@ fn spread(
     let status = match (errors.is_empty(), node_failed) {
         (true, _) => 200,
         (false, true) => 502,
-        (false, false) => invoke::status_of(stopped.as_deref()),
+        (false, false) => invoke::status_of(stopped.as_deref(), &req.cancel),
     };
     let error = (!errors.is_empty()).then(|| errors.join("; "));
     let output_bytes = ran.as_ref().ok().map(|r| r.output_bytes);

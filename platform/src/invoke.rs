@@ -83,7 +83,7 @@ pub fn run(
             (None, Some(e)) => (502, Some(e)),
             (None, None) => (200, None),
         },
-        Err(e) => (status_of(stopped.as_deref()), Some(e.clone())),
+        Err(e) => (status_of(stopped.as_deref(), &req.cancel), Some(e.clone())),
     };
     let lambda_error = failed_lambda.map(|(_, _, e)| e);
     let output_bytes = ran.as_ref().ok().map(|i| i.output_bytes);
@@ -340,8 +340,14 @@ pub fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
     }
 }
 
-/// 504 when the time ran out, 499 when the client went away, else 502.
-pub fn status_of(stopped: Option<&str>) -> u16 {
+/// 499 when the client went away (whether the engine stopped for it or its
+/// input broke off first), 504 when the time ran out, else 502.
+pub fn status_of(stopped: Option<&str>, cancel: &AtomicBool) -> u16 {
+    // Relaxed: the body reader sets the flag before it hands the broken
+    // upload to the invocation through a channel, which orders the two.
+    if cancel.load(Ordering::Relaxed) {
+        return 499;
+    }
     match stopped {
         Some(s) if s.starts_with("timed out") => 504,
         Some(s) if s.starts_with("cancelled") => 499,
