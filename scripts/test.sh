@@ -19,7 +19,10 @@ all=(
     node:bindings/node/test.sh
     java:bindings/java/test.sh
     cli:cli/test.sh
+    lambda:examples/lambda/test.sh
+    lambda-conformance:examples/lambda/conformance/test.sh
     pipelines:examples/pipelines/test.sh
+    fuzz:fuzz/test.sh
 )
 
 script_of() {

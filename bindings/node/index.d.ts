@@ -160,6 +160,16 @@ export declare class FaasinInvocation {
 export declare function invocations(): AsyncGenerator<FaasinInvocation, void, undefined>;
 
 /**
+ * The streams of one invocation of a Lambda handler under `faasin serve`,
+ * by the request id its context carries (`context.awsRequestId`); good
+ * once per invocation.
+ */
+export declare function streamsOf(
+  requestId: string,
+  options?: ReaderOptions,
+): { input: FaasinReader; output: FaasinWriter };
+
+/**
  * A one-shot function's invocation parameters, from env `FAASIN_PARAMS`
  * (null when unset or empty); a warm function reads `inv.params`.
  */

@@ -552,6 +552,20 @@ function params() {
   return native.params() ?? null;
 }
 
+/**
+ * The streams of one invocation of a Lambda handler under `faasin serve`,
+ * by the request id its context carries:
+ *
+ *     const { input, output } = faasin.streamsOf(context.awsRequestId);
+ *
+ * Good once per invocation; end `output` before the handler returns, so
+ * the next function sees EOF.
+ */
+function streamsOf(requestId, options = {}) {
+  const [r, w] = native.streamFdsOf(String(requestId));
+  return { input: openReader(r, options), output: openWriter(w, options) };
+}
+
 let input;
 let output;
 
@@ -565,6 +579,7 @@ module.exports = {
   FaasinWriter,
   FaasinInvocation,
   invocations,
+  streamsOf,
   params,
   /** The native addon, for the tests. */
   _native: native,

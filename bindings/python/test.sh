@@ -18,7 +18,8 @@ fi
 
 # The Rust peer of the cross-language round trips, and the runner that keeps
 # a function warm (tests/test_warm.py).
-cargo build --release -q -p faasin --example peer -p faasin-cli
+cargo build --release -q -p faasin --example peer
+cargo build --release -q -p faasin-cli
 
 # A fresh build and install of the package, as `pip install bindings/python`
 # does on a user's machine (maturin is the PEP 517 backend; installed above, so

@@ -57,6 +57,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         argv: Vec<String>,
     },
+    /// Internal: the host of a Lambda function's runtime, which serves it
+    /// the Runtime API.
+    #[command(name = faasin_platform::lambda_host::SUBCOMMAND, hide = true)]
+    Lambda {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        argv: Vec<String>,
+    },
     /// Internal: the watchdog that cleans up after a runner killed by SIGKILL.
     #[command(name = guard::SUBCOMMAND, hide = true)]
     Guard { docker: String, run_id: String },
@@ -272,6 +279,7 @@ fn main() -> ExitCode {
             let argv = argv.strip_prefix(&["--".to_string()]).unwrap_or(&argv);
             faasin_runner::stdio_watchdog::main(argv)
         }
+        Cmd::Lambda { argv } => faasin_platform::lambda_host::main(&argv),
         Cmd::Guard { docker, run_id } => {
             guard::main(&docker, &run_id);
             ExitCode::SUCCESS

@@ -300,3 +300,23 @@ fn sigkill_of_the_service_leaves_no_instance() {
         || pids_with(m).is_empty(),
     );
 }
+
+#[test]
+fn a_function_that_cannot_start_is_502_every_time() {
+    let defs = [
+        function("missing", &["/nonexistent/program"], "max_instances = 2"),
+        chain("twice", &["missing", "missing"], ""),
+    ]
+    .concat();
+    let s = Served::start("nostart", &defs);
+    for round in 0..3 {
+        // Not 503 after the queue's wait: a failed start gives back the
+        // places it had taken.
+        let e = failed(&s, "/chains/twice", "x", 502);
+        let msg = e["error"].as_str().unwrap();
+        assert!(
+            msg.contains("could not start") && msg.contains("missing"),
+            "round {round}: {msg}"
+        );
+    }
+}

@@ -55,6 +55,40 @@ pub fn params() -> Option<String> {
     (!v.is_empty()).then(|| v.to_string_lossy().into_owned())
 }
 
+/// The streams of one invocation of a Lambda handler running under
+/// `faasin serve`: its host offers them on the handoff socket in
+/// `FAASIN_SOCKET` under the invocation's request id (the handler's
+/// context carries it), good once. `(faasin, faasout)`.
+pub fn streams_of(request_id: &str) -> io::Result<(Reader, Writer)> {
+    let (input, output) = stream_fds_of(request_id)?;
+    Ok((Reader::from_fd(input)?, Writer::from_fd(output)?))
+}
+
+/// [`streams_of`] as the two endpoint fds, for bindings that open ends
+/// themselves.
+pub fn stream_fds_of(request_id: &str) -> io::Result<(OwnedFd, OwnedFd)> {
+    let path = std::env::var_os(handoff::ENV_SOCKET).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} is not set: a Lambda handler gets its streams when it runs under `faasin serve` (kind = \"lambda\")",
+                handoff::ENV_SOCKET
+            ),
+        )
+    })?;
+    let s = handoff::request(path.as_ref(), request_id, Duration::from_secs(30))?;
+    let missing = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("invocation {request_id} has no {what} stream"),
+        )
+    };
+    Ok((
+        s.input.ok_or_else(|| missing("input"))?,
+        s.output.ok_or_else(|| missing("output"))?,
+    ))
+}
+
 fn take(var: &str, default: RawFd, taken: &AtomicBool, is_input: bool) -> io::Result<OwnedFd> {
     let what = if is_input { "input" } else { "output" };
     if taken.swap(true, Ordering::Relaxed) {

@@ -215,8 +215,10 @@ fn await_answer(
     // One byte more than the largest grant, to tell a longer reply (cut to
     // the buffer) from one that fits.
     let mut buf = vec![0u8; GRANT_HEADER + MAX_PARAMS + 1];
+    // Likewise one fd more than a grant carries: the kernel closes what
+    // does not fit, and a reply with too many must not pass for a grant.
     let received = loop {
-        match endpoint::recv_with_fds(sock.as_fd(), &mut buf, 2, 0) {
+        match endpoint::recv_with_fds(sock.as_fd(), &mut buf, 3, 0) {
             // A warm function waits here between invocations, where a signal
             // it handles must not end it.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -343,8 +345,14 @@ pub fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 pub fn read_request(conn: BorrowedFd<'_>, timeout: Duration) -> io::Result<String> {
     set_timeout(conn, libc::SO_RCVTIMEO, timeout);
     let mut buf = vec![0u8; REQUEST_PREFIX.len() + MAX_TOKEN + 1];
-    // Fds a client might attach are closed by the kernel (no control buffer).
-    let (n, _) = endpoint::recv_with_fds(conn, &mut buf, 0, 0)?;
+    // Fds a client might attach are closed by the kernel (no control
+    // buffer). A signal the runner handles must not fail the handoff.
+    let n = loop {
+        match endpoint::recv_with_fds(conn, &mut buf, 0, 0) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => break r?.0,
+        }
+    };
     let msg = &buf[..n];
     let token = msg
         .strip_prefix(REQUEST_PREFIX)
@@ -434,7 +442,9 @@ pub fn read_result_within(
     set_timeout(conn, libc::SO_RCVTIMEO, stall);
     let mut kept = Vec::new();
     let mut cut = false;
-    let mut buf = vec![0u8; RESULT_PIECE];
+    // One byte more than the largest message, to tell a longer one (cut to
+    // the buffer) from one that fits.
+    let mut buf = vec![0u8; RESULT_PIECE + 1];
     loop {
         let n = match endpoint::recv_with_fds(conn, &mut buf, 0, 0) {
             Ok((n, _)) => n,
@@ -447,6 +457,12 @@ pub fn read_result_within(
             }
             Err(e) => return Err(e),
         };
+        if n > RESULT_PIECE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a return value message over {RESULT_PIECE} bytes"),
+            ));
+        }
         match buf[..n].split_first() {
             None => {
                 return Err(io::Error::new(
@@ -524,6 +540,56 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A signal that the runner handles, arriving while it waits for a
+    /// request, does not fail the handoff (found by the `handoff` fuzz
+    /// target, whose timer signal cut the wait short with `Interrupted`).
+    #[test]
+    fn a_signal_does_not_cut_the_wait_for_a_request() {
+        use std::os::unix::thread::JoinHandleExt;
+        extern "C" fn ignore(_: libc::c_int) {}
+        // SAFETY: an all-zero sigaction with a handler that does nothing,
+        // installed for a signal nothing else in this test binary uses.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+            assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+        }
+        let (runner, function) = endpoint::seqpacket_pair().unwrap();
+        let waiter =
+            std::thread::spawn(move || read_request(runner.as_fd(), Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: the thread is alive (it waits for the request below).
+        let sent = unsafe { libc::pthread_kill(waiter.as_pthread_t(), libc::SIGUSR1) };
+        assert_eq!(sent, 0);
+        std::thread::sleep(Duration::from_millis(100));
+        endpoint::send_with_fds(function.as_fd(), b"FAASIN-HANDOFF 1\ntok", &[]).unwrap();
+        assert_eq!(waiter.join().unwrap().unwrap(), "tok");
+    }
+
+    /// A return value's message longer than a piece is refused, not cut to
+    /// the buffer with its rest lost (found by the `handoff` fuzz target).
+    #[test]
+    fn a_result_message_over_a_piece_is_refused() {
+        let (runner, function) = endpoint::seqpacket_pair().unwrap();
+        let mut piece = vec![b'v'; RESULT_PIECE + 1];
+        piece[0] = b'V';
+        endpoint::send_with_fds(function.as_fd(), &piece, &[]).unwrap();
+        endpoint::send_with_fds(function.as_fd(), b"E", &[]).unwrap();
+        let e = match read_result(runner.as_fd(), usize::MAX) {
+            Ok(r) => panic!("a value of {} bytes", r.value.len()),
+            Err(e) => e,
+        };
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        assert!(e.to_string().contains("over 32768 bytes"), "{e}");
+        // The largest piece goes through whole.
+        let (runner, function) = endpoint::seqpacket_pair().unwrap();
+        piece.pop();
+        endpoint::send_with_fds(function.as_fd(), &piece, &[]).unwrap();
+        endpoint::send_with_fds(function.as_fd(), b"E", &[]).unwrap();
+        let r = read_result(runner.as_fd(), usize::MAX).unwrap();
+        assert!(r.value == piece[1..] && !r.cut, "{} bytes", r.value.len());
+    }
+
     /// What a function makes of the runner's reply: a connected pair, the
     /// runner's end handed to `send`, the function's end read as a reply.
     fn answer_to(send: impl FnOnce(BorrowedFd<'_>)) -> io::Result<Streams> {
@@ -568,6 +634,26 @@ mod tests {
         .unwrap();
         assert!(s.input.is_none() && s.output.is_some());
         assert_eq!(s.params, None);
+    }
+
+    /// A reply with more fds than its flags say is refused, however many
+    /// (found by the `handoff` fuzz target: the kernel dropped the fds past
+    /// the two a grant carries, and the rest passed for a grant).
+    #[test]
+    fn a_grant_with_extra_fds_is_refused() {
+        let (r, w) = crate::pipe_fds(4096).unwrap();
+        let (r, w) = (r.as_raw_fd(), w.as_raw_fd());
+        for fds in [&[r, w, r][..], &[r, w, r, w], &[r]] {
+            let e = answer_to(|conn| endpoint::send_with_fds(conn, b"OK\x01\x01", fds).unwrap())
+                .unwrap_err();
+            assert_eq!(
+                e.kind(),
+                io::ErrorKind::InvalidData,
+                "{} fds: {e}",
+                fds.len()
+            );
+            assert!(e.to_string().contains("wrong number of fds"), "{e}");
+        }
     }
 
     #[test]

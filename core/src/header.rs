@@ -29,9 +29,10 @@ pub(crate) struct StaticLine {
 
 #[repr(C, align(128))]
 pub(crate) struct WriterLine {
-    /// Bytes ever committed by the writer. Monotonic; only the writer stores it.
-    /// Invariant (checked by the reader on every load): `read_pos <= write_pos
-    /// <= read_pos + capacity`.
+    /// Bytes ever committed by the writer, modulo 2^64 (a ring may start
+    /// anywhere and wraps on). Monotonic; only the writer stores it.
+    /// Invariant (checked by the reader on every load): `write_pos -
+    /// read_pos`, wrapping, is in `0..=capacity`.
     pub write_pos: AtomicU64,
     /// 1 + the CPU the writer last ran on when it started a wait, woke from
     /// one, or rang the reader's doorbell; 0 if unknown. A hint only (see
@@ -41,7 +42,8 @@ pub(crate) struct WriterLine {
 
 #[repr(C, align(128))]
 pub(crate) struct ReaderLine {
-    /// Bytes ever consumed by the reader. Monotonic; only the reader stores it.
+    /// Bytes ever consumed by the reader, modulo 2^64. Monotonic; only the
+    /// reader stores it.
     /// Invariant (checked by the writer on every load): it never moves
     /// backwards and never passes `write_pos`.
     pub read_pos: AtomicU64,

@@ -50,8 +50,8 @@ mod writer;
 
 pub use copy::copy_bytes;
 pub use function_env::{
-    input, output, params, DEFAULT_INPUT_FD, DEFAULT_OUTPUT_FD, ENV_INPUT_FD, ENV_OUTPUT_FD,
-    ENV_PARAMS,
+    input, output, params, stream_fds_of, streams_of, DEFAULT_INPUT_FD, DEFAULT_OUTPUT_FD,
+    ENV_INPUT_FD, ENV_OUTPUT_FD, ENV_PARAMS,
 };
 pub use invocations::{invocations, Completion, Invocation, Invocations, ENV_WARM, WARM_STAYS};
 pub use mapping::{keep_mappings, MAX_CAPACITY, MIN_CAPACITY};

@@ -15,9 +15,12 @@ const FALLBACK_BUF: usize = 64 * 1024;
 /// The read end of a stream: a FAASIN ring, or any other readable fd.
 ///
 /// Implements [`Read`] and [`BufRead`]; [`BufRead::fill_buf`] is the
-/// zero-copy borrow: it returns every readable byte as one contiguous slice
+/// zero-copy borrow: it returns the readable bytes as one contiguous slice
 /// that points straight into the ring, and [`BufRead::consume`] (or
-/// [`Reader::release`]) gives bytes back to the writer.
+/// [`Reader::release`]) gives bytes back to the writer. As with any
+/// `BufRead`, a span not yet consumed is returned again as it was: the
+/// ring is looked at anew once it is used up, so bytes the writer added
+/// meanwhile come with a later call.
 pub struct Reader {
     end: End<Consumer, Unread>,
     /// Bytes handed out by the last `fill_buf` and not yet released.
@@ -167,6 +170,17 @@ impl Read for Reader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        let opts = self.end.opts;
+        if let Inner::Fd(f) = &mut self.end.inner {
+            if f.rest.pos == f.rest.end && buf.len() >= f.buf.len() {
+                // Nothing read ahead, and the caller's buffer is at least
+                // as large as ours: straight into it, as std's `BufReader`
+                // does, saving a copy and (on a socket) most of the reads.
+                self.borrowed = 0;
+                // SAFETY: `buf` is valid for buf.len() writable bytes.
+                return unsafe { f.fd.read(buf.as_mut_ptr(), buf.len(), opts.deadline()) };
+            }
         }
         let (ptr, avail) = self.fill()?;
         let n = avail.min(buf.len());

@@ -246,6 +246,14 @@ pub(crate) trait Side: Sized {
     }
 }
 
+/// How far position `to` is past position `from`. Positions are byte
+/// counters that wrap at 2^64, so a ring that a peer started near the top
+/// of the range streams on across the wrap instead of overflowing.
+#[inline]
+fn ahead(to: u64, from: u64) -> u64 {
+    to.wrapping_sub(from)
+}
+
 /// The writer's private view of the ring. Only `write_pos` is ours; the
 /// reader's position is a validated copy.
 #[derive(Debug)]
@@ -255,14 +263,14 @@ pub(crate) struct Producer {
     /// `header.writer.write_pos`.
     write_pos: u64,
     /// The reader position last loaded and validated.
-    /// Invariant: `seen_read_pos <= write_pos <= seen_read_pos + capacity`.
+    /// Invariant: `ahead(write_pos, seen_read_pos) <= capacity`.
     seen_read_pos: u64,
 }
 
 impl Producer {
     pub(crate) fn new(capacity: u64, write_pos: u64, read_pos: u64) -> Self {
         debug_assert!(capacity.is_power_of_two());
-        debug_assert!(read_pos <= write_pos && write_pos - read_pos <= capacity);
+        debug_assert!(ahead(write_pos, read_pos) <= capacity);
         Producer {
             capacity,
             write_pos,
@@ -281,17 +289,19 @@ impl Side for Producer {
         let write_pos = h.writer.write_pos.load(Ordering::Acquire);
         // SYNC POINT. Acquire: as in `refresh`.
         let read_pos = h.reader.read_pos.load(Ordering::Acquire);
-        if read_pos > write_pos {
-            return Err(Corrupt::ReadAhead {
-                read_pos,
-                write_pos,
-            });
-        }
-        if write_pos - read_pos > capacity {
-            return Err(Corrupt::WriteAhead {
-                write_pos,
-                read_pos,
-                capacity,
+        if ahead(write_pos, read_pos) > capacity {
+            // Read_pos is past write_pos, or write_pos too far past it.
+            return Err(if ahead(read_pos, write_pos) <= capacity {
+                Corrupt::ReadAhead {
+                    read_pos,
+                    write_pos,
+                }
+            } else {
+                Corrupt::WriteAhead {
+                    write_pos,
+                    read_pos,
+                    capacity,
+                }
             });
         }
         Ok(Producer::new(capacity, write_pos, read_pos))
@@ -304,21 +314,24 @@ impl Side for Producer {
 
     /// Free bytes.
     fn cached(&self) -> u64 {
-        debug_assert!(self.write_pos - self.seen_read_pos <= self.capacity);
-        self.capacity - (self.write_pos - self.seen_read_pos)
+        debug_assert!(ahead(self.write_pos, self.seen_read_pos) <= self.capacity);
+        self.capacity - ahead(self.write_pos, self.seen_read_pos)
     }
 
     fn see(&mut self, read_pos: u64) -> Result<(), Corrupt> {
-        if read_pos < self.seen_read_pos {
-            return Err(Corrupt::ReadBackwards {
-                read_pos,
-                last_seen: self.seen_read_pos,
-            });
-        }
-        if read_pos > self.write_pos {
-            return Err(Corrupt::ReadAhead {
-                read_pos,
-                write_pos: self.write_pos,
+        // The reader may have moved on from where we saw it up to
+        // write_pos, no further and not back.
+        if ahead(read_pos, self.seen_read_pos) > ahead(self.write_pos, self.seen_read_pos) {
+            return Err(if ahead(read_pos, self.write_pos) <= self.capacity {
+                Corrupt::ReadAhead {
+                    read_pos,
+                    write_pos: self.write_pos,
+                }
+            } else {
+                Corrupt::ReadBackwards {
+                    read_pos,
+                    last_seen: self.seen_read_pos,
+                }
             });
         }
         self.seen_read_pos = read_pos;
@@ -327,7 +340,7 @@ impl Side for Producer {
 
     fn advance(&mut self, n: u64) -> u64 {
         debug_assert!(n <= self.cached(), "commit beyond free space");
-        self.write_pos += n;
+        self.write_pos = self.write_pos.wrapping_add(n);
         self.write_pos
     }
 
@@ -357,7 +370,7 @@ pub(crate) struct Consumer {
     /// `header.reader.read_pos`.
     read_pos: u64,
     /// The writer position last loaded and validated.
-    /// Invariant: `read_pos <= seen_write_pos <= read_pos + capacity`.
+    /// Invariant: `ahead(seen_write_pos, read_pos) <= capacity`.
     seen_write_pos: u64,
 }
 
@@ -391,22 +404,27 @@ impl Side for Consumer {
 
     /// Readable bytes.
     fn cached(&self) -> u64 {
-        debug_assert!(self.seen_write_pos - self.read_pos <= self.capacity);
-        self.seen_write_pos - self.read_pos
+        debug_assert!(ahead(self.seen_write_pos, self.read_pos) <= self.capacity);
+        ahead(self.seen_write_pos, self.read_pos)
     }
 
     fn see(&mut self, write_pos: u64) -> Result<(), Corrupt> {
-        if write_pos < self.seen_write_pos {
-            return Err(Corrupt::WriteBackwards {
-                write_pos,
-                last_seen: self.seen_write_pos,
-            });
-        }
-        if write_pos - self.read_pos > self.capacity {
-            return Err(Corrupt::WriteAhead {
-                write_pos,
-                read_pos: self.read_pos,
-                capacity: self.capacity,
+        // The writer may have moved on from where we saw it, up to a full
+        // ring past our position, not back.
+        if ahead(write_pos, self.read_pos) > self.capacity
+            || ahead(write_pos, self.read_pos) < self.cached()
+        {
+            return Err(if ahead(self.seen_write_pos, write_pos) <= self.capacity {
+                Corrupt::WriteBackwards {
+                    write_pos,
+                    last_seen: self.seen_write_pos,
+                }
+            } else {
+                Corrupt::WriteAhead {
+                    write_pos,
+                    read_pos: self.read_pos,
+                    capacity: self.capacity,
+                }
             });
         }
         self.seen_write_pos = write_pos;
@@ -415,7 +433,7 @@ impl Side for Consumer {
 
     fn advance(&mut self, n: u64) -> u64 {
         debug_assert!(n <= self.cached(), "release beyond readable bytes");
-        self.read_pos += n;
+        self.read_pos = self.read_pos.wrapping_add(n);
         self.read_pos
     }
 
@@ -552,6 +570,65 @@ mod tests {
         assert!(matches!(c.refresh(&h), Err(Corrupt::WriteBackwards { .. })));
         h.writer.write_pos.store(u64::MAX, Ordering::Relaxed);
         assert!(c.refresh(&h).is_err());
+    }
+
+    /// A ring whose positions a peer started near the top of their range
+    /// streams on across the wrap, and the checks still hold there (the
+    /// `ring` fuzz target found the writer's position overflowing).
+    #[test]
+    fn positions_wrap_at_the_top_of_their_range() {
+        let h = Header::new(64, 4096);
+        let start = u64::MAX - 100;
+        h.writer.write_pos.store(start, Ordering::Relaxed);
+        h.reader.read_pos.store(start, Ordering::Relaxed);
+        let mut p = Producer::open(&h, 64).unwrap();
+        let mut c = Consumer::open(&h, 64).unwrap();
+        for lap in 0..4u64 {
+            assert_eq!(p.refresh(&h).unwrap(), 64, "lap {lap}");
+            p.publish(&h, 64);
+            assert_eq!(c.refresh(&h).unwrap(), 64, "lap {lap}");
+            assert_eq!(c.offset() as u64, start.wrapping_add(lap * 64) % 64);
+            c.publish(&h, 64);
+        }
+        // Past the wrap, 24 bytes in the ring.
+        assert_eq!(p.refresh(&h).unwrap(), 64);
+        p.publish(&h, 24);
+        assert_eq!(c.refresh(&h).unwrap(), 24);
+        let write_pos = h.writer.write_pos.load(Ordering::Relaxed);
+        assert!(write_pos < start, "wrapped");
+        h.writer
+            .write_pos
+            .store(write_pos.wrapping_add(41), Ordering::Relaxed);
+        assert!(matches!(c.refresh(&h), Err(Corrupt::WriteAhead { .. })));
+        h.writer
+            .write_pos
+            .store(write_pos.wrapping_sub(1), Ordering::Relaxed);
+        assert!(matches!(c.refresh(&h), Err(Corrupt::WriteBackwards { .. })));
+        let read_pos = h.reader.read_pos.load(Ordering::Relaxed);
+        h.reader
+            .read_pos
+            .store(write_pos.wrapping_add(1), Ordering::Relaxed);
+        assert!(matches!(p.refresh(&h), Err(Corrupt::ReadAhead { .. })));
+        h.reader
+            .read_pos
+            .store(read_pos.wrapping_sub(1), Ordering::Relaxed);
+        assert!(matches!(p.refresh(&h), Err(Corrupt::ReadBackwards { .. })));
+        // At open, the invariant is checked across the wrap too.
+        h.writer.write_pos.store(write_pos, Ordering::Relaxed);
+        h.reader
+            .read_pos
+            .store(write_pos.wrapping_sub(65), Ordering::Relaxed);
+        assert!(matches!(
+            Producer::open(&h, 64),
+            Err(Corrupt::WriteAhead { .. })
+        ));
+        h.reader
+            .read_pos
+            .store(write_pos.wrapping_add(1), Ordering::Relaxed);
+        assert!(matches!(
+            Producer::open(&h, 64),
+            Err(Corrupt::ReadAhead { .. })
+        ));
     }
 
     #[test]

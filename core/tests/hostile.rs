@@ -97,6 +97,10 @@ impl Peer {
         // SAFETY: as in put_u64.
         unsafe { self.map.add(off).cast::<u32>().write_volatile(v) }
     }
+    fn get_u64(&self, off: usize) -> u64 {
+        // SAFETY: as in put_u64.
+        unsafe { self.map.add(off).cast::<u64>().read_volatile() }
+    }
     fn fill_data(&self, byte: u8) {
         // SAFETY: the data area is PAGE..PAGE + CAP inside our mapping.
         unsafe { std::ptr::write_bytes(self.map.add(PAGE), byte, CAP) }
@@ -332,6 +336,49 @@ fn each_malformed_open_is_refused_with_a_clear_error() {
     refuse_each("writer", writer_cases, |fd| Writer::from_fd(fd).map(drop));
     let (fd, _peer) = craft(&Craft::good(2));
     Writer::from_fd(fd).expect("the honest writer's hello");
+}
+
+/// A peer that starts a ring's positions at the top of their range: both
+/// ends stream on across the wrap (the `ring` fuzz target found the
+/// writer's position overflowing there).
+#[test]
+fn positions_at_the_top_of_their_range_wrap() {
+    // Our writer, the peer reading.
+    let (fd, peer) = craft(&Craft::good(2));
+    let peer = peer.unwrap();
+    peer.put_u64(OFF_WRITE_POS, u64::MAX);
+    peer.put_u64(OFF_READ_POS, u64::MAX);
+    let mut w = Writer::from_fd(fd).unwrap();
+    w.set_nonblocking(true).unwrap();
+    for lap in 1..=3u64 {
+        let mut g = w.reserve(CAP).unwrap();
+        g.fill(lap as u8);
+        g.commit(CAP).unwrap();
+        let e = w.write(b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
+        let pos = peer.get_u64(OFF_WRITE_POS);
+        assert_eq!(pos, u64::MAX.wrapping_add(lap * CAP as u64));
+        // The peer reads it all.
+        peer.put_u64(OFF_READ_POS, pos);
+    }
+
+    // Our reader, the peer writing.
+    let (fd, peer) = craft(&Craft::good(1));
+    let peer = peer.unwrap();
+    let start = u64::MAX - 9;
+    peer.put_u64(OFF_WRITE_POS, start);
+    peer.put_u64(OFF_READ_POS, start);
+    let mut r = Reader::from_fd(fd).unwrap();
+    r.set_nonblocking(true).unwrap();
+    peer.fill_data(7);
+    peer.put_u64(OFF_WRITE_POS, start.wrapping_add(CAP as u64));
+    let mut buf = vec![0u8; 2 * CAP];
+    let mut got = 0;
+    while got < CAP {
+        got += r.read(&mut buf[got..]).unwrap();
+    }
+    assert!(buf[..CAP].iter().all(|b| *b == 7));
+    assert_eq!(peer.get_u64(OFF_READ_POS), start.wrapping_add(CAP as u64));
 }
 
 #[derive(Debug, Clone)]

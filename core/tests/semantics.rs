@@ -346,6 +346,30 @@ fn fallback_to_plain_pipe_fds() {
 }
 
 #[test]
+fn fallback_reads_into_a_large_buffer_take_all_that_is_there_at_once() {
+    let (rfd, wfd) = plain_pipe();
+    // SAFETY: fcntl on our own pipe fd.
+    let size = unsafe { libc::fcntl(wfd.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    assert!(
+        size >= 1 << 20,
+        "F_SETPIPE_SZ: {}",
+        io::Error::last_os_error()
+    );
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let mut w = Writer::from_fd(wfd).unwrap();
+    w.write_all(&data).unwrap();
+    drop(w);
+    let mut r = Reader::from_fd(rfd).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    // One read, not pieces the size of the end's own buffer: on a socket
+    // between hosts, that many more reads and a copy more.
+    let n = r.read(&mut buf).unwrap();
+    assert_eq!(n, data.len());
+    assert!(buf[..n] == data[..]);
+    assert_eq!(r.read(&mut buf).unwrap(), 0);
+}
+
+#[test]
 fn fallback_write_to_closed_pipe_is_broken_pipe_not_sigpipe() {
     let (rfd, wfd) = plain_pipe();
     drop(rfd);

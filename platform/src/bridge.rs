@@ -51,16 +51,19 @@ pub fn body_reader(
         while let Some(frame) = frames.next().await {
             let item = frame.map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e));
             let failed = item.is_err();
+            if failed {
+                // Before the invocation sees its input break off: it then
+                // knows the client went away, not its function.
+                on_error();
+                let _ = tx.send(item).await;
+                return;
+            }
             if tx.send(item).await.is_err() {
                 // The invocation is over (it failed, or its first function
                 // stopped reading): the rest of the upload is read and
                 // dropped, so that the client, still sending, gets the
                 // response instead of a reset connection.
                 linger(&mut frames).await;
-                return;
-            }
-            if failed {
-                on_error();
                 return;
             }
         }

@@ -2,6 +2,7 @@
 //! (TOML) or the admin API (JSON), checked before anything changes. A bad
 //! definition is an error that names the field and the reason.
 
+use crate::cluster::{NodeConfig, NodeSpec, Selector};
 use faasin_runner::chain::{check_capacity, Function};
 use faasin_runner::chain_file::CommandSpec;
 use faasin_runner::Transport;
@@ -45,6 +46,18 @@ pub struct FunctionDef {
     pub idle: Duration,
     /// Invocations that may wait for a free instance; more get 429.
     pub queue: usize,
+    /// A Lambda function: its runtime runs under a host that serves it the
+    /// Runtime API (`lambda_host`).
+    pub lambda: Option<LambdaDef>,
+}
+
+/// How a Lambda function takes its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaDef {
+    /// The event is the request body (its faasin) and the result its
+    /// response (its faasout), as with Lambda's Invoke API; otherwise the
+    /// event is the invocation's parameters and the result its return value.
+    pub body_event: bool,
 }
 
 /// A deployed chain: functions in order, with the ring capacity of the
@@ -56,6 +69,8 @@ pub struct ChainDef {
     pub capacities: Vec<usize>,
     /// Rings (the default), or one of the status-quo ways for comparison.
     pub transport: Transport,
+    /// Functions that must run on a node with a label.
+    pub pins: BTreeMap<String, Selector>,
 }
 
 /// A function as written in the config file or sent to the admin API.
@@ -78,6 +93,13 @@ pub struct FunctionSpec {
     idle: Option<f64>,
     memory: Option<String>,
     queue: Option<usize>,
+    /// `faasin` (the default) or `lambda`: a runtime interface client of
+    /// AWS Lambda as `command`.
+    kind: Option<String>,
+    /// A Lambda function's handler (`_HANDLER`).
+    handler: Option<String>,
+    /// A Lambda function's event: `params` (the default) or `body`.
+    event: Option<String>,
 }
 
 /// A chain as written in the config file or sent to the admin API.
@@ -94,6 +116,9 @@ pub struct ChainSpec {
     /// today: `payload` (each whole output held by the service and passed
     /// on as the next function's payload), `redis`, `file`.
     transport: Option<String>,
+    /// Function name to the label (`KEY=VALUE`) of the node it must run on.
+    #[serde(default)]
+    pin: BTreeMap<String, String>,
 }
 
 const DEFAULT_TIMEOUT: f64 = 60.0;
@@ -166,24 +191,103 @@ impl FunctionSpec {
         if max_instances == 0 {
             return Err(DefError::new("max_instances", "must be at least 1"));
         }
+        let timeout = seconds("timeout", self.timeout, DEFAULT_TIMEOUT)?;
+        let lambda = match self.kind.as_deref() {
+            None | Some("faasin") => {
+                for (field, set) in [
+                    ("handler", self.handler.is_some()),
+                    ("event", self.event.is_some()),
+                ] {
+                    if set {
+                        return Err(DefError::new(field, "only for `kind = \"lambda\"`"));
+                    }
+                }
+                None
+            }
+            Some("lambda") if self.stdio => {
+                return Err(DefError::new(
+                    "stdio",
+                    "a Lambda function is not a stdio program",
+                ))
+            }
+            Some("lambda") => Some(LambdaDef {
+                body_event: match self.event.as_deref() {
+                    None | Some("params") => false,
+                    Some("body") => true,
+                    Some(e) => {
+                        return Err(DefError::new("event", format!("{e:?}: `params` or `body`")))
+                    }
+                },
+            }),
+            Some(k) => {
+                return Err(DefError::new(
+                    "kind",
+                    format!("{k:?}: `faasin` or `lambda`"),
+                ))
+            }
+        };
+        let mut env = self.env;
+        if lambda.is_some() {
+            let memory_mb = match &self.memory {
+                Some(m) => megabytes(m).ok_or_else(|| {
+                    DefError::new("memory", format!("{m:?}: a size such as 512m or 1g"))
+                })?,
+                None => 128,
+            };
+            let lambda_env = [
+                ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
+                (
+                    "AWS_LAMBDA_FUNCTION_TIMEOUT",
+                    timeout.as_secs_f64().to_string(),
+                ),
+                ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+                ("AWS_LAMBDA_LOG_STREAM_NAME", "faasin".into()),
+                ("AWS_REGION", "us-east-1".into()),
+                ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ];
+            for (k, v) in lambda_env {
+                env.entry(k.into()).or_insert(v);
+            }
+            if let Some(h) = &self.handler {
+                env.entry("_HANDLER".into()).or_insert_with(|| h.clone());
+            }
+        }
         Ok(FunctionDef {
             function: Function {
                 name: name.clone(),
                 command,
                 image: self.image,
-                env: self.env,
+                env,
                 stdio: self.stdio,
                 handoff: false,
                 capacity: faasin::DEFAULT_CAPACITY,
                 memory: self.memory,
             },
             name,
-            timeout: seconds("timeout", self.timeout, DEFAULT_TIMEOUT)?,
+            timeout,
             max_instances,
             idle: seconds("idle", self.idle, DEFAULT_IDLE)?,
             queue: self.queue.unwrap_or(DEFAULT_QUEUE),
+            lambda,
         })
     }
+}
+
+/// A container memory size (`512m`, `1g`, `268435456`) in whole megabytes,
+/// as Lambda states a function's memory.
+fn megabytes(size: &str) -> Option<u64> {
+    let s = size.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (digits, unit) = match s.char_indices().last()? {
+        (i, 'k') => (&s[..i], 1u64 << 10),
+        (i, 'm') => (&s[..i], 1 << 20),
+        (i, 'g') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    let bytes = digits.parse::<u64>().ok()?.checked_mul(unit)?;
+    (bytes >= 1 << 20).then_some(bytes >> 20)
 }
 
 impl ChainSpec {
@@ -240,11 +344,24 @@ impl ChainSpec {
             None => Transport::Faasin,
             Some(t) => t.parse().map_err(|e| DefError::new("transport", e))?,
         };
+        let mut pins = BTreeMap::new();
+        for (f, label) in self.pin {
+            let field = format!("pin.{f}");
+            if !self.functions.contains(&f) {
+                return Err(DefError::new(field, "not a function of this chain"));
+            }
+            let sel: Selector = label.parse().map_err(|e| DefError::new(&field, e))?;
+            if transport != Transport::Faasin {
+                return Err(DefError::new(field, "only chains over rings cross nodes"));
+            }
+            pins.insert(f, sel);
+        }
         Ok(ChainDef {
             name,
             functions: self.functions,
             capacities,
             transport,
+            pins,
         })
     }
 }
@@ -278,6 +395,7 @@ struct FileSpec {
     docker: Option<String>,
     headers: Option<Vec<String>>,
     redis: Option<String>,
+    node: Option<NodeSpec>,
     #[serde(default)]
     function: Vec<FunctionSpec>,
     #[serde(default)]
@@ -287,6 +405,8 @@ struct FileSpec {
 /// A whole config file, checked.
 pub struct Config {
     pub service: ServiceConfig,
+    /// This node among its peers, if it has any part in a cluster.
+    pub node: Option<NodeConfig>,
     pub functions: Vec<FunctionDef>,
     pub chains: Vec<ChainDef>,
 }
@@ -304,6 +424,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
         docker: spec.docker.unwrap_or_else(|| "docker".into()),
         headers: spec.headers.unwrap_or_else(|| vec!["content-type".into()]),
         redis: spec.redis,
+    };
+    let node = match spec.node {
+        Some(n) => Some(n.check().map_err(|e| format!("{origin}: {e}"))?),
+        None => None,
     };
     let mut functions: Vec<FunctionDef> = Vec::new();
     for (i, f) in spec.function.into_iter().enumerate() {
@@ -333,6 +457,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
     }
     Ok(Config {
         service,
+        node,
         functions,
         chains,
     })
@@ -402,6 +527,14 @@ capacity = 65536
                 GOOD.replace("timeout = 5", "timeuot = 5"),
                 "unknown field `timeuot`",
             ),
+            (
+                GOOD.replace("capacity = 65536", "pin = { nope = \"node=b\" }"),
+                "chain 1: pin.nope: not a function",
+            ),
+            (
+                GOOD.replace("capacity = 65536", "pin = { cat = \"b\" }"),
+                "chain 1: pin.cat: \"b\" is not a label selector",
+            ),
         ];
         for (text, want) in cases {
             let e = parse(&text, "p.toml").err().expect(want);
@@ -410,6 +543,43 @@ capacity = 65536
                 "{e} (want {want})"
             );
         }
+    }
+
+    #[test]
+    fn a_lambda_function_gets_lambdas_env_and_bad_ones_name_the_field() {
+        let spec = |extra: &str| {
+            let text = format!("[[function]]\nname = \"l\"\ncommand = \"x\"\n{extra}");
+            parse(&text, "p.toml")
+        };
+        let c = spec("kind = \"lambda\"\nhandler = \"app.h\"\nevent = \"body\"\nimage = \"i\"\nmemory = \"1g\"\ntimeout = 3\nenv = { AWS_REGION = \"eu-west-1\" }").unwrap();
+        let f = &c.functions[0];
+        assert_eq!(f.lambda, Some(LambdaDef { body_event: true }));
+        let env = &f.function.env;
+        assert_eq!(env["_HANDLER"], "app.h");
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "1024");
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_TIMEOUT"], "3");
+        assert_eq!(env["AWS_REGION"], "eu-west-1", "the config's env wins");
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "l");
+        let plain = spec("").unwrap();
+        assert!(plain.functions[0].lambda.is_none());
+        assert!(!plain.functions[0].function.env.contains_key("AWS_REGION"));
+        for (extra, want) in [
+            ("kind = \"aws\"", "kind:"),
+            ("kind = \"lambda\"\nevent = \"query\"", "event:"),
+            ("kind = \"lambda\"\nstdio = true", "stdio:"),
+            ("handler = \"app.h\"", "handler: only for"),
+            (
+                "kind = \"lambda\"\nimage = \"i\"\nmemory = \"lots\"",
+                "memory:",
+            ),
+        ] {
+            let e = spec(extra).err().expect(want);
+            assert!(e.contains(want), "{e} (want {want})");
+        }
+        assert_eq!(megabytes("512m"), Some(512));
+        assert_eq!(megabytes("2G"), Some(2048));
+        assert_eq!(megabytes("1048576"), Some(1));
+        assert_eq!(megabytes("100k"), None);
     }
 
     #[test]

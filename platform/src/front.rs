@@ -11,6 +11,7 @@
 
 use crate::bridge;
 use crate::invoke::{self, Outcome, Request, Target};
+use crate::lambda_outcome::LambdaError;
 use crate::service::Service;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -100,16 +101,7 @@ async fn metrics(State(svc): State<Arc<Service>>) -> Response {
 /// The invocation's parameters: its id, the query string, and the request
 /// headers the service passes on.
 fn params(id: &str, uri: &Uri, headers: &HeaderMap, passed: &[String]) -> serde_json::Value {
-    let query: serde_json::Map<String, serde_json::Value> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), serde_json::Value::String(decode(v)))
-        })
-        .collect();
+    let query = query_params(uri.query().unwrap_or(""));
     let headers: serde_json::Map<String, serde_json::Value> = passed
         .iter()
         .filter_map(|h| {
@@ -118,6 +110,21 @@ fn params(id: &str, uri: &Uri, headers: &HeaderMap, passed: &[String]) -> serde_
         })
         .collect();
     serde_json::json!({"id": id, "query": query, "headers": headers})
+}
+
+/// A query string as the `query` object of an invocation's parameters:
+/// each `key=value` (or bare `key`) decoded; a key given twice keeps its
+/// last value. Public for the fuzz target only.
+#[doc(hidden)]
+pub fn query_params(query: &str) -> serde_json::Map<String, serde_json::Value> {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), serde_json::Value::String(decode(v)))
+        })
+        .collect()
 }
 
 /// Percent-decoding of a query component (`+` is a space).
@@ -184,7 +191,7 @@ async fn invoke(
             workers: &svc.workers,
             rings: &svc.starter.rings,
         };
-        let outcome = invoke::run(&req, Box::new(input), Box::new(writer), &ctx, &svc.metrics);
+        let outcome = crate::across::run(&svc, &req, Box::new(input), Box::new(writer), &ctx);
         let target = format!("{}/{}", req.target.kind, req.target.name);
         svc.metrics
             .invoked(&target, outcome.status, t0.elapsed().as_secs_f64());
@@ -253,9 +260,10 @@ fn ended(id: &str, outcome: Option<Outcome>) -> Response {
         );
     };
     let status = StatusCode::from_u16(o.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut r = match o.error {
-        None => Response::new(Body::empty()),
-        Some(e) => error(status, Some(id), e),
+    let mut r = match (o.error, o.lambda_error) {
+        (None, _) => Response::new(Body::empty()),
+        (Some(e), None) => error(status, Some(id), e),
+        (Some(e), Some(lambda)) => lambda_error(status, id, e, lambda),
     };
     *r.status_mut() = status;
     if let Some(s) = o.retry_after {
@@ -315,6 +323,26 @@ fn streamed(
         HeaderValue::from_static("application/octet-stream"),
     );
     with_id(resp, id)
+}
+
+/// The error of a Lambda function: the usual JSON error with Lambda's
+/// fields (`errorType`, `errorMessage`, `stackTrace`) beside, and, when the
+/// function itself failed (502), Lambda's `X-Amz-Function-Error` header.
+fn lambda_error(status: StatusCode, id: &str, message: String, e: LambdaError) -> Response {
+    let mut body = serde_json::json!({"id": id, "error": message});
+    if let (Some(b), Ok(serde_json::Value::Object(l))) =
+        (body.as_object_mut(), serde_json::to_value(e))
+    {
+        b.extend(l);
+    }
+    let mut r = (status, axum::Json(body)).into_response();
+    if status == StatusCode::BAD_GATEWAY {
+        r.headers_mut().insert(
+            "x-amz-function-error",
+            HeaderValue::from_static("Unhandled"),
+        );
+    }
+    r
 }
 
 fn with_id(mut r: Response, id: &str) -> Response {

@@ -2,6 +2,7 @@
 //! their pools, run it on fresh rings between them (the runner's
 //! `invocation::streamed`), give the instances back, and say how it went.
 
+use crate::lambda_outcome::{HostOutcome, LambdaError};
 use crate::metrics::Metrics;
 use crate::pool::{Leased, Pool, Refused, RingCache, SERVICE};
 use faasin_runner::chain::Chain;
@@ -49,6 +50,8 @@ pub struct Outcome {
     /// For 429 and 503: when to try again, in seconds.
     pub retry_after: Option<u64>,
     pub report: serde_json::Value,
+    /// The error of a Lambda function's runtime, in Lambda's shape.
+    pub lambda_error: Option<LambdaError>,
 }
 
 /// Runs one invocation to its end.
@@ -61,7 +64,7 @@ pub fn run(
 ) -> Outcome {
     let t0 = Instant::now();
     let started_unix_s = unix_now();
-    let leased = match lease(req) {
+    let leased = match lease(&req.target.pools, req.queue_wait, &req.cancel) {
         Ok(l) => l,
         Err(refused) => return refusal(req, refused, metrics),
     };
@@ -72,18 +75,48 @@ pub fn run(
         inner: input,
         count: Arc::clone(&fed),
     });
-    let (ran, stopped) = run_on(req, leased, input, output, ctx, t0);
+    let (mut ran, stopped) = run_on(req, leased, input, output, ctx, t0);
+    let failed_lambda = ran.as_mut().ok().and_then(|inv| lambda_outcomes(req, inv));
     let (status, error) = match &ran {
-        Ok(inv) => match failed_program(req, inv) {
-            Some(e) => (502, Some(e)),
-            None => (200, None),
+        Ok(inv) => match (&failed_lambda, failed_program(req, inv)) {
+            (Some((status, e, _)), _) => (*status, Some(e.clone())),
+            (None, Some(e)) => (502, Some(e)),
+            (None, None) => (200, None),
         },
-        Err(e) => (status_of(stopped.as_deref()), Some(e.clone())),
+        Err(e) => (status_of(stopped.as_deref(), &req.cancel), Some(e.clone())),
     };
+    let lambda_error = failed_lambda.map(|(_, _, e)| e);
     let output_bytes = ran.as_ref().ok().map(|i| i.output_bytes);
     // Relaxed: a statistic (after a failure the feeder may still add some).
     metrics.streamed(fed.load(Ordering::Relaxed), output_bytes.unwrap_or(0));
-    let report = serde_json::json!({
+    let mut report = ran_report(
+        req,
+        (status, &error),
+        (started_unix_s, t0),
+        queued_s,
+        output_bytes,
+    );
+    report["functions"] = functions_report(req, &ran, &cold).into();
+    report["lambda_error"] = serde_json::json!(lambda_error);
+    Outcome {
+        status,
+        error,
+        retry_after: None,
+        report,
+        lambda_error,
+    }
+}
+
+/// The report of an invocation that ran (its functions are the caller's
+/// to add): how it ended, and when it started (Unix seconds, and here).
+pub fn ran_report(
+    req: &Request,
+    (status, error): (u16, &Option<String>),
+    (started_unix_s, t0): (f64, Instant),
+    queued_s: f64,
+    output_bytes: Option<u64>,
+) -> serde_json::Value {
+    serde_json::json!({
         "id": req.id,
         "state": "done",
         "target": {"kind": req.target.kind, "name": req.target.name},
@@ -95,14 +128,7 @@ pub fn run(
         "queued_s": queued_s,
         "elapsed_s": t0.elapsed().as_secs_f64(),
         "output_bytes": output_bytes,
-        "functions": functions_report(req, &ran, &cold),
-    });
-    Outcome {
-        status,
-        error,
-        retry_after: None,
-        report,
-    }
+    })
 }
 
 /// Runs the invocation on the instances leased for it, then gives them
@@ -201,9 +227,9 @@ pub struct Context<'a> {
 }
 
 /// The request body, counted as it is read.
-struct Counted {
-    inner: Box<dyn Read + Send>,
-    count: Arc<AtomicU64>,
+pub struct Counted {
+    pub inner: Box<dyn Read + Send>,
+    pub count: Arc<AtomicU64>,
 }
 
 impl Read for Counted {
@@ -237,17 +263,21 @@ fn stored(
     ran
 }
 
-/// Leases every instance the target needs, in its chain order; pools are
-/// asked in name order, each for all it must give, so that invocations
-/// that need the same functions never hold some while waiting for others.
-fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
+/// Leases an instance of each of `pools`, in their order; pools are asked
+/// in name order, each for all it must give, so that invocations that need
+/// the same functions never hold some while waiting for others.
+pub fn lease(
+    pools: &[Arc<Pool>],
+    queue_wait: Duration,
+    cancel: &AtomicBool,
+) -> Result<Vec<Leased>, Refused> {
     let mut need: BTreeMap<&str, (&Arc<Pool>, usize)> = BTreeMap::new();
-    for p in &req.target.pools {
+    for p in pools {
         need.entry(p.def.name.as_str()).or_insert((p, 0)).1 += 1;
     }
     let mut got: BTreeMap<&str, Vec<Leased>> = BTreeMap::new();
     for (name, (pool, n)) in &need {
-        match pool.lease(*n, req.queue_wait, &req.cancel) {
+        match pool.lease(*n, queue_wait, cancel) {
             Ok(l) => {
                 got.insert(name, l);
             }
@@ -259,9 +289,7 @@ fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
             }
         }
     }
-    Ok(req
-        .target
-        .pools
+    Ok(pools
         .iter()
         .map(|p| {
             got.get_mut(p.def.name.as_str())
@@ -271,7 +299,7 @@ fn lease(req: &Request) -> Result<Vec<Leased>, Refused> {
         .collect())
 }
 
-fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
+pub fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
     let (status, kind, retry_after, why) = match refused {
         Refused::QueueFull => (
             429,
@@ -308,11 +336,18 @@ fn refusal(req: &Request, refused: Refused, metrics: &Metrics) -> Outcome {
             "error": error,
         }),
         error: Some(error),
+        lambda_error: None,
     }
 }
 
-/// 504 when the time ran out, 499 when the client went away, else 502.
-fn status_of(stopped: Option<&str>) -> u16 {
+/// 499 when the client went away (whether the engine stopped for it or its
+/// input broke off first), 504 when the time ran out, else 502.
+pub fn status_of(stopped: Option<&str>, cancel: &AtomicBool) -> u16 {
+    // Relaxed: the body reader sets the flag before it hands the broken
+    // upload to the invocation through a channel, which orders the two.
+    if cancel.load(Ordering::Relaxed) {
+        return 499;
+    }
     match stopped {
         Some(s) if s.starts_with("timed out") => 504,
         Some(s) if s.starts_with("cancelled") => 499,
@@ -339,6 +374,37 @@ fn failed_program(req: &Request, inv: &InvocationReport) -> Option<String> {
         }
     }
     None
+}
+
+/// A Lambda function's return value is its host's outcome: it becomes the
+/// handler's result (`null` if it failed or went to the faasout), and the
+/// first failure fails the invocation: its status, message and error.
+fn lambda_outcomes(
+    req: &Request,
+    inv: &mut InvocationReport,
+) -> Option<(u16, String, LambdaError)> {
+    let mut first = None;
+    let values = inv.return_values.iter_mut();
+    for (k, (p, v)) in req.target.pools.iter().zip(values).enumerate() {
+        if p.def.lambda.is_none() {
+            continue;
+        }
+        let Some(o) = HostOutcome::from_return_value(v) else {
+            continue;
+        };
+        *v = o.result.unwrap_or_default();
+        if let (Some(e), None) = (o.error, &first) {
+            let why = format!(
+                "function {} ({}): {}: {}",
+                k + 1,
+                p.def.name,
+                e.error_type,
+                e.error_message
+            );
+            first = Some((o.status, why, e));
+        }
+    }
+    first
 }
 
 fn functions_report(

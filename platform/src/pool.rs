@@ -195,11 +195,14 @@ impl Pool {
         st.live += cold;
         self.publish(&st);
         drop(st);
-        for _ in 0..cold {
+        for started in 0..cold {
             match self.start() {
                 Ok(l) => leased.push(l),
                 Err(e) => {
-                    self.state().live -= 1;
+                    // This one and those not started yet give their places
+                    // back; the ones started go back as instances.
+                    self.state().live -= cold - started;
+                    self.changed.notify_all();
                     leased.into_iter().for_each(|l| self.give_back(l));
                     return Err(Refused::Start(e));
                 }
@@ -224,7 +227,10 @@ impl Pool {
                 eprintln!("faasin serve: [{t}] {name}: {line}");
             })
         };
-        let watchdog = f.stdio.then(|| self.watchdog());
+        let watchdog = match &self.def.lambda {
+            Some(l) => Some(self.lambda_host(l.body_event)),
+            None => f.stdio.then(|| self.watchdog()),
+        };
         let mut instance = {
             let mut guard = self.starter.guard.lock().unwrap_or_else(|p| p.into_inner());
             let at = Start {
@@ -283,6 +289,22 @@ impl Pool {
         faasin_runner::chain::Function {
             command: faasin_runner::chain::Command::Argv(argv),
             stdio: false,
+            ..f.clone()
+        }
+    }
+
+    /// A Lambda function's runtime runs under its host (`faasin __lambda`),
+    /// a warm instance that serves it the Runtime API; in a container, the
+    /// image's `/bin/faasin` is the host.
+    fn lambda_host(&self, body_event: bool) -> faasin_runner::chain::Function {
+        let f = &self.def.function;
+        let exe = match f.image {
+            Some(_) => "/bin/faasin".to_string(),
+            None => self.starter.exe.display().to_string(),
+        };
+        let argv = crate::lambda_host::command(&exe, body_event, f.command.argv());
+        faasin_runner::chain::Function {
+            command: faasin_runner::chain::Command::Argv(argv),
             ..f.clone()
         }
     }

@@ -125,6 +125,8 @@ pub fn describe_function(p: &Pool) -> serde_json::Value {
         "image": f.image,
         "env": f.env,
         "stdio": f.stdio,
+        "kind": if d.lambda.is_some() { "lambda" } else { "faasin" },
+        "event": d.lambda.as_ref().map(|l| if l.body_event { "body" } else { "params" }),
         "memory": f.memory,
         "timeout": d.timeout.as_secs_f64(),
         "max_instances": d.max_instances,

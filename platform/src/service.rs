@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 pub struct Service {
     pub config: ServiceConfig,
+    /// This node among its peers, if it is part of a cluster.
+    pub node: Option<crate::cluster::Node>,
     registry: RwLock<Registry>,
     pub starter: Arc<Starter>,
     pub metrics: Arc<Metrics>,
@@ -179,8 +181,10 @@ fn build(cfg: Config) -> Result<Arc<Service>, String> {
             .put_function(f, &starter, &metrics)
             .map_err(|e| e.to_string())?;
     }
+    let node = cfg.node.map(crate::cluster::Node::start).transpose()?;
     let svc = Service {
         config: cfg.service,
+        node,
         registry: RwLock::new(registry),
         starter,
         metrics,
@@ -208,6 +212,10 @@ async fn run(mut cfg: Config) -> Result<(), String> {
     };
     let front_l = bind(svc.config.listen).await?;
     let admin_l = bind(svc.config.admin).await?;
+    let peer_l = match &svc.node {
+        Some(n) => Some(bind(n.config.peer_listen).await?),
+        None => None,
+    };
     eprintln!(
         "faasin serve: invocations on http://{}, admin on http://{}",
         front_l.local_addr().map_err(|e| e.to_string())?,
@@ -231,7 +239,15 @@ async fn run(mut cfg: Config) -> Result<(), String> {
         crate::admin::router(Arc::clone(&svc)),
     )
     .with_graceful_shutdown(stop.clone().cancelled_owned());
-    let served = async { tokio::join!(front, admin) };
+    let peer = async {
+        if let Some(l) = peer_l {
+            let router = crate::peer::router(Arc::clone(&svc));
+            let _ = axum::serve(l.tap_io(nodelay), router)
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .await;
+        }
+    };
+    let served = async { tokio::join!(front, admin, peer) };
     tokio::pin!(served);
     tokio::select! {
         _ = &mut served => {}

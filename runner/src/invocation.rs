@@ -56,46 +56,86 @@ pub fn streamed(
     input: Box<dyn Read + Send>,
     output: &mut Output,
 ) -> Result<InvocationReport, String> {
-    let n = w.instances.len();
-    let started_unix_s = unix_now();
-    let t0 = Instant::now();
     let edges = w
         .take_edges()
         .map_err(|e| format!("cannot create a stream: {e}"))?;
-    let mut ends: Vec<(Option<OwnedFd>, Option<OwnedFd>)> =
-        edges.into_iter().map(|(r, w)| (Some(r), Some(w))).collect();
-    let feed = ends[0].1.take().expect("fresh");
-    let drain = ends[n].0.take().expect("fresh");
-    let fed = start_feeder(w, input, feed);
-    let dst = std::mem::replace(output, Box::new(io::sink()));
-    let drained = start_drain(w, drain, dst);
-    // Last instance first: each reader is on its way before its writer
-    // starts, so a writer that fills its ring does not take the CPU its
-    // reader needs to start.
-    for i in (0..n).rev() {
-        let inp = ends[i].0.take().expect("each read end once");
-        let out = ends[i + 1].1.take().expect("each write end once");
-        w.grant(i, inp, out)?;
-    }
-    let (finished, values) = collect_results(w, t0)?;
-    let done = wait_output(w, &drained)?;
-    *output = done.output;
-    let out_len = done
-        .bytes
-        .map_err(|e| format!("passing the output on failed: {e}"))?;
-    match fed.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        Ok(Err(e)) => return Err(format!("feeding the input failed: {e}")),
-        Err(_) => return Err("the input thread panicked".into()),
-    }
+    let report = streamed_on(w, Ends::of_chain(edges), input, output)?;
     // Every end of this invocation's streams is closed now: the next
     // invocation's can be made while the instances ask for it.
     w.prepare_edges();
-    let end = finished
-        .iter()
-        .copied()
-        .fold(done.at.duration_since(t0).as_secs_f64(), f64::max);
+    Ok(report)
+}
+
+/// The fds of one streamed invocation. Instance `i` reads `instances[i].0`
+/// and writes `instances[i].1`; neighbours need not share a stream (an
+/// edge to another host is a socket whose other end is elsewhere).
+pub struct Ends {
+    pub instances: Vec<(OwnedFd, OwnedFd)>,
+    /// Where the runner feeds the input, if it does.
+    pub feed: Option<OwnedFd>,
+    /// Where the runner drains the output from, if it does.
+    pub drain: Option<OwnedFd>,
+}
+
+impl Ends {
+    /// A chain's edges (read end, write end): function `i` reads edge `i`
+    /// and writes edge `i + 1`, the runner feeds the first and drains the
+    /// last.
+    pub fn of_chain(edges: Vec<(OwnedFd, OwnedFd)>) -> Ends {
+        let mut reads = Vec::with_capacity(edges.len());
+        let mut writes = Vec::with_capacity(edges.len());
+        for (r, w) in edges {
+            reads.push(r);
+            writes.push(w);
+        }
+        let feed = (!writes.is_empty()).then(|| writes.remove(0));
+        let drain = reads.pop();
+        Ends {
+            instances: reads.into_iter().zip(writes).collect(),
+            feed,
+            drain,
+        }
+    }
+}
+
+/// One invocation on the given ends: every instance at once. Without a
+/// feed the input is not read; without a drain the output gets nothing.
+pub fn streamed_on(
+    w: &mut WarmChain<'_>,
+    ends: Ends,
+    input: Box<dyn Read + Send>,
+    output: &mut Output,
+) -> Result<InvocationReport, String> {
+    let started_unix_s = unix_now();
+    let t0 = Instant::now();
+    let fed = ends.feed.map(|feed| start_feeder(w, input, feed));
+    let drained = ends.drain.map(|drain| {
+        let dst = std::mem::replace(output, Box::new(io::sink()));
+        start_drain(w, drain, dst)
+    });
+    // Last instance first: each reader is on its way before its writer
+    // starts, so a writer that fills its ring does not take the CPU its
+    // reader needs to start.
+    for (i, (inp, out)) in ends.instances.into_iter().enumerate().rev() {
+        w.grant(i, inp, out)?;
+    }
+    let (finished, values) = collect_results(w, t0)?;
+    let (mut end, mut out_len) = (0.0, 0);
+    if let Some(drained) = drained {
+        let done = wait_output(w, &drained)?;
+        *output = done.output;
+        out_len = done
+            .bytes
+            .map_err(|e| format!("passing the output on failed: {e}"))?;
+        end = done.at.duration_since(t0).as_secs_f64();
+    }
+    match fed.map(|f| f.recv()) {
+        None | Some(Ok(Ok(()))) => {}
+        Some(Ok(Err(e))) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Some(Ok(Err(e))) => return Err(format!("feeding the input failed: {e}")),
+        Some(Err(_)) => return Err("the input thread panicked".into()),
+    }
+    let end = finished.iter().copied().fold(end, f64::max);
     Ok(InvocationReport {
         started_unix_s,
         elapsed_s: end,

@@ -100,6 +100,14 @@ pub fn invocations() -> invocations::NativeInvocations {
     invocations::NativeInvocations::new()
 }
 
+/// The raw endpoint fds `[readFd, writeFd]` of a Lambda invocation, by its
+/// request id (`faasin::streams_of`); the caller owns both.
+#[napi(catch_unwind)]
+pub fn stream_fds_of(env: Env, request_id: String) -> napi::Result<Vec<i32>> {
+    let (r, w) = faasin::stream_fds_of(&request_id).map_err(|e| throw(&env, e))?;
+    Ok(vec![r.into_raw_fd(), w.into_raw_fd()])
+}
+
 /// A one-shot function's parameters (env FAASIN_PARAMS; `null` when unset
 /// or empty).
 #[napi(catch_unwind)]

@@ -122,6 +122,13 @@ fn output() -> PyResult<writer::RawWriter> {
 }
 
 /// True if `fd` is a FAASIN endpoint (nothing is read from it).
+/// The streams of a Lambda invocation, by its request id.
+#[pyfunction]
+fn streams_of(request_id: &str) -> PyResult<(reader::RawReader, writer::RawWriter)> {
+    let (r, w) = faasin::streams_of(request_id).map_err(io_to_py)?;
+    Ok((reader::RawReader::new(r), writer::RawWriter::new(w)))
+}
+
 #[pyfunction]
 fn is_endpoint(fd: RawFd) -> bool {
     faasin::is_endpoint(fd)
@@ -137,6 +144,7 @@ fn _faasin(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(input, m)?)?;
     m.add_function(wrap_pyfunction!(output, m)?)?;
     m.add_function(wrap_pyfunction!(is_endpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(streams_of, m)?)?;
     m.add_class::<invocations::RawInvocations>()?;
     m.add_class::<invocations::RawCompletion>()?;
     m.add_function(wrap_pyfunction!(invocations::invocations, m)?)?;

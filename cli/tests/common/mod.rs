@@ -4,6 +4,7 @@
     reason = "each test binary uses its own part of these helpers"
 )]
 
+pub mod nodes;
 pub mod service;
 
 use std::io::{Read, Write};

@@ -24,8 +24,41 @@ fn free_port() -> u16 {
 
 impl Served {
     /// Starts the service with `defs` (the `[[function]]` and `[[chain]]`
-    /// tables) and waits until it answers.
+    /// tables) and waits until it answers. A port found free can be taken
+    /// by another test's connection before the service binds it: then it
+    /// starts again on other ports.
     pub fn start(tag: &str, defs: &str) -> Served {
+        for _ in 0..4 {
+            let mut s = Served::start_once(tag, defs);
+            let t = Instant::now();
+            loop {
+                if s.client
+                    .get(format!("{}/functions", s.admin))
+                    .send()
+                    .is_ok()
+                {
+                    return s;
+                }
+                if let Ok(Some(_)) = s.child.try_wait() {
+                    let log = s.log();
+                    assert!(
+                        log.contains("Address already in use"),
+                        "the service did not start: {log}"
+                    );
+                    break;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(20),
+                    "the service did not start: {}",
+                    s.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("the service found no free ports in four tries");
+    }
+
+    fn start_once(tag: &str, defs: &str) -> Served {
         let dir = tmpdir(&format!("serve-{tag}"));
         let (p, a) = (free_port(), free_port());
         let text = format!("listen = \"127.0.0.1:{p}\"\nadmin = \"127.0.0.1:{a}\"\n{defs}");
@@ -40,7 +73,7 @@ impl Served {
             ))
             .spawn()
             .expect("spawn faasin serve");
-        let s = Served {
+        Served {
             child,
             base: format!("http://127.0.0.1:{p}"),
             admin: format!("http://127.0.0.1:{a}"),
@@ -49,18 +82,7 @@ impl Served {
                 .timeout(Duration::from_secs(120))
                 .build()
                 .unwrap(),
-        };
-        wait_until(
-            Duration::from_secs(20),
-            || format!("the service did not start: {}", s.log()),
-            || {
-                s.client
-                    .get(format!("{}/functions", s.admin))
-                    .send()
-                    .is_ok()
-            },
-        );
-        s
+        }
     }
 
     pub fn log(&self) -> String {

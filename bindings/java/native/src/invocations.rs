@@ -4,7 +4,7 @@
 use crate::end::{End, Stream};
 use crate::guard::{entry, Fail, Result};
 use crate::handle::{deref_handle, free_entry, free_handle, into_handle};
-use jni::objects::{JByteArray, JLongArray};
+use jni::objects::{JByteArray, JLongArray, JString};
 use jni::sys::{jboolean, jlong, jstring, JNI_FALSE, JNI_TRUE};
 use jni::JNIEnv;
 use std::sync::Mutex;
@@ -120,3 +120,27 @@ free_entry!(
     Java_io_faasin_Native_completionFree,
     Completion
 );
+
+entry! {
+    /// The streams of a Lambda invocation, by its request id
+    /// (`faasin::streams_of`): puts its reader and writer handles into
+    /// `out[0..2]`.
+    fn Java_io_faasin_Native_streamsOf(request_id: JString<'_>, out: JLongArray<'_>) -> () = () => |env| {
+        if env.get_array_length(&out)? < 2 {
+            return Err(Fail::Arg("streamsOf needs room for two handles".into()));
+        }
+        let id: String = env.get_string(&request_id)?.into();
+        let (r, w) = faasin::streams_of(&id)?;
+        let handles = [End::boxed(Stream::Read(r)), End::boxed(Stream::Write(w))];
+        if let Err(e) = env.set_long_array_region(&out, 0, &handles) {
+            // SAFETY: the two handles were made just above and reached no
+            // Java object.
+            unsafe {
+                free_handle::<End>(handles[0]);
+                free_handle::<End>(handles[1]);
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}

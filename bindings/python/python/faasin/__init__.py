@@ -67,6 +67,7 @@ __all__ = [
     "open_writer",
     "pipe",
     "pipe_fds",
+    "streams_of",
 ]
 
 
@@ -380,6 +381,18 @@ def pipe_fds(capacity: int = DEFAULT_CAPACITY) -> tuple[int, int]:
     the caller, non-inheritable like os.pipe(): pass them to a child with
     ``subprocess.Popen(..., pass_fds=[fd])`` and close your copies."""
     return _faasin.pipe_fds(capacity)
+
+
+def streams_of(request_id: str) -> tuple[Reader, Writer]:
+    """The faasin and faasout of one invocation of a Lambda handler under
+    ``faasin serve``, by the request id its context carries::
+
+        fin, fout = faasin.streams_of(context.aws_request_id)
+
+    Good once per invocation; close ``fout`` before returning, so the next
+    function sees end of file."""
+    r, w = _faasin.streams_of(request_id)
+    return Reader(r), Writer(w)
 
 
 def open_reader(fd: int) -> Reader:

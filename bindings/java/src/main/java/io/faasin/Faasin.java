@@ -72,6 +72,20 @@ public final class Faasin {
         return Native.params();
     }
 
+    /**
+     * The streams of one invocation of a Lambda handler under {@code faasin
+     * serve}, by the request id its context carries:
+     * {@code Faasin.streamsOf(context.getAwsRequestId())}. Good once per
+     * invocation; close them (try-with-resources) before the handler returns,
+     * so the next function sees end of stream.
+     */
+    public static FaasinStreams streamsOf(String requestId) throws IOException {
+        long[] handles = new long[2];
+        Native.streamsOf(requestId, handles);
+        return new FaasinStreams(
+                new FaasinInputStream(handles[0], null), new FaasinOutputStream(handles[1], null));
+    }
+
     /** A new stream with the {@linkplain #DEFAULT_CAPACITY default capacity}. */
     public static FaasinPipe pipe() throws IOException {
         return pipe(DEFAULT_CAPACITY);

@@ -107,6 +107,9 @@ final class Native {
     /** The invocation's parameters, or null; read before {@link #completionFinish}. */
     static native String completionParams(long h);
 
+    /** Opens a Lambda invocation's streams; their handles go into {@code out[0..2]}. */
+    static native void streamsOf(String requestId, long[] out) throws IOException;
+
     /** A one-shot function's parameters (env {@code FAASIN_PARAMS}), or null. */
     static native String params();
 
