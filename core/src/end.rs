@@ -65,9 +65,9 @@ impl<S: Side, X: Default> End<S, X> {
             });
             return Ok(End { inner, opts });
         }
-        let (hello, map, wake) = endpoint::open_ring(fd.as_fd(), role)?;
+        let (hello, map) = endpoint::open_ring(fd.as_fd(), role)?;
         let side = S::open(map.header(), hello.capacity)?;
-        let bell = Bell::new(fd, role, wake)?;
+        let bell = Bell::new(fd, role);
         let inner = Inner::Ring(RingEnd {
             map: Arc::new(map),
             capacity: hello.capacity,
@@ -138,7 +138,7 @@ impl<S: Side, X> End<S, X> {
 
 impl<S: Side, X> Drop for End<S, X> {
     /// Closes the end: the peer sees the close flag, and is woken if it
-    /// sleeps; then the socket and the pipe close (the hang-up).
+    /// sleeps; then the socket and the pipe, if any, close (the hang-up).
     fn drop(&mut self) {
         if let Inner::Ring(r) = &self.inner {
             if r.owner_pid == std::process::id() {

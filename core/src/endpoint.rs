@@ -1,8 +1,7 @@
 //! The endpoint socket: one `AF_UNIX`/`SOCK_SEQPACKET` fd per stream end.
-//! Its first queued message is the hello (carrying by `SCM_RIGHTS` the ring
-//! memfd and the end's share of the reader's wake-up pipe, see `bell`);
-//! afterwards it carries one-byte doorbells, and its hang-up is the
-//! lifeline that tells us the peer is gone.
+//! Its first queued message is the hello (carrying the ring memfd by
+//! `SCM_RIGHTS`); afterwards it carries one-byte doorbells, and its hang-up
+//! is the lifeline that tells us the peer is gone.
 
 use crate::mapping::Mapping;
 use crate::sysfd;
@@ -121,6 +120,16 @@ pub(crate) fn is_seqpacket_unix(fd: BorrowedFd<'_>) -> bool {
 
 /// Sends `payload` with the given fds attached (`SCM_RIGHTS`).
 pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    send_with_fds_flags(sock, payload, fds, 0)
+}
+
+/// [`send_with_fds`] with more `sendmsg` flags (`MSG_DONTWAIT`).
+pub(crate) fn send_with_fds_flags(
+    sock: BorrowedFd<'_>,
+    payload: &[u8],
+    fds: &[RawFd],
+    flags: libc::c_int,
+) -> io::Result<()> {
     assert!(fds.len() <= 4);
     // u64-aligned control buffer big enough for 4 fds.
     let mut cbuf = [0u64; 8];
@@ -154,7 +163,7 @@ pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, payload: &[u8], fds: &[RawFd])
         }
     }
     // SAFETY: msg and everything it points to are valid for the call.
-    let n = cvt_size(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })?;
+    let n = cvt_size(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL | flags) })?;
     if n != payload.len() {
         return Err(io::Error::new(
             io::ErrorKind::WriteZero,
@@ -217,20 +226,13 @@ pub(crate) fn recv_with_fds(
     Ok((n, fds))
 }
 
-/// Queues the hello for the end that will be opened from the peer socket,
-/// with `fds`: the ring memfd, then the end's wake-up pipe fds.
-pub(crate) fn send_hello(sock: BorrowedFd<'_>, hello: &Hello, fds: &[RawFd]) -> io::Result<()> {
-    send_with_fds(sock, &hello.encode(), fds)
-}
-
-/// The fds a hello carries for `role`: the ring memfd, then the read end of
-/// the reader's wake-up pipe (reader), or its write end and a read end
-/// (writer).
-fn hello_fds(role: Role) -> usize {
-    match role {
-        Role::Reader => 2,
-        Role::Writer => 3,
-    }
+/// Queues the hello for the end that will be opened from the peer socket.
+pub(crate) fn send_hello(
+    sock: BorrowedFd<'_>,
+    hello: &Hello,
+    memfd: BorrowedFd<'_>,
+) -> io::Result<()> {
+    send_with_fds(sock, &hello.encode(), &[memfd.as_raw_fd()])
 }
 
 /// `recv_with_fds` on a fresh endpoint, read on past one ECONNRESET.
@@ -256,9 +258,8 @@ fn recv_past_reset(
 }
 
 /// Takes the hello off a fresh endpoint, after checking (without consuming
-/// it) that it is meant for `role`, so a wrong-role open leaves the fd
-/// usable. Returns the hello and the fds it carried (see `hello_fds`).
-pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello, Vec<OwnedFd>)> {
+/// it) that it is meant for `role`, so a wrong-role open leaves the fd usable.
+pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello, OwnedFd)> {
     let mut buf = [0u8; HELLO_LEN + 1];
     let first = recv_past_reset(sock, &mut buf, 0, libc::MSG_PEEK | libc::MSG_DONTWAIT);
     let n = match first {
@@ -282,31 +283,22 @@ pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello,
             format!("this fd is the {this} end of a FAASIN stream; open it as a {other}"),
         ));
     }
-    // One fd more than expected, to tell a hello that carries too many.
-    let (n, fds) = recv_past_reset(sock, &mut buf, hello_fds(role) + 1, libc::MSG_DONTWAIT)?;
+    let (n, mut fds) = recv_past_reset(sock, &mut buf, 1, libc::MSG_DONTWAIT)?;
     let again = Hello::decode(&buf[..n])?;
-    if again != hello || fds.len() != hello_fds(role) {
+    if again != hello || fds.len() != 1 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "FAASIN hello arrived with {} fds, not its ring memfd and wake-up pipe ({})",
-                fds.len(),
-                hello_fds(role)
-            ),
+            "FAASIN hello arrived without exactly one ring memfd",
         ));
     }
-    Ok((hello, fds))
+    Ok((hello, fds.pop().unwrap()))
 }
 
 /// Takes the hello off a fresh endpoint and maps the ring it carries, after
 /// checking the protocol version; everything else is checked by
-/// [`Mapping::open`]. Returns the wake-up pipe fds that came with it.
-pub(crate) fn open_ring(
-    sock: BorrowedFd<'_>,
-    role: Role,
-) -> io::Result<(Hello, Mapping, Vec<OwnedFd>)> {
-    let (hello, mut fds) = recv_hello(sock, role)?;
-    let memfd = fds.remove(0);
+/// [`Mapping::open`].
+pub(crate) fn open_ring(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello, Mapping)> {
+    let (hello, memfd) = recv_hello(sock, role)?;
     if hello.version != crate::header::VERSION {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -320,7 +312,7 @@ pub(crate) fn open_ring(
     let capacity = usize::try_from(hello.capacity)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "ring capacity overflows usize"))?;
     let map = Mapping::open(&memfd, capacity, hello.header_size as usize)?;
-    Ok((hello, map, fds))
+    Ok((hello, map))
 }
 
 /// Rings the peer's doorbell. A full socket buffer means doorbells are
@@ -367,10 +359,11 @@ pub(crate) fn drain(sock: BorrowedFd<'_>) -> io::Result<bool> {
     }
 }
 
-/// A sleep on the socket (the writer's): without a deadline, one blocking
-/// `recv` of a doorbell (one syscall per wake-up); with one, a `poll`
-/// bounded by what is left of it, then the doorbells are drained, and
-/// `TimedOut` comes once it has passed. Returns true if the peer hung up.
+/// A reader's sleep on the socket: without a deadline, one blocking `recv`
+/// of a doorbell (one syscall per wake-up); with one, a `poll` bounded by
+/// what is left of it, then the doorbells are drained (so that the next
+/// sleep does not return at once), and `TimedOut` comes once it has passed.
+/// Returns true if the peer hung up.
 pub(crate) fn sleep(
     sock: BorrowedFd<'_>,
     deadline: Option<Instant>,
@@ -418,13 +411,11 @@ mod tests {
             capacity: 4096,
             header_size: 4096,
         };
-        let (rx, _tx) = crate::sysfd::pipe().unwrap();
-        send_hello(b.as_fd(), &h, &[memfd.as_raw_fd(), rx.as_raw_fd()]).unwrap();
+        send_hello(b.as_fd(), &h, memfd.as_fd()).unwrap();
         let e = recv_hello(a.as_fd(), Role::Writer).unwrap_err();
         assert!(e.to_string().contains("read end"), "{e}");
-        let (got, fds) = recv_hello(a.as_fd(), Role::Reader).unwrap();
+        let (got, _fd) = recv_hello(a.as_fd(), Role::Reader).unwrap();
         assert_eq!(got, h);
-        assert_eq!(fds.len(), 2);
         let e = recv_hello(a.as_fd(), Role::Reader).unwrap_err();
         assert!(e.to_string().contains("no hello"), "{e}");
     }
@@ -450,9 +441,9 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
         // What the open does: reads on past it and takes the hello.
         let r = hello_pair();
-        let (n, fds) = recv_past_reset(r.as_fd(), &mut buf, 2, libc::MSG_DONTWAIT).unwrap();
+        let (n, fds) = recv_past_reset(r.as_fd(), &mut buf, 1, libc::MSG_DONTWAIT).unwrap();
         assert_eq!(Hello::decode(&buf[..n]).unwrap().role, Role::Reader);
-        assert_eq!(fds.len(), 2);
+        assert_eq!(fds.len(), 1);
         // And the whole open, with the writer gone before it: EOF, not an error.
         let (r, w) = crate::pipe_fds(4096).unwrap();
         drop(w);

@@ -2,10 +2,11 @@
 //!
 //! A stream is a lock-free single-producer/single-consumer ring in a sealed
 //! memfd, handed to each side as ONE fd (an `AF_UNIX` `SOCK_SEQPACKET`
-//! socket) exactly like a pipe end. The socket carries the ring's memfd and
-//! a wake-up pipe in its first message, wakes a peer that polls it, and is
-//! the lifeline: when the peer exits or crashes, we see the hang-up. A
-//! reader blocked in a read sleeps on the pipe, woken as a pipe's reader is.
+//! socket) exactly like a pipe end. The socket carries the ring's memfd in
+//! its first message, wakes a sleeping peer, and is the lifeline: when the
+//! peer exits or crashes, we see the hang-up. A reader that keeps sleeping
+//! in blocking reads moves its sleep to a pipe of its own, which wakes
+//! faster.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -62,7 +63,7 @@ pub use region::Keepalive;
 pub use writer::{WriteGrant, Writer};
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
 /// The examples of `core/README.md`, run as doctests so that they cannot rot.
 #[cfg(doctest)]
@@ -141,30 +142,25 @@ impl RingMemory {
     }
 }
 
-/// A fresh endpoint pair whose hellos carry `memfd` and the reader's
-/// wake-up pipe (see `bell`).
+/// A fresh endpoint pair whose hellos carry `memfd`.
 fn endpoints_on(memfd: &OwnedFd, capacity: usize) -> io::Result<(OwnedFd, OwnedFd)> {
     let (read_end, write_end) = endpoint::seqpacket_pair()?;
-    let (rx, tx) = sysfd::pipe()?;
     let hello = |role| endpoint::Hello {
         version: header::VERSION,
         role,
         capacity: capacity as u64,
         header_size: mapping::page_size() as u32,
     };
-    let (memfd, rx, tx) = (memfd.as_raw_fd(), rx.as_raw_fd(), tx.as_raw_fd());
     // Each hello is sent from the opposite socket, so it waits on its end.
-    // Our copies of the pipe close on return: its write end is then the
-    // writer's alone, and its end of file the writer's exit.
     endpoint::send_hello(
         write_end.as_fd(),
         &hello(endpoint::Role::Reader),
-        &[memfd, rx],
+        memfd.as_fd(),
     )?;
     endpoint::send_hello(
         read_end.as_fd(),
         &hello(endpoint::Role::Writer),
-        &[memfd, tx, rx],
+        memfd.as_fd(),
     )?;
     Ok((read_end, write_end))
 }

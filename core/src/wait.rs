@@ -20,7 +20,7 @@ use std::time::Instant;
 /// How a waiting end sleeps and how its peer wakes it: the only part of a
 /// wait that makes system calls. A real end's is a `bell::Bell`: the
 /// endpoint socket, which the caller's poll watches, and beside it the
-/// pipe a blocked reader sleeps on. A wait arms its waiting flag with the
+/// pipe a reader that keeps blocking sleeps on. A wait arms its waiting flag with the
 /// value [`Doorbell::arm_as`] gives, and the peer rings what that value
 /// asks for; changing how ends sleep means changing the implementation,
 /// not the wait loop.
@@ -28,6 +28,8 @@ pub(crate) trait Doorbell {
     /// The non-zero value a wait arms its waiting flag with, which tells
     /// the peer how to wake it: `polled` when the caller's own poll of the
     /// end's fd waits (non-blocking mode) rather than [`Doorbell::sleep`].
+    /// It may first set up a faster way to be woken (the reader's pipe),
+    /// which the peer learns of before it can see the value.
     fn arm_as(&self, polled: bool) -> u32;
 
     /// Wakes the peer, whose waiting flag held `armed`. Best effort: a full
@@ -360,21 +362,32 @@ impl<B: Doorbell> Link<Producer, B> {
 /// as far as waking is concerned, on a mutex and a condition variable
 /// (loom's in the model). Like `bell::Bell`, it queues one wake-up per
 /// `ring`, on the pipe or the socket as the armed value asks; the reader
-/// sleeps on its pipe, the writer on its socket, a caller's poll watches
-/// the socket, and dropping an end is the hang-up its peer sees on both.
+/// sleeps on its socket until it has slept there once, then offers a pipe
+/// (a message queued on the socket, taken by the writer wherever it reads
+/// its socket or when it first rings the pipe) and sleeps on that; the
+/// writer sleeps on its socket, a caller's poll watches the socket, and
+/// dropping an end is the hang-up its peer sees on both.
 #[cfg(test)]
 pub(crate) mod test_bell {
     use super::Doorbell;
     use crate::bell::{ON_PIPE, ON_SOCKET};
     use crate::sync::{Arc, Condvar, Mutex};
+    use std::cell::Cell;
     use std::io;
     use std::time::Instant;
 
-    /// Wake-ups sent to one end and not yet taken, and whether its peer
-    /// hung up.
+    /// The socket sleeps after which the test reader offers its pipe (the
+    /// real one waits longer; one is enough to check both ways and the
+    /// switch between them).
+    const SOCKET_SLEEPS: u32 = 1;
+
+    /// Wake-ups sent to one end and not yet taken, the reader's offer of
+    /// its pipe if it is queued (for the writer), and whether the peer hung
+    /// up.
     #[derive(Default)]
     struct State {
         socket: usize,
+        offer: bool,
         pipe: usize,
         hung_up: bool,
     }
@@ -397,11 +410,22 @@ pub(crate) mod test_bell {
             self.cv.notify_all();
         }
 
-        /// Blocks until `pending` finds a wake-up or the hang-up comes.
-        fn wait(&self, mut pending: impl FnMut(&mut State) -> &mut usize) -> bool {
+        /// Blocks until `pending` finds a wake-up (or, for the writer, the
+        /// offer, which it takes first, as a message) or the hang-up comes.
+        /// False for a wake-up, true for the hang-up.
+        fn wait(
+            &self,
+            mut pending: impl FnMut(&mut State) -> &mut usize,
+            took_offer: Option<&Cell<bool>>,
+        ) -> bool {
             let mut s = self.state.lock().unwrap();
-            while *pending(&mut s) == 0 && !s.hung_up {
+            while *pending(&mut s) == 0 && !s.hung_up && !(s.offer && took_offer.is_some()) {
                 s = self.cv.wait(s).unwrap();
+            }
+            if let Some(piped) = took_offer.filter(|_| s.offer) {
+                s.offer = false;
+                piped.set(true);
+                return false;
             }
             let n = pending(&mut s);
             if *n > 0 {
@@ -416,25 +440,24 @@ pub(crate) mod test_bell {
     pub(crate) struct TestBell {
         mine: Arc<Queue>,
         peer: Arc<Queue>,
-        /// The reader's: it sleeps on its pipe.
         reader: bool,
+        /// The reader offered its pipe; the writer took the offer.
+        piped: Cell<bool>,
+        /// The reader's sleeps on the socket.
+        sleeps: Cell<u32>,
     }
 
     /// The writer's end and the reader's, connected.
     pub(crate) fn pair() -> (TestBell, TestBell) {
         let (w, r) = (Queue::new(), Queue::new());
-        (
-            TestBell {
-                mine: w.clone(),
-                peer: r.clone(),
-                reader: false,
-            },
-            TestBell {
-                mine: r,
-                peer: w,
-                reader: true,
-            },
-        )
+        let end = |mine, peer, reader| TestBell {
+            mine,
+            peer,
+            reader,
+            piped: Cell::new(false),
+            sleeps: Cell::new(0),
+        };
+        (end(w.clone(), r.clone(), false), end(r, w, true))
     }
 
     impl TestBell {
@@ -447,19 +470,40 @@ pub(crate) mod test_bell {
                 s = self.mine.cv.wait(s).unwrap();
             }
         }
+
+        /// The writer's reads of its socket: every doorbell, and the offer.
+        fn take_messages(&self) -> bool {
+            let mut s = self.mine.state.lock().unwrap();
+            s.socket = 0;
+            if std::mem::take(&mut s.offer) {
+                self.piped.set(true);
+            }
+            s.hung_up
+        }
     }
 
     impl Doorbell for TestBell {
         fn arm_as(&self, polled: bool) -> u32 {
-            if self.reader && !polled {
-                ON_PIPE
-            } else {
-                ON_SOCKET
+            if !self.reader || polled {
+                return ON_SOCKET;
+            }
+            if !self.piped.get() && self.sleeps.get() >= SOCKET_SLEEPS {
+                self.peer.update(|s| s.offer = true);
+                self.piped.set(true);
+            }
+            match self.piped.get() {
+                true => ON_PIPE,
+                false => ON_SOCKET,
             }
         }
 
         fn ring(&self, armed: u32) {
-            let on_pipe = armed == ON_PIPE && !self.reader;
+            let on_pipe = armed == ON_PIPE && !self.reader && {
+                if !self.piped.get() {
+                    self.take_messages();
+                }
+                self.piped.get()
+            };
             self.peer.update(|s| match on_pipe {
                 true => s.pipe += 1,
                 false => s.socket += 1,
@@ -467,16 +511,25 @@ pub(crate) mod test_bell {
         }
 
         fn drain(&self) -> io::Result<bool> {
-            let mut s = self.mine.state.lock().unwrap();
-            s.socket = 0;
-            Ok(s.hung_up)
+            Ok(match self.reader {
+                true => {
+                    let mut s = self.mine.state.lock().unwrap();
+                    s.socket = 0;
+                    s.hung_up
+                }
+                false => self.take_messages(),
+            })
         }
 
         fn sleep(&self, deadline: Option<Instant>, _what: &str) -> io::Result<bool> {
             assert!(deadline.is_none(), "the test doorbell keeps no time");
-            Ok(match self.reader {
-                true => self.mine.wait(|s| &mut s.pipe),
-                false => self.mine.wait(|s| &mut s.socket),
+            Ok(match (self.reader, self.piped.get()) {
+                (true, true) => self.mine.wait(|s| &mut s.pipe, None),
+                (true, false) => {
+                    self.sleeps.set(self.sleeps.get() + 1);
+                    self.mine.wait(|s| &mut s.socket, None)
+                }
+                (false, _) => self.mine.wait(|s| &mut s.socket, Some(&self.piped)),
             })
         }
     }

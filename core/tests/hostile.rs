@@ -20,6 +20,7 @@ const OFF_VERSION: usize = 16;
 const OFF_HEADER_SIZE: usize = 20;
 const OFF_WRITE_POS: usize = 128;
 const OFF_READ_POS: usize = 256;
+const OFF_READER_WAITING: usize = 384;
 const OFF_READER_CLOSED: usize = 388;
 const OFF_WRITER_CLOSED: usize = 516;
 
@@ -37,24 +38,6 @@ struct Craft {
     file_size: usize,
     seals: i32,
     send_memfd: bool,
-    wake: Wake,
-}
-
-/// The wake-up pipe fds the hello carries after the memfd.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Wake {
-    /// What an honest creator sends: the reader gets the read end, the
-    /// writer the write end and a read end of the same pipe.
-    Honest,
-    None,
-    /// The memfd again, where a pipe belongs.
-    NotAPipe,
-    /// The writer's: write end and read end of two different pipes.
-    TwoPipes,
-    /// The writer's: the write end twice (no read end to hold).
-    NoReadEnd,
-    /// One fd more than the role takes.
-    TooMany,
 }
 
 impl Craft {
@@ -72,18 +55,15 @@ impl Craft {
             file_size: PAGE + CAP,
             seals: libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
             send_memfd: true,
-            wake: Wake::Honest,
         }
     }
 }
 
-/// The hostile side: our own mapping of the ring, the peer socket and the
-/// wake-up pipe.
+/// The hostile side: our own mapping of the ring and the peer socket.
 struct Peer {
     map: *mut u8,
     len: usize,
     _sock: OwnedFd,
-    _pipes: Vec<OwnedFd>,
 }
 
 impl Peer {
@@ -157,25 +137,10 @@ fn craft(c: &Craft) -> (OwnedFd, Option<Peer>) {
         )
     };
     assert_ne!(map, libc::MAP_FAILED);
-    let (pipe_rx, pipe_tx) = pipe();
-    let (other, _other_tx) = pipe();
-    let (rx, tx, other_rx) = (pipe_rx.as_raw_fd(), pipe_tx.as_raw_fd(), other.as_raw_fd());
-    let wake = match (c.wake, c.hello_role) {
-        (Wake::Honest, 2) => vec![tx, rx],
-        (Wake::Honest, _) => vec![rx],
-        (Wake::None, _) => vec![],
-        (Wake::NotAPipe, 2) => vec![raw, raw],
-        (Wake::NotAPipe, _) => vec![raw],
-        (Wake::TwoPipes, _) => vec![tx, other_rx],
-        (Wake::NoReadEnd, _) => vec![tx, tx],
-        (Wake::TooMany, _) => vec![tx, rx, rx],
-    };
     let peer = Peer {
         map: map.cast(),
         len,
         _sock: theirs,
-        // All of the pipe stays open on our side, as a peer's would.
-        _pipes: vec![pipe_rx, pipe_tx],
     };
     if c.file_size >= PAGE {
         peer.put_u64(OFF_MAGIC, c.magic);
@@ -193,26 +158,14 @@ fn craft(c: &Craft) -> (OwnedFd, Option<Peer>) {
     hello.extend_from_slice(&c.hello_role.to_le_bytes());
     hello.extend_from_slice(&c.hello_header.to_le_bytes());
     hello.extend_from_slice(&c.hello_capacity.to_le_bytes());
-    let mut fds = if c.send_memfd {
-        vec![memfd.as_raw_fd()]
-    } else {
-        vec![]
-    };
-    fds.extend(wake);
-    send(&peer._sock, &hello, &fds);
+    let memfd = [memfd.as_raw_fd()];
+    send(&peer._sock, &hello, if c.send_memfd { &memfd } else { &[] });
     (ours, Some(peer))
 }
 
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh fds.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
 fn send(sock: &OwnedFd, payload: &[u8], fds: &[i32]) {
-    let mut cbuf = [0u64; 8];
+    assert!(fds.len() <= 2);
+    let mut cbuf = [0u64; 4];
     let mut iov = libc::iovec {
         iov_base: payload.as_ptr() as *mut _,
         iov_len: payload.len(),
@@ -226,8 +179,8 @@ fn send(sock: &OwnedFd, payload: &[u8], fds: &[i32]) {
         msg.msg_control = cbuf.as_mut_ptr().cast();
         // SAFETY: pure computation.
         msg.msg_controllen = unsafe { libc::CMSG_SPACE(bytes) } as usize;
-        // SAFETY: the control buffer is large and aligned enough for four
-        // fds, and the payload fills exactly `bytes` of it.
+        // SAFETY: the control buffer is large and aligned enough for two
+        // fds, and they fill exactly `bytes` of it.
         unsafe {
             let cm = libc::CMSG_FIRSTHDR(&msg);
             (*cm).cmsg_level = libc::SOL_SOCKET;
@@ -268,24 +221,61 @@ fn the_honest_crafted_endpoint_works() {
     assert_eq!(&buf[..10], b"zzzzzzzzzz");
 }
 
-type Tweak = fn(&mut Craft);
-
-/// Opens the `role` end ("reader" or "writer") of a hello crafted with each
-/// tweak, and asserts that every one is refused with a clean error.
-fn refuse_each(role: &str, cases: &[(&str, Tweak)], open: fn(OwnedFd) -> io::Result<()>) {
-    for (what, tweak) in cases {
-        let mut c = Craft::good(if role == "reader" { 1 } else { 2 });
-        tweak(&mut c);
-        let (fd, _peer) = craft(&c);
-        match open(fd) {
-            Ok(()) => panic!("{role}, {what}: accepted"),
-            Err(e) => assert_clean_error(&e),
+/// A hostile reader that asks to be woken on a pipe (its waiting flag)
+/// without offering one, or after offering fds that are not a pipe's two
+/// ends: our writer neither fails nor crashes, and rings the socket. An
+/// honest offer after them is taken: the next wake-up goes to the pipe.
+#[test]
+fn a_writer_rings_the_socket_for_a_reader_whose_pipe_offer_is_bad() {
+    let (fd, peer) = craft(&Craft::good(2));
+    let peer = peer.unwrap();
+    let mut w = Writer::from_fd(fd).unwrap();
+    let sock = peer._sock.as_raw_fd();
+    let mut pipe = [0; 2];
+    // SAFETY: pipe has room for two ints.
+    let rc = unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0);
+    // SAFETY: fresh fds, owned here.
+    let (rx, tx) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    let readable = |fd: i32| {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 }
+    };
+    let take_doorbells = || {
+        let mut b = [0u8; 64];
+        // SAFETY: b is valid for 64 bytes.
+        while unsafe { libc::recv(sock, b.as_mut_ptr().cast(), 64, libc::MSG_DONTWAIT) } > 0 {}
+    };
+    let bad: &[(&[u8], &[i32])] = &[
+        (b"P", &[]),
+        (b"P", &[sock, sock]),
+        (b"P", &[tx.as_raw_fd()]),
+    ];
+    for (payload, fds) in bad {
+        if !fds.is_empty() {
+            send(&peer._sock, payload, fds);
         }
+        peer.put_u32(OFF_READER_WAITING, 2);
+        w.write_all(b"x").unwrap();
+        assert!(readable(sock), "{fds:?}: rung on the socket");
+        assert!(!readable(rx.as_raw_fd()));
+        take_doorbells();
     }
+    send(&peer._sock, b"P", &[tx.as_raw_fd(), rx.as_raw_fd()]);
+    peer.put_u32(OFF_READER_WAITING, 2);
+    w.write_all(b"x").unwrap();
+    assert!(readable(rx.as_raw_fd()), "rung on the pipe");
+    assert!(!readable(sock));
 }
 
 #[test]
 fn each_malformed_open_is_refused_with_a_clear_error() {
+    type Tweak = fn(&mut Craft);
     let cases: &[(&str, Tweak)] = &[
         ("hello magic", |c| c.hello_magic = 0),
         ("hello role", |c| c.hello_role = 9),
@@ -315,27 +305,16 @@ fn each_malformed_open_is_refused_with_a_clear_error() {
         }),
         ("sealed against writes", |c| c.seals |= libc::F_SEAL_WRITE),
         ("no memfd", |c| c.send_memfd = false),
-        ("no wake-up pipe", |c| c.wake = Wake::None),
-        ("a wake-up fd that is not a pipe", |c| {
-            c.wake = Wake::NotAPipe
-        }),
-        ("too many wake-up fds", |c| c.wake = Wake::TooMany),
     ];
-    refuse_each("reader", cases, |fd| Reader::from_fd(fd).map(drop));
-    // The writer's wake-up fds must be a write end and a read end of one
-    // pipe: a read end of another would let its writes raise SIGPIPE.
-    let writer_cases: &[(&str, Tweak)] = &[
-        ("no wake-up pipe", |c| c.wake = Wake::None),
-        ("wake-up fds that are not a pipe", |c| {
-            c.wake = Wake::NotAPipe
-        }),
-        ("ends of two pipes", |c| c.wake = Wake::TwoPipes),
-        ("no read end", |c| c.wake = Wake::NoReadEnd),
-        ("too many wake-up fds", |c| c.wake = Wake::TooMany),
-    ];
-    refuse_each("writer", writer_cases, |fd| Writer::from_fd(fd).map(drop));
-    let (fd, _peer) = craft(&Craft::good(2));
-    Writer::from_fd(fd).expect("the honest writer's hello");
+    for (what, tweak) in cases {
+        let mut c = Craft::good(1);
+        tweak(&mut c);
+        let (fd, _peer) = craft(&c);
+        match Reader::from_fd(fd) {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(e) => assert_clean_error(&e),
+        }
+    }
 }
 
 /// A peer that starts a ring's positions at the top of their range: both

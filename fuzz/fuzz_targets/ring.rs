@@ -374,12 +374,15 @@ fn step(op: &Op, ours: &mut Ours, w: &mut World, scratch: &mut [u8]) {
         (Op::SetCapacity(v), _) => w.map.u64_at(off::CAPACITY).store(*v, Relaxed),
         (Op::Junk { len, fds }, _) => {
             // Junk is a doorbell to the protocol: harmless, and its fds are
-            // closed unread; but an empty message is a hang-up.
+            // closed unread; but an empty message is a hang-up, a fake one
+            // while the peer lives: a reader asleep on its wake-up pipe
+            // sees only the real one, so the stream is no longer checked.
             if let Some(s) = &w.sock {
                 let fds: Vec<_> = fds.iter().take(4).map(|a| a.open(None)).collect();
                 let raw: Vec<_> = fds.iter().map(|f| f.as_raw_fd()).collect();
                 if send(s.as_fd(), &vec![0xA5; usize::from(*len)], &raw).is_ok() && *len == 0 {
                     w.hung_up = true;
+                    w.taint();
                 }
             }
         }

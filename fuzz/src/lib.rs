@@ -31,7 +31,7 @@ pub mod off {
 
 pub const RING_MAGIC: u64 = u64::from_le_bytes(*b"FAASRING");
 pub const HELLO_MAGIC: u32 = u32::from_le_bytes(*b"FSIN");
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 pub const REQUIRED_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
