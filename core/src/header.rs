@@ -11,10 +11,10 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// "FAASRING" in little-endian bytes.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FAASRING");
 /// Version of the ring layout and of the hello message; both sides must
-/// agree. 3: the hello carries the reader's wake-up pipe, and a waiting
-/// flag says whether to wake its end there or on the socket (`bell`); an
-/// end of an earlier version would ring the socket of a reader asleep on
-/// its pipe and lose the wake-up, so it is refused.
+/// agree. 3: a waiting flag says whether to wake its end on the socket or
+/// on the pipe the reader offered over it (`bell`); an end of an earlier
+/// version would ring the socket of a reader asleep on its pipe, or close
+/// the offer unread (end of file for that reader), so it is refused.
 pub(crate) const VERSION: u32 = 3;
 
 /// One 128-byte line: two adjacent 64-byte cache lines, so that neither false
