@@ -20,10 +20,10 @@ use std::time::Instant;
 /// How a waiting end sleeps and how its peer wakes it: the only part of a
 /// wait that makes system calls. A real end's is a `bell::Bell`: the
 /// endpoint socket, which the caller's poll watches, and beside it the
-/// pipe a reader that keeps blocking sleeps on. A wait arms its waiting flag with the
-/// value [`Doorbell::arm_as`] gives, and the peer rings what that value
-/// asks for; changing how ends sleep means changing the implementation,
-/// not the wait loop.
+/// pipe a reader that keeps blocking sleeps on. A wait arms its waiting
+/// flag with the value [`Doorbell::arm_as`] gives, and the peer rings what
+/// that value asks for; changing how ends sleep means changing the
+/// implementation, not the wait loop.
 pub(crate) trait Doorbell {
     /// The non-zero value a wait arms its waiting flag with, which tells
     /// the peer how to wake it: `polled` when the caller's own poll of the
