@@ -177,11 +177,12 @@ impl Bell {
     }
 
     /// The writer's sleep: one blocking read of a message, or, with a
-    /// deadline, a `poll` bounded by what is left of it and a drain.
+    /// deadline, a `poll` bounded by what is left of it (the wait loop
+    /// drains what woke it).
     fn writer_sleep(&self, deadline: Option<Instant>, what: &str) -> io::Result<bool> {
         if let Some(d) = deadline {
             sysfd::poll(self.sock(), libc::POLLIN, Some(sysfd::time_left(d, what)?))?;
-            return self.writer_drain();
+            return Ok(false);
         }
         match self.take_message(0)? {
             Some(hung_up) => Ok(hung_up),

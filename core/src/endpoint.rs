@@ -361,9 +361,8 @@ pub(crate) fn drain(sock: BorrowedFd<'_>) -> io::Result<bool> {
 
 /// A reader's sleep on the socket: without a deadline, one blocking `recv`
 /// of a doorbell (one syscall per wake-up); with one, a `poll` bounded by
-/// what is left of it, then the doorbells are drained (so that the next
-/// sleep does not return at once), and `TimedOut` comes once it has passed.
-/// Returns true if the peer hung up.
+/// what is left of it, then `TimedOut` once it has passed. Returns true if
+/// the peer hung up.
 pub(crate) fn sleep(
     sock: BorrowedFd<'_>,
     deadline: Option<Instant>,
@@ -373,7 +372,7 @@ pub(crate) fn sleep(
         return recv_doorbell(sock);
     };
     sysfd::poll(sock, libc::POLLIN, Some(sysfd::time_left(deadline, what)?))?;
-    drain(sock)
+    Ok(false)
 }
 
 /// Blocks for one doorbell. Returns true if the peer hung up instead.

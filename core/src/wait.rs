@@ -208,12 +208,14 @@ impl<S: Side, B: Doorbell> Link<S, B> {
     ) -> io::Result<u64> {
         let deadline = opts.deadline();
         let how = self.bell.arm_as(opts.nonblocking);
+        // Stale doorbells are drained where they would make a later poll
+        // return at once (non-blocking readiness, timed waits), which also
+        // sees a hang-up before a deadline that has passed; a plain
+        // blocking wait just consumes them one by one below, each costing
+        // one more look at the ring instead of a syscall now.
+        let polls = opts.nonblocking || deadline.is_some();
         loop {
-            // Stale doorbells are drained where they would make the
-            // caller's next poll return at once (non-blocking readiness); a
-            // sleep just consumes them one by one below, each costing one
-            // more look at the ring instead of a syscall now.
-            if opts.nonblocking && !self.peer_gone && self.bell.drain()? {
+            if polls && !self.peer_gone && self.bell.drain()? {
                 self.peer_gone = true;
             }
             self.side.arm(h, how);

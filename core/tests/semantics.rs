@@ -62,6 +62,18 @@ fn close_wakes_a_blocked_reader_at_once() {
     assert!(waited < Duration::from_secs(2), "woken late: {waited:?}");
 }
 
+/// A writer gone without closing (its end dropped unopened: no close
+/// flag, only the hang-up) is EOF even to a read whose timeout passes
+/// before it could sleep.
+#[test]
+fn a_hang_up_is_eof_even_with_a_timeout_already_passed() {
+    let (r, w) = pipe_fds(4096).unwrap();
+    drop(w);
+    let mut reader = Reader::from_fd(r).unwrap();
+    reader.set_timeout(Some(Duration::from_nanos(1)));
+    assert_eq!(reader.read(&mut [0u8; 8]).unwrap(), 0);
+}
+
 #[test]
 fn write_blocks_for_space_and_everything_arrives_in_order() {
     let (mut r, mut w) = pipe(CAP).unwrap();
