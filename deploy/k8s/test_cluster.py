@@ -1,0 +1,134 @@
+"""FAASIN on the test cluster, from inside node fk8s-a's network namespace
+(deploy/k8s/test.sh runs it there): a chain whose functions all run on one
+node streams through rings; a chain with a function pinned to the other
+node streams across it; the bytes arrive intact (each function's return
+value carries the SHA-256 of what it saw); the Service in front of the
+nodes answers; the node service of fk8s-b deleted mid-invocation fails that
+invocation with a 502 naming the node, and the cluster serves again once
+the DaemonSet has replaced it.
+
+Env: NODE_A, NODE_B (node names), IP_A (node a's address), SERVICE (the
+Service's address), KUBECTL (a kubectl that reaches the cluster).
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+NODE_A, NODE_B = os.environ["NODE_A"], os.environ["NODE_B"]
+IP_A, SERVICE = os.environ["IP_A"], os.environ["SERVICE"]
+KUBECTL = os.environ["KUBECTL"].split()
+
+
+def post(host, port, path, body):
+    """POSTs `body`: (status, response body, invocation id)."""
+    c = http.client.HTTPConnection(host, port, timeout=120)
+    c.request("POST", path, body=body)
+    r = c.getresponse()
+    out = r.read()
+    return r.status, out, r.getheader("faasin-invocation-id", "")
+
+
+def report(invocation):
+    c = http.client.HTTPConnection(IP_A, 8080, timeout=30)
+    c.request("GET", f"/invocations/{invocation}")
+    return json.loads(c.getresponse().read())
+
+
+def edges(r):
+    return [(e["kind"], e["from_node"], e["to_node"]) for e in r["edges"]]
+
+
+def check(cond, what, r=None):
+    if not cond:
+        sys.exit(f"FAIL: {what}" + (f"\n{json.dumps(r, indent=1)}" if r else ""))
+
+
+def wait(what, limit, ok):
+    t = time.monotonic()
+    while not ok():
+        check(time.monotonic() - t < limit, f"{what} within {limit} s")
+        time.sleep(0.5)
+    return time.monotonic() - t
+
+
+def answers(host, port, path):
+    try:
+        return post(host, port, path, b"ping")[0] == 200
+    except OSError:
+        return False
+
+
+def run_chain(path, body, want_edges, want_nodes):
+    sha = hashlib.sha256(body).hexdigest()
+    status, out, invocation = post(IP_A, 8080, path, body)
+    r = report(invocation)
+    check(status == 200, f"{path}: status {status}", r)
+    check(hashlib.sha256(out).hexdigest() == sha, f"{path}: the output differs")
+    check(edges(r) == want_edges, f"{path}: edges", r)
+    if want_nodes:
+        check([f.get("node") for f in r["functions"]] == want_nodes, f"{path}: nodes", r)
+    for f in r["functions"]:
+        check(f["return_value"]["sha256"] == sha, f"{path}: a function saw other bytes", r)
+    print(f"ok: {path}: {len(body)} bytes, edges {[e[0] for e in want_edges]}")
+
+
+def main():
+    body = random.Random(21).randbytes(16 << 20)
+    a, b = NODE_A, NODE_B
+    took = wait("both chains answering on node a", 120,
+                lambda: answers(IP_A, 8080, "/chains/near") and answers(IP_A, 8080, "/chains/across"))
+    print(f"ok: the functions' pods joined ({took:.1f} s after the deploy was ready)")
+
+    # All on one node: the report names the node of each edge only.
+    run_chain("/chains/near", body, [("ring", a, a)] * 3, None)
+    run_chain("/chains/across", body,
+              [("ring", a, a), ("tcp", a, b), ("tcp", b, a), ("ring", a, a)], [a, b, a])
+
+    for k in range(4):
+        small = random.Random(k).randbytes(1 << 20)
+        status, out, _ = post(SERVICE, 80, "/chains/near", small)
+        check(status == 200 and out == small, f"through the Service: status {status}")
+    print("ok: the Service in front of the nodes")
+
+    # fk8s-b's node service goes while it runs the middle of an invocation.
+    with tempfile.TemporaryDirectory() as d:
+        big = os.path.join(d, "in")
+        with open(big, "wb") as f:
+            f.write(random.Random(7).randbytes(32 << 20))
+        hdr, out = os.path.join(d, "hdr"), os.path.join(d, "out")
+        curl = subprocess.Popen(
+            ["curl", "-sS", "--limit-rate", "2M", "-H", "expect:", "-D", hdr, "-o", out,
+             "--data-binary", f"@{big}", f"http://{IP_A}:8080/chains/across"],
+            stderr=subprocess.DEVNULL)
+        wait("the slow invocation's output to begin", 30,
+             lambda: os.path.exists(out) and os.path.getsize(out) > 0)
+        with open(hdr) as f:
+            invocation = next(l.split(":", 1)[1].strip() for l in f
+                               if l.lower().startswith("faasin-invocation-id:"))
+        pod = subprocess.check_output(KUBECTL + [
+            "-n", "faasin", "get", "pods", "-l", "app=faasin-node",
+            "--field-selector", f"spec.nodeName={b}", "-o", "name"], text=True).strip()
+        subprocess.check_call(KUBECTL + ["-n", "faasin", "delete", pod, "--wait=false"],
+                              stdout=subprocess.DEVNULL)
+        took = wait("the invocation to end after the node service went", 60,
+                    lambda: report(invocation)["state"] == "done")
+        curl.kill()
+        curl.wait()
+        r = report(invocation)
+        check(r["status"] == 502, "a 502", r)
+        check(f'node "{b}"' in (r.get("error") or ""), "the error names the node", r)
+        print(f"ok: {pod} deleted mid-invocation: 502 naming {b} after {took:.1f} s")
+
+    took = wait("the across chain to answer again", 180, lambda: answers(IP_A, 8080, "/chains/across"))
+    print(f"ok: served across again {took:.1f} s later (a new node service, its functions joined)")
+
+
+if __name__ == "__main__":
+    main()
