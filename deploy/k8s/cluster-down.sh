@@ -43,6 +43,9 @@ remove_containers() {
     ((${#ids[@]} > 0)) || return 0
     "${c[@]}" tasks rm -f "${ids[@]}" >/dev/null 2>&1
     "${c[@]}" containers rm "${ids[@]}" >/dev/null 2>&1
+    # The CNI result cache sits in /var/lib/cni whatever the config says.
+    local id
+    for id in "${ids[@]}"; do rm -f /var/lib/cni/results/*-"$id"-*; done
     return 0
 }
 
@@ -132,10 +135,7 @@ remove_cgroups() {
 }
 
 remove_host_paths() {
-    local node path
-    # The CNI result cache sits in /var/lib/cni whatever the config says; its
-    # entries are named after the network, which is the node's name.
-    for node in "${NODES[@]}"; do rm -f /var/lib/cni/results/"$node"-*; done
+    local path
     [[ -f $STATE/absent-paths ]] || return 0
     while IFS= read -r path; do
         if [[ $path == /run/netns ]]; then

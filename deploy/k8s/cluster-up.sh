@@ -123,7 +123,14 @@ network_up() {
         in_node "$node" ip addr add "${NODE_IP[$node]}/24" dev eth0
         in_node "$node" ip link set eth0 up
         in_node "$node" ip route add default via "$BRIDGE_IP"
-        in_node "$node" sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
+        in_node "$node" sysctl -qw net.ipv4.ip_forward=1
+        # kube-proxy's rules see traffic between pods on one node's bridge
+        # only through br_netfilter.
+        if [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+            in_node "$node" sysctl -qw net.bridge.bridge-nf-call-iptables=1
+        else
+            say "no br_netfilter: a Service may not answer a pod on its own backend's node"
+        fi
         ip route add "${POD_SUBNET[$node]}" via "${NODE_IP[$node]}"
     done
     # Each node reaches the other's pods directly over the bridge, as nodes on
@@ -252,7 +259,12 @@ authentication:
 authorization: {mode: AlwaysAllow}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-evictionHard: {memory.available: 100Mi, nodefs.available: 256Mi, imagefs.available: 256Mi}
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 256Mi
+  nodefs.inodesFree: 1%
+  imagefs.available: 256Mi
+  imagefs.inodesFree: 1%
 rotateCertificates: false
 clusterDomain: cluster.local
 EOF

@@ -31,6 +31,8 @@ picture() {
     for s in "${SYSCTLS[@]}"; do
         sysctl -n "$s" >/dev/null 2>&1 && echo "$s=$(sysctl -n "$s")"
     done
+    echo "# containerd shim sockets"
+    ls /run/containerd/s 2>/dev/null || true
     echo "# paths"
     for p in "${HOST_PATHS[@]}" "$STATE"; do [[ -e $p ]] && echo "$p"; done
     mountpoint -q /run/netns && echo "/run/netns is a mount point"
