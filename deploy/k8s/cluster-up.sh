@@ -185,7 +185,8 @@ control_plane_up() {
 }
 
 containerd_up() {
-    local node=$1 dir=$STATE/$node
+    local node=$1
+    local dir=$STATE/$node
     mkdir -p "$dir/cni"
     cat >"$dir/cni/10-bridge.conflist" <<EOF
 {
@@ -235,7 +236,8 @@ EOF
 }
 
 kubelet_up() {
-    local node=$1 dir=$STATE/$node
+    local node=$1
+    local dir=$STATE/$node
     # Own cgroup root and pod log dir per kubelet, or the two kubelets manage
     # (and delete) each other's pods' cgroups and logs. Image GC and disk
     # eviction are off: images exist only by import, and the disk may be

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # the names are used by the scripts that source this
 # Shared by the deploy/k8s scripts: the cluster's fixed names and addresses,
 # and small helpers. Sourced, never run.
 
