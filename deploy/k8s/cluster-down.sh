@@ -75,9 +75,10 @@ leftover_pids() {
 }
 
 kill_leftovers() {
-    local pids round
-    for round in $(seq 20); do
-        mapfile -t pids < <(leftover_pids | sort -un)
+    local pids
+    for _ in $(seq 20); do
+        # Never this script itself, should it run inside a node namespace.
+        mapfile -t pids < <(leftover_pids | sort -un | grep -vx "$$")
         ((${#pids[@]} > 0)) || return 0
         kill -KILL "${pids[@]}" 2>/dev/null
         sleep 0.5
