@@ -58,7 +58,7 @@ trap on_exit EXIT
 record_host() {
     local s
     for s in "${SYSCTLS[@]}"; do
-        sysctl -n "$s" >/dev/null 2>&1 && echo "$s=$(sysctl -n "$s")"
+        if sysctl -n "$s" >/dev/null 2>&1; then echo "$s=$(sysctl -n "$s")"; fi
     done >"$STATE/sysctls"
     for s in "${HOST_PATHS[@]}"; do
         [[ -e $s ]] || echo "$s"

@@ -29,7 +29,7 @@ picture() {
     for p in $(cgroup_mounts); do ls -d "$p"/fk8s-* 2>/dev/null || true; done
     echo "# sysctls"
     for s in "${SYSCTLS[@]}"; do
-        sysctl -n "$s" >/dev/null 2>&1 && echo "$s=$(sysctl -n "$s")"
+        if sysctl -n "$s" >/dev/null 2>&1; then echo "$s=$(sysctl -n "$s")"; fi
     done
     echo "# containerd shim sockets"
     ls /run/containerd/s 2>/dev/null || true
