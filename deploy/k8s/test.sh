@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # FAASIN on a real two-node Kubernetes: brings the test cluster up
-# (cluster-up.sh), builds and imports the images, deploys the node service
-# (faasin.yaml) and the test's function pods, runs test_cluster.py from
-# inside node fk8s-a's network namespace, and tears the cluster down,
-# checking that nothing is left.
+# (cluster-up.sh) and checks it (smoke.sh), builds and imports the images,
+# deploys the node service (faasin.yaml) and the test's function pods, runs
+# test_cluster.py from inside node fk8s-a's network namespace, and tears the
+# cluster down (also when a step fails), checking that the machine is as it
+# was before.
 #
 # Usage: deploy/k8s/test.sh    (env: FAASIN_K8S_STATE; KEEP_CLUSTER=1 leaves it up)
 set -euo pipefail
@@ -17,10 +18,21 @@ command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq cur
 # A separate call: with --example given, cargo builds only the example.
 (cd "$repo" && cargo build --release -q -p faasin --example peer)
 
-"$here/cluster-up.sh"
+[[ ! -e $STATE ]] || die "a cluster's state is already at $STATE; run cluster-down.sh first"
+before=$(mktemp)
+"$here/leftovers.sh" record "$before"
+finish() {
+    local rc=$?
+    "$here/cluster-down.sh" || rc=1
+    "$here/leftovers.sh" check "$before" || rc=1
+    rm -f "$before"
+    exit "$rc"
+}
 if [[ ${KEEP_CLUSTER:-} != 1 ]]; then
-    trap '"$here/cluster-down.sh"' EXIT
+    trap finish EXIT
 fi
+"$here/cluster-up.sh"
+"$here/smoke.sh"
 set -a
 source "$STATE/env"
 set +a
