@@ -36,6 +36,8 @@ spec:
     spec:
 $selector
       terminationGracePeriodSeconds: 2
+      # No FAASIN_* variables for the Service named faasin.
+      enableServiceLinks: false
       securityContext: {runAsUser: 65534, runAsGroup: 65534, runAsNonRoot: true}
       volumes:
         - name: handoff

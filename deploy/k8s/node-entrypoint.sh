@@ -9,9 +9,8 @@
 set -eu
 : "${NODE_NAME:?the downward API gives NODE_NAME}"
 : "${NODE_IP:?the downward API gives NODE_IP}"
-port=${FAASIN_PORT:-8080}
-peer_port=${FAASIN_PEER_PORT:-7070}
-edge_port=${FAASIN_EDGE_PORT:-7071}
+# The ports faasin.yaml names.
+port=8080 peer_port=7070 edge_port=7071
 config=/tmp/faasin-node.toml
 
 peers=$(kubectl get nodes -o go-template='{{range .items}}{{if ne .metadata.name "'"$NODE_NAME"'"}}[[node.peer]]
@@ -21,8 +20,8 @@ url = "http://{{range .status.addresses}}{{if eq .type "InternalIP"}}{{.address}
 
 cat >"$config" <<TOML
 listen = "$NODE_IP:$port"
-admin = "127.0.0.1:${FAASIN_ADMIN_PORT:-8081}"
-drain = ${FAASIN_DRAIN:-5}
+admin = "127.0.0.1:8081"
+drain = 5
 handoff_dir = "/run/faasin"
 join_secret_file = "/etc/faasin-join/secret"
 

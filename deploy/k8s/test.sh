@@ -21,9 +21,12 @@ command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq cur
 [[ ! -e $STATE ]] || die "a cluster's state is already at $STATE; run cluster-down.sh first"
 before=$(mktemp)
 "$here/leftovers.sh" record "$before"
+# The handoff directories are hostPath: on this host's file system.
+handoff_dirs_were_there=$([[ -e /run/faasin ]] && echo yes || true)
 finish() {
     local rc=$?
     "$here/cluster-down.sh" || rc=1
+    [[ -n $handoff_dirs_were_there ]] || rm -rf /run/faasin
     "$here/leftovers.sh" check "$before" || rc=1
     rm -f "$before"
     exit "$rc"
