@@ -22,7 +22,8 @@ command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq cur
 before=$(mktemp)
 "$here/leftovers.sh" record "$before"
 # The handoff directories are hostPath: on this host's file system.
-handoff_dirs_were_there=$([[ -e /run/faasin ]] && echo yes || true)
+handoff_dirs_were_there=
+[[ ! -e /run/faasin ]] || handoff_dirs_were_there=yes
 finish() {
     local rc=$?
     "$here/cluster-down.sh" || rc=1
