@@ -27,12 +27,24 @@ KUBECTL = os.environ["KUBECTL"].split()
 
 
 def post(host, port, path, body):
-    """POSTs `body`: (status, response body, invocation id)."""
-    c = http.client.HTTPConnection(host, port, timeout=120)
-    c.request("POST", path, body=body)
-    r = c.getresponse()
-    out = r.read()
-    return r.status, out, r.getheader("faasin-invocation-id", "")
+    """POSTs `body` with curl, which reads the response while it sends (the
+    output streams back before the input is all in; a client that sends
+    everything first can fill every buffer on the way and stall): (status,
+    response body, invocation id)."""
+    with tempfile.TemporaryDirectory() as d:
+        src, hdr, out = (os.path.join(d, n) for n in ("in", "hdr", "out"))
+        with open(src, "wb") as f:
+            f.write(body)
+        subprocess.run(["curl", "-sS", "-m", "120", "-H", "expect:", "-D", hdr, "-o", out,
+                        "--data-binary", f"@{src}", f"http://{host}:{port}{path}"], check=True)
+        with open(hdr) as f:
+            lines = f.read().splitlines()
+        with open(out, "rb") as f:
+            got = f.read()
+    status = int(lines[0].split()[1])
+    invocation = next((l.split(":", 1)[1].strip() for l in lines
+                       if l.lower().startswith("faasin-invocation-id:")), "")
+    return status, got, invocation
 
 
 def report(invocation):
@@ -61,7 +73,7 @@ def wait(what, limit, ok):
 def answers(host, port, path):
     try:
         return post(host, port, path, b"ping")[0] == 200
-    except OSError:
+    except subprocess.CalledProcessError:
         return False
 
 
