@@ -50,7 +50,18 @@ for ((i = 1; i <= instances; i++)); do
           image: $image
           imagePullPolicy: Never
           # Until its node service is up (again), joining fails: try again.
-          command: ["/bin/sh", "-c", "until $command; do sleep 0.5; done"]
+          # The shell is PID 1: it passes SIGTERM on.
+          command:
+            - /bin/sh
+            - -c
+            - |
+              trap 'kill \$pid 2>/dev/null; exit 143' TERM
+              while :; do
+                $command &
+                pid=\$!
+                wait \$pid && exit 0
+                sleep 0.5
+              done
           env:
             - name: NODE_NAME
               valueFrom: {fieldRef: {fieldPath: spec.nodeName}}

@@ -19,7 +19,7 @@ command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq cur
 (cd "$repo" && cargo build --release -q -p faasin --example peer)
 
 [[ ! -e $STATE ]] || die "a cluster's state is already at $STATE; run cluster-down.sh first"
-before=$STATE.before
+before=$(mktemp)
 "$here/leftovers.sh" record "$before"
 # The handoff directories are hostPath: on this host's file system.
 handoff_dirs_were_there=
@@ -34,6 +34,8 @@ finish() {
 }
 if [[ ${KEEP_CLUSTER:-} != 1 ]]; then
     trap finish EXIT
+else
+    rm -f "$before"
 fi
 "$here/cluster-up.sh"
 "$here/smoke.sh"
