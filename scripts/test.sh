@@ -22,6 +22,7 @@ all=(
     lambda:examples/lambda/test.sh
     lambda-conformance:examples/lambda/conformance/test.sh
     pipelines:examples/pipelines/test.sh
+    k8s:deploy/k8s/test.sh
     fuzz:fuzz/test.sh
 )
 

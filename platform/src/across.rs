@@ -91,11 +91,7 @@ fn plan(svc: &Service, t: &Target) -> Result<Option<Vec<Place>>, String> {
         .map(|f| def.pins.get(f).cloned())
         .collect();
     let room: Vec<bool> = (t.pools.iter())
-        .map(|p| {
-            let uses = t.pools.iter().filter(|q| q.def.name == p.def.name).count();
-            let (_, leased, waiting) = p.counts();
-            waiting == 0 && p.def.max_instances.saturating_sub(leased) >= uses
-        })
+        .map(|p| p.room(t.pools.iter().filter(|q| q.def.name == p.def.name).count()))
         .collect();
     let places = cluster::place(&node.config, &pins, &room)?;
     Ok(places.iter().any(|p| *p != Place::Here).then_some(places))

@@ -3,12 +3,13 @@
 //! definition is an error that names the field and the reason.
 
 use crate::cluster::{NodeConfig, NodeSpec, Selector};
-use faasin_runner::chain::{check_capacity, Function};
+use faasin_runner::chain::{check_capacity, Command, Function};
 use faasin_runner::chain_file::CommandSpec;
 use faasin_runner::Transport;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why a definition was refused: the field and the reason.
@@ -49,6 +50,10 @@ pub struct FunctionDef {
     /// A Lambda function: its runtime runs under a host that serves it the
     /// Runtime API (`lambda_host`).
     pub lambda: Option<LambdaDef>,
+    /// Its instances are started by someone else (Kubernetes pods, say)
+    /// and join through the handoff socket; the service starts none, and
+    /// `max_instances` caps how many may join.
+    pub joins: bool,
 }
 
 /// How a Lambda function takes its event.
@@ -100,6 +105,10 @@ pub struct FunctionSpec {
     handler: Option<String>,
     /// A Lambda function's event: `params` (the default) or `body`.
     event: Option<String>,
+    /// Instances started elsewhere join this node with the function's join
+    /// token; there is no `command` to start.
+    #[serde(default)]
+    joins: bool,
 }
 
 /// A chain as written in the config file or sent to the admin API.
@@ -123,6 +132,8 @@ pub struct ChainSpec {
 
 const DEFAULT_TIMEOUT: f64 = 60.0;
 const DEFAULT_MAX_INSTANCES: usize = 4;
+/// Instances that join are as many as their orchestrator starts.
+const DEFAULT_MAX_JOINED: usize = 64;
 const DEFAULT_IDLE: f64 = 300.0;
 const DEFAULT_QUEUE: usize = 64;
 
@@ -175,8 +186,11 @@ fn name_of(own: Option<String>, given: Option<&str>) -> Result<String, DefError>
 impl FunctionSpec {
     /// Checks the definition; `path_name` is the name the admin API's path
     /// gives it.
-    pub fn check(self, path_name: Option<&str>) -> Result<FunctionDef, DefError> {
-        let name = name_of(self.name, path_name)?;
+    pub fn check(mut self, path_name: Option<&str>) -> Result<FunctionDef, DefError> {
+        let name = name_of(self.name.take(), path_name)?;
+        if self.joins {
+            return self.joining(name);
+        }
         let command = CommandSpec::check(self.command).map_err(|e| DefError::new("command", e))?;
         if self.image.as_deref().is_some_and(|s| s.trim().is_empty()) {
             return Err(DefError::new("image", "empty"));
@@ -271,6 +285,53 @@ impl FunctionSpec {
             idle: seconds("idle", self.idle, DEFAULT_IDLE)?,
             queue: self.queue.unwrap_or(DEFAULT_QUEUE),
             lambda,
+            joins: false,
+        })
+    }
+
+    /// A function whose instances join: nothing here says how to start
+    /// one, and they stay while they are connected, not for an idle time.
+    fn joining(self, name: String) -> Result<FunctionDef, DefError> {
+        for (field, set) in [
+            ("command", self.command.is_some()),
+            ("image", self.image.is_some()),
+            ("env", !self.env.is_empty()),
+            ("stdio", self.stdio),
+            ("memory", self.memory.is_some()),
+            ("idle", self.idle.is_some()),
+            ("kind", self.kind.is_some()),
+            ("handler", self.handler.is_some()),
+            ("event", self.event.is_some()),
+        ] {
+            if set {
+                return Err(DefError::new(
+                    field,
+                    "not for a function whose instances join (`joins = true`): whoever starts them sets it",
+                ));
+            }
+        }
+        let max_instances = self.max_instances.unwrap_or(DEFAULT_MAX_JOINED);
+        if max_instances == 0 {
+            return Err(DefError::new("max_instances", "must be at least 1"));
+        }
+        Ok(FunctionDef {
+            function: Function {
+                name: name.clone(),
+                command: Command::Argv(Vec::new()),
+                image: None,
+                env: BTreeMap::new(),
+                stdio: false,
+                handoff: false,
+                capacity: faasin::DEFAULT_CAPACITY,
+                memory: None,
+            },
+            name,
+            timeout: seconds("timeout", self.timeout, DEFAULT_TIMEOUT)?,
+            max_instances,
+            idle: seconds("idle", None, DEFAULT_IDLE)?,
+            queue: self.queue.unwrap_or(DEFAULT_QUEUE),
+            lambda: None,
+            joins: true,
         })
     }
 }
@@ -383,6 +444,12 @@ pub struct ServiceConfig {
     /// The Redis of chains with `transport = "redis"`; by default the
     /// service starts its own on 127.0.0.1.
     pub redis: Option<String>,
+    /// Where the handoff socket listens; by default a private directory.
+    /// Instances that join need it somewhere they can reach.
+    pub handoff_dir: Option<PathBuf>,
+    /// The file holding this node's join secret: an instance of function F
+    /// joins by presenting `SECRET/F` as its token.
+    pub join_secret_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -395,6 +462,8 @@ struct FileSpec {
     docker: Option<String>,
     headers: Option<Vec<String>>,
     redis: Option<String>,
+    handoff_dir: Option<PathBuf>,
+    join_secret_file: Option<PathBuf>,
     node: Option<NodeSpec>,
     #[serde(default)]
     function: Vec<FunctionSpec>,
@@ -424,6 +493,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
         docker: spec.docker.unwrap_or_else(|| "docker".into()),
         headers: spec.headers.unwrap_or_else(|| vec!["content-type".into()]),
         redis: spec.redis,
+        handoff_dir: spec.handoff_dir,
+        join_secret_file: spec.join_secret_file,
     };
     let node = match spec.node {
         Some(n) => Some(n.check().map_err(|e| format!("{origin}: {e}"))?),

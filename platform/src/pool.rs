@@ -34,6 +34,9 @@ pub struct Starter {
     stopping: Arc<AtomicUsize>,
     /// Ring memory kept between the invocations of the same two parties.
     pub rings: RingCache,
+    /// The secret in the token with which instances started by others join
+    /// (`SECRET/FUNCTION`); none: no instance may join.
+    pub join_secret: Option<String>,
 }
 
 impl Starter {
@@ -47,6 +50,7 @@ impl Starter {
             started: AtomicU64::new(0),
             stopping: Arc::default(),
             rings: RingCache::default(),
+            join_secret: None,
         }
     }
 
@@ -138,6 +142,79 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Lets instances started by others join (a function with `joins`):
+    /// each connection that presents the function's join token is an
+    /// instance asking for an invocation. Call once the pool it replaces,
+    /// if any, is closed: the token is the same.
+    pub fn open_joins(self: &Arc<Self>) -> Result<(), String> {
+        let secret = self.starter.join_secret.as_deref().ok_or_else(|| {
+            format!(
+                "function {:?} has instances that join, and this node has no join_secret_file",
+                self.def.name
+            )
+        })?;
+        let pool = Arc::downgrade(self);
+        let token = join_token(secret, &self.def.name);
+        let joined = move |conn| match pool.upgrade() {
+            Some(p) => p.join(conn),
+            // Closing the connection tells the instance there is no work.
+            None => drop(conn),
+        };
+        if !self.starter.server.register_as(&token, joined) {
+            return Err(format!(
+                "function {:?}: its join token is still taken",
+                self.def.name
+            ));
+        }
+        Ok(())
+    }
+
+    /// An instance joined on `conn`: it waits idle from now on.
+    fn join(&self, conn: std::os::fd::OwnedFd) {
+        let k = self.starter.started.fetch_add(1, Ordering::Relaxed);
+        let name = format!("function {:?} (joined instance {k})", self.def.name);
+        let refuse = |why: String| {
+            eprintln!("faasin serve: {name} turned away: {why}");
+            let _ = faasin::handoff::end(std::os::fd::AsFd::as_fd(&conn));
+        };
+        let mut st = self.state();
+        if st.closed {
+            return refuse("the function was replaced or deleted".into());
+        }
+        if st.live >= self.def.max_instances {
+            return refuse(format!("{} instances already", st.live));
+        }
+        let instance = match Instance::joined(name.clone(), conn) {
+            Ok(i) => i,
+            Err(e) => return eprintln!("faasin serve: {e}"),
+        };
+        st.live += 1;
+        st.idle.push(Idle {
+            leased: Leased {
+                instance,
+                serial: k,
+                tag: Arc::new(Mutex::new("-".into())),
+                cold: false,
+            },
+            since: Instant::now(),
+        });
+        self.publish(&st);
+        self.changed.notify_all();
+    }
+
+    /// Whether `uses` instances are free for an invocation now, without
+    /// waiting in the queue.
+    pub fn room(&self, uses: usize) -> bool {
+        let st = self.state();
+        let free = if self.def.joins {
+            st.idle.len()
+        } else {
+            let leased = st.live - st.idle.len();
+            self.def.max_instances.saturating_sub(leased)
+        };
+        st.waiting == 0 && free >= uses
+    }
+
     /// Leases `n` instances, waiting up to `wait` in the queue for them.
     pub fn lease(
         &self,
@@ -153,7 +230,12 @@ impl Pool {
                 break Err(Refused::Closed);
             }
             self.drop_dead(&mut st);
-            if st.idle.len() + self.def.max_instances.saturating_sub(st.live) >= n {
+            // Joined instances come when their orchestrator starts them.
+            let startable = match self.def.joins {
+                true => 0,
+                false => self.def.max_instances.saturating_sub(st.live),
+            };
+            if st.idle.len() + startable >= n {
                 break Ok(());
             }
             if !queued {
@@ -350,6 +432,11 @@ impl Pool {
     pub fn reap(&self) {
         let mut st = self.state();
         self.drop_dead(&mut st);
+        if self.def.joins {
+            // Whoever started them decides how long they stay.
+            self.publish(&st);
+            return;
+        }
         let idle = self.def.idle;
         let (old, young): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut st.idle)
             .into_iter()
@@ -364,6 +451,11 @@ impl Pool {
     /// No more leases: idle instances are stopped now, leased ones when
     /// they come back.
     pub fn close(&self) {
+        if let (true, Some(secret)) = (self.def.joins, &self.starter.join_secret) {
+            self.starter
+                .server
+                .withdraw(&join_token(secret, &self.def.name));
+        }
         let mut st = self.state();
         st.closed = true;
         let idle = std::mem::take(&mut st.idle);
@@ -387,6 +479,11 @@ impl Pool {
             st.waiting,
         );
     }
+}
+
+/// What an instance of `function` presents to join.
+fn join_token(secret: &str, function: &str) -> String {
+    format!("{secret}/{function}")
 }
 
 /// Splits idle instances into those still waiting for an invocation and

@@ -56,15 +56,29 @@ impl Registry {
                 });
             }
         }
+        if def.joins && starter.join_secret.is_none() {
+            return Err(DefError {
+                field: "joins".into(),
+                reason: "this node has no join_secret_file".into(),
+            });
+        }
         let name = def.name.clone();
         let pool = Arc::new(Pool::new(def, Arc::clone(starter), Arc::clone(metrics)));
-        Ok(match self.functions.insert(name, pool) {
+        let change = match self.functions.insert(name, Arc::clone(&pool)) {
             Some(old) => {
                 old.close();
                 Change::Replaced
             }
             None => Change::Created,
-        })
+        };
+        if pool.def.joins {
+            // The old pool (same token) is closed now.
+            pool.open_joins().map_err(|reason| DefError {
+                field: "joins".into(),
+                reason,
+            })?;
+        }
+        Ok(change)
     }
 
     /// Deletes a function no chain uses; `None`: there was none of that name.

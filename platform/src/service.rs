@@ -161,19 +161,25 @@ fn build(cfg: Config) -> Result<Arc<Service>, String> {
         functions: cfg.functions.iter().map(|f| f.function.clone()).collect(),
     };
     faasin_runner::containers::check_images(&chain, &cfg.service.docker).map_err(|e| e.0)?;
-    let server =
-        HandoffServer::start().map_err(|e| format!("cannot serve the handoff socket: {e}"))?;
+    let server = match &cfg.service.handoff_dir {
+        Some(dir) => HandoffServer::start_in(dir),
+        None => HandoffServer::start(),
+    }
+    .map_err(|e| format!("cannot serve the handoff socket: {e}"))?;
+    let join_secret = cfg
+        .service
+        .join_secret_file
+        .as_deref()
+        .map(read_join_secret)
+        .transpose()?;
     // The service's own ends of a chain's first and last ring open the same
     // memory again invocation after invocation, and it made every ring.
     faasin::keep_mappings();
     let run_id = random_token()[..8].to_string();
     let guard = Guard::start(&cfg.service.docker, &run_id);
-    let starter = Arc::new(Starter::new(
-        server,
-        guard,
-        cfg.service.docker.clone(),
-        run_id,
-    ));
+    let mut starter = Starter::new(server, guard, cfg.service.docker.clone(), run_id);
+    starter.join_secret = join_secret;
+    let starter = Arc::new(starter);
     let metrics = Arc::new(Metrics::new());
     let mut registry = Registry::default();
     for f in cfg.functions {
@@ -194,6 +200,24 @@ fn build(cfg: Config) -> Result<Arc<Service>, String> {
         stores: Mutex::default(),
     };
     Ok(Arc::new(svc))
+}
+
+/// The secret that instances started by others present to join: at least
+/// 32 characters of A-Z a-z 0-9 - _, so that a token is one plain word
+/// and not guessed.
+fn read_join_secret(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("join_secret_file {}: {e}", path.display()))?;
+    let secret = text.trim();
+    let ok = secret.len() >= 32
+        && (secret.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(format!(
+            "join_secret_file {}: needs one line of at least 32 characters of A-Z a-z 0-9 - _",
+            path.display()
+        ));
+    }
+    Ok(secret.to_string())
 }
 
 async fn run(mut cfg: Config) -> Result<(), String> {

@@ -54,6 +54,9 @@ impl Shared {
 
 pub struct HandoffServer {
     dir: PathBuf,
+    /// Made for this server (removed with it), or given (only the socket
+    /// goes).
+    own_dir: bool,
     socket: PathBuf,
     shared: Arc<Shared>,
     stop: Arc<Bell>,
@@ -63,9 +66,26 @@ pub struct HandoffServer {
 impl HandoffServer {
     /// Listens in a fresh private directory until dropped.
     pub fn start() -> io::Result<HandoffServer> {
-        let dir = private_dir()?;
+        Self::listen_in(private_dir()?, true)
+    }
+
+    /// Listens in `dir` (made if missing), where instances that others
+    /// start can reach the socket: a directory shared with Kubernetes pods,
+    /// say. A socket already there is replaced.
+    pub fn start_in(dir: &Path) -> io::Result<HandoffServer> {
+        std::fs::create_dir_all(dir)?;
+        Self::listen_in(dir.to_path_buf(), false)
+    }
+
+    fn listen_in(dir: PathBuf, own_dir: bool) -> io::Result<HandoffServer> {
+        use std::os::unix::fs::PermissionsExt;
         let socket = dir.join(SOCKET_NAME);
         let listener = handoff::listen(&socket)?;
+        if !own_dir {
+            // Whoever may enter the shared directory may connect (a pod
+            // need not run as root); the tokens decide what it gets.
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
+        }
         let shared = Arc::new(Shared::default());
         let stop = Arc::new(Bell::new()?);
         let thread = std::thread::Builder::new().name("handoff".into()).spawn({
@@ -74,6 +94,7 @@ impl HandoffServer {
         })?;
         Ok(HandoffServer {
             dir,
+            own_dir,
             socket,
             shared,
             stop,
@@ -112,6 +133,22 @@ impl HandoffServer {
         self.insert(Entry::Instance(Arc::new(deliver)))
     }
 
+    /// Like [`HandoffServer::register`], under a token its owner chose (a
+    /// function's join token, which instances started by others present).
+    /// False if the token is taken.
+    pub fn register_as(
+        &self,
+        token: &str,
+        deliver: impl Fn(OwnedFd) + Send + Sync + 'static,
+    ) -> bool {
+        let mut entries = self.shared.entries();
+        if entries.contains_key(token) {
+            return false;
+        }
+        entries.insert(token.to_string(), Entry::Instance(Arc::new(deliver)));
+        true
+    }
+
     fn insert(&self, entry: Entry) -> String {
         let token = random_token();
         self.shared.entries().insert(token.clone(), entry);
@@ -137,7 +174,11 @@ impl Drop for HandoffServer {
             let _ = t.join();
         }
         self.shared.entries().clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.own_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            let _ = std::fs::remove_file(&self.socket);
+        }
     }
 }
 
@@ -358,6 +399,33 @@ mod tests {
         let dir = server.dir().to_path_buf();
         drop(server);
         assert!(!dir.exists(), "the socket's directory goes with the server");
+    }
+
+    /// A server in a given directory takes a chosen token once, hands every
+    /// connection presenting it on, and leaves the directory (without its
+    /// socket) when it goes.
+    #[test]
+    fn a_given_directory_and_a_chosen_token() {
+        let dir = std::env::temp_dir().join(format!("faasin-given-{}", random_token()));
+        let server = HandoffServer::start_in(&dir).unwrap();
+        let (tx, rx) = mpsc::channel::<OwnedFd>();
+        let tx = Mutex::new(tx);
+        assert!(server.register_as("secret/f", move |c| {
+            let _ = tx.lock().unwrap().send(c);
+        }));
+        assert!(!server.register_as("secret/f", |_| {}), "taken");
+        for _ in 0..2 {
+            let socket = server.socket().to_path_buf();
+            let asking =
+                std::thread::spawn(move || handoff::request_invocation(&socket, "secret/f"));
+            let conn = rx.recv_timeout(Duration::from_secs(5)).expect("handed on");
+            handoff::end(conn.as_fd()).unwrap();
+            assert!(asking.join().unwrap().unwrap().is_none(), "END reached it");
+        }
+        drop(server);
+        assert!(dir.is_dir(), "a given directory stays");
+        assert!(!dir.join(SOCKET_NAME).exists(), "its socket goes");
+        std::fs::remove_dir(&dir).unwrap();
     }
 
     fn raw_connect(path: &Path) -> OwnedFd {

@@ -58,6 +58,20 @@ pub struct Instance {
     running: Option<OwnedFd>,
     status: Option<ExitStatus>,
     max_rss: Option<u64>,
+    /// Started by someone else (a Kubernetes pod, say): it joined through
+    /// the handoff socket, and its connection is all there is of it.
+    joined: bool,
+}
+
+/// What a polled fd of an instance is.
+#[derive(Clone, Copy)]
+enum Watch {
+    /// Its mailbox.
+    Mailbox,
+    /// The connection of its running invocation.
+    Result,
+    /// The connection on which a joined instance waits for a grant.
+    Asking,
 }
 
 /// Takes each line an instance writes on stdout or stderr.
@@ -127,6 +141,7 @@ impl Instance {
                     running: None,
                     status: None,
                     max_rss: None,
+                    joined: false,
                 })
             }
             Err(e) => {
@@ -134,6 +149,28 @@ impl Instance {
                 Err(format!("could not start {name}: {e}"))
             }
         }
+    }
+
+    /// An instance someone else started, which joined by presenting its
+    /// function's join token on `conn` (and so asks for an invocation).
+    /// It cannot be signalled or waited for: it is gone when its
+    /// connection hangs up, and stopping it answers END.
+    pub fn joined(name: String, conn: OwnedFd) -> Result<Instance, String> {
+        // Nothing ever sends to its mailbox: it has no process to wait for.
+        let (_, mailbox) =
+            Mailbox::new().map_err(|e| format!("cannot make a mailbox for {name}: {e}"))?;
+        Ok(Instance {
+            name,
+            pid: None,
+            container: None,
+            token: String::new(),
+            mailbox,
+            asked: Some(conn),
+            running: None,
+            status: None,
+            max_rss: None,
+            joined: true,
+        })
     }
 
     /// It asked on `conn`.
@@ -175,10 +212,19 @@ impl Instance {
         Ok(())
     }
 
-    /// Its next event, if one is there (`result_ready`: its connection is
-    /// readable). Err: it broke the protocol.
-    fn take_event(&mut self, result_ready: bool) -> Result<Option<Event>, String> {
-        if result_ready {
+    /// Its next event, if one is there (`ready`: that fd is readable).
+    /// Err: it broke the protocol.
+    fn take_event(&mut self, ready: Watch) -> Result<Option<Event>, String> {
+        if let Watch::Asking = ready {
+            // Nothing may come while it waits for a grant: it hung up, or
+            // broke the protocol; either way it is gone.
+            self.asked = None;
+            return Ok(Some(Event::Exited(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!("{} left: its connection closed", self.name),
+            )))));
+        }
+        if let Watch::Result = ready {
             if let Some(conn) = self.running.take() {
                 // Readable: it is sending its value (or hung up); the
                 // value's pieces follow each other at once.
@@ -209,7 +255,7 @@ impl Instance {
     }
 
     pub fn alive(&self) -> bool {
-        self.pid.is_some()
+        self.pid.is_some() || (self.joined && (self.asked.is_some() || self.running.is_some()))
     }
 
     /// Its process' exit status, once reaped.
@@ -318,21 +364,27 @@ pub fn wait_any(
     instances: &mut [Instance],
     timeout: Duration,
 ) -> Result<Option<(usize, Event)>, String> {
-    // Who each polled fd belongs to, and whether it is a result connection.
-    let mut owners: Vec<(usize, bool)> = Vec::new();
+    // Who each polled fd belongs to, and what it is.
+    let mut owners: Vec<(usize, Watch)> = Vec::new();
     let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
     for (i, inst) in instances.iter().enumerate() {
         if let Some(c) = &inst.running {
-            owners.push((i, true));
+            owners.push((i, Watch::Result));
             fds.push(c.as_fd());
         }
-        owners.push((i, false));
+        // A started instance's exit comes by its mailbox; a joined one has
+        // only its connection to say it is gone.
+        if let (true, Some(c)) = (inst.joined, &inst.asked) {
+            owners.push((i, Watch::Asking));
+            fds.push(c.as_fd());
+        }
+        owners.push((i, Watch::Mailbox));
         fds.push(inst.mailbox.fd());
     }
     let ready = poll_readable(&fds, Some(timeout)).map_err(|e| format!("poll: {e}"))?;
     drop(fds);
-    for (&(i, result), _) in owners.iter().zip(&ready).filter(|(_, r)| **r) {
-        if let Some(ev) = instances[i].take_event(result)? {
+    for (&(i, watch), _) in owners.iter().zip(&ready).filter(|(_, r)| **r) {
+        if let Some(ev) = instances[i].take_event(watch)? {
             return Ok(Some((i, ev)));
         }
     }
