@@ -5,7 +5,8 @@
 //! between the same two namespaces (the floor), and Redis on b (SET by
 //! the writer, then GET by the reader, both on a). Runs in a's network
 //! namespace; a thread enters b's to play b. Setup (ring creation, a
-//! grant and its connection, an accept) is outside the timed part.
+//! grant and its connection, an accept, handing the stream to the
+//! reader) is outside the timed part.
 //!
 //! Usage: hop NETNS_B_PATH B_IP REDIS_ADDR REPS SIZE_MIB...
 
@@ -69,20 +70,29 @@ fn ring(memory: &mut faasin::RingMemory, n: usize) -> Duration {
     timed(w, r, n)
 }
 
+/// b's side once it holds its stream: says so, then reads it to the end.
+/// The writer starts the clock only then, so that neither way times how
+/// its stream reached the reader's thread.
+fn ready_then_read(ready: std::sync::mpsc::Sender<()>, r: impl Read) -> (usize, Instant) {
+    ready.send(()).unwrap();
+    (read_all(r), Instant::now())
+}
+
 fn tcp_edge(netns_b: &str, b_ip: &str, n: usize) -> Duration {
     let (ns, ip) = (netns_b.to_string(), b_ip.to_string());
     let (tx, rx) = std::sync::mpsc::channel();
+    let (ready, is_ready) = std::sync::mpsc::channel();
     let b = std::thread::spawn(move || {
         enter(&ns);
         let l = EdgeListener::start(format!("{ip}:0").parse().unwrap(), None).expect("listen");
         let g = l.grant();
         tx.send((l.addr(), g.token.clone())).unwrap();
         let s = g.stream(Duration::from_secs(10)).expect("the edge came");
-        let r = faasin::Reader::from_fd(s.into()).expect("reader");
-        (read_all(r), Instant::now())
+        ready_then_read(ready, faasin::Reader::from_fd(s.into()).expect("reader"))
     });
     let (addr, token) = rx.recv().unwrap();
     let w = tcp_edges::connect(addr, &token).expect("connect the edge");
+    is_ready.recv().unwrap();
     let t0 = Instant::now();
     write_n(faasin::Writer::from_fd(w.into()).expect("writer"), n);
     let (got, end) = b.join().expect("b");
@@ -93,16 +103,18 @@ fn tcp_edge(netns_b: &str, b_ip: &str, n: usize) -> Duration {
 fn plain_tcp(netns_b: &str, b_ip: &str, n: usize) -> Duration {
     let (ns, ip) = (netns_b.to_string(), b_ip.to_string());
     let (tx, rx) = std::sync::mpsc::channel();
+    let (ready, is_ready) = std::sync::mpsc::channel();
     let b = std::thread::spawn(move || {
         enter(&ns);
         let l = TcpListener::bind(format!("{ip}:0")).expect("listen");
         tx.send(l.local_addr().unwrap()).unwrap();
         let (s, _) = l.accept().expect("accept");
-        (read_all(s), Instant::now())
+        ready_then_read(ready, s)
     });
     let addr: SocketAddr = rx.recv().unwrap();
     let w = TcpStream::connect(addr).expect("connect");
     w.set_nodelay(true).unwrap();
+    is_ready.recv().unwrap();
     let t0 = Instant::now();
     write_n(&w, n);
     drop(w);
