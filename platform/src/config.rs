@@ -328,7 +328,8 @@ impl FunctionSpec {
             name,
             timeout: seconds("timeout", self.timeout, DEFAULT_TIMEOUT)?,
             max_instances,
-            idle: seconds("idle", None, DEFAULT_IDLE)?,
+            // Not used: joined instances stay while they are connected.
+            idle: Duration::from_secs_f64(DEFAULT_IDLE),
             queue: self.queue.unwrap_or(DEFAULT_QUEUE),
             lambda: None,
             joins: true,

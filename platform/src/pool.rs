@@ -143,16 +143,10 @@ impl Pool {
     }
 
     /// Lets instances started by others join (a function with `joins`):
-    /// each connection that presents the function's join token is an
-    /// instance asking for an invocation. Call once the pool it replaces,
-    /// if any, is closed: the token is the same.
-    pub fn open_joins(self: &Arc<Self>) -> Result<(), String> {
-        let secret = self.starter.join_secret.as_deref().ok_or_else(|| {
-            format!(
-                "function {:?} has instances that join, and this node has no join_secret_file",
-                self.def.name
-            )
-        })?;
+    /// each connection that presents the function's join token, made with
+    /// the node's `secret`, is an instance asking for an invocation. Call
+    /// once the pool it replaces, if any, is closed: the token is the same.
+    pub fn open_joins(self: &Arc<Self>, secret: &str) -> Result<(), String> {
         let pool = Arc::downgrade(self);
         let token = join_token(secret, &self.def.name);
         let joined = move |conn| match pool.upgrade() {
@@ -206,13 +200,18 @@ impl Pool {
     /// waiting in the queue.
     pub fn room(&self, uses: usize) -> bool {
         let st = self.state();
-        let free = if self.def.joins {
-            st.idle.len()
-        } else {
-            let leased = st.live - st.idle.len();
-            self.def.max_instances.saturating_sub(leased)
+        st.waiting == 0 && self.free(&st) >= uses
+    }
+
+    /// Instances a lease could have now: idle ones, and those it may start
+    /// (none for a function whose instances join: their orchestrator
+    /// starts them).
+    fn free(&self, st: &State) -> usize {
+        let startable = match self.def.joins {
+            true => 0,
+            false => self.def.max_instances.saturating_sub(st.live),
         };
-        st.waiting == 0 && free >= uses
+        st.idle.len() + startable
     }
 
     /// Leases `n` instances, waiting up to `wait` in the queue for them.
@@ -230,12 +229,7 @@ impl Pool {
                 break Err(Refused::Closed);
             }
             self.drop_dead(&mut st);
-            // Joined instances come when their orchestrator starts them.
-            let startable = match self.def.joins {
-                true => 0,
-                false => self.def.max_instances.saturating_sub(st.live),
-            };
-            if st.idle.len() + startable >= n {
+            if self.free(&st) >= n {
                 break Ok(());
             }
             if !queued {

@@ -56,12 +56,16 @@ impl Registry {
                 });
             }
         }
-        if def.joins && starter.join_secret.is_none() {
-            return Err(DefError {
-                field: "joins".into(),
-                reason: "this node has no join_secret_file".into(),
-            });
-        }
+        let join_secret = match (def.joins, &starter.join_secret) {
+            (true, None) => {
+                return Err(DefError {
+                    field: "joins".into(),
+                    reason: "this node has no join_secret_file".into(),
+                })
+            }
+            (true, Some(secret)) => Some(secret.as_str()),
+            (false, _) => None,
+        };
         let name = def.name.clone();
         let pool = Arc::new(Pool::new(def, Arc::clone(starter), Arc::clone(metrics)));
         let change = match self.functions.insert(name, Arc::clone(&pool)) {
@@ -71,9 +75,9 @@ impl Registry {
             }
             None => Change::Created,
         };
-        if pool.def.joins {
+        if let Some(secret) = join_secret {
             // The old pool (same token) is closed now.
-            pool.open_joins().map_err(|reason| DefError {
+            pool.open_joins(secret).map_err(|reason| DefError {
                 field: "joins".into(),
                 reason,
             })?;
