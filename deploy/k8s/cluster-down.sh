@@ -4,8 +4,8 @@
 # whatever is left in the cluster's cgroups or node namespaces: containerd
 # shims, containers), unmounts what kubelet and containerd mounted, removes the
 # namespaces, bridge, routes and iptables chain, restores the kernel settings
-# recorded at bring-up, removes the cgroups and host paths the cluster created,
-# and deletes the state dir. Safe to run twice.
+# recorded at bring-up, removes the cgroups, host paths and dead shims' sockets
+# the cluster created, and deletes the state dir. Safe to run twice.
 #
 # Usage: deploy/k8s/cluster-down.sh    (env: FAASIN_K8S_STATE)
 set -uo pipefail
@@ -135,6 +135,21 @@ remove_cgroups() {
     say "cgroups still left: $(cluster_cgroups | tr '\n' ' ')"
 }
 
+# A shim that had to be killed leaves its socket in the directory every
+# containerd on the host shares: remove the sockets that appeared since
+# bring-up and that nobody listens on (another containerd's live shims do).
+remove_shim_sockets() {
+    [[ -f $STATE/shim-sockets && -d /run/containerd/s ]] || return 0
+    local listening s
+    listening=$(ss -xlH 2>/dev/null | awk '{ print $5 }')
+    for s in /run/containerd/s/*; do
+        [[ -S $s ]] || continue
+        grep -qxF "${s##*/}" "$STATE/shim-sockets" && continue
+        grep -qxF "$s" <<<"$listening" && continue
+        rm -f "$s"
+    done
+}
+
 remove_host_paths() {
     local path
     [[ -f $STATE/absent-paths ]] || return 0
@@ -159,6 +174,7 @@ stop "${NODES[@]/#/containerd-}"
 stop kube-scheduler kube-controller-manager kube-apiserver
 stop etcd
 kill_leftovers
+remove_shim_sockets
 [[ -d $STATE ]] && unmount_under "$STATE"
 network_down
 restore_sysctls

@@ -53,8 +53,9 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# What tear-down restores: the kernel settings as they are now, and the host
-# paths that do not exist yet.
+# What tear-down restores: the kernel settings as they are now, the host
+# paths that do not exist yet, and the containerd shim sockets there are now
+# (the shims of every containerd on the host share one directory).
 record_host() {
     local s
     for s in "${SYSCTLS[@]}"; do
@@ -64,6 +65,7 @@ record_host() {
         [[ -e $s ]] || echo "$s"
     done >"$STATE/absent-paths"
     mountpoint -q /run/netns || echo /run/netns >>"$STATE/absent-paths"
+    ls /run/containerd/s 2>/dev/null >"$STATE/shim-sockets" || true
 }
 
 # start NAME NODE|- COMMAND...: runs COMMAND in the background in the daemon
