@@ -11,8 +11,8 @@ use crate::sysfd::{self, PlainFd};
 use crate::wait::Link;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// One end: the reader's with `S = Consumer`, the writer's with
@@ -57,22 +57,31 @@ impl<S: Side, X: Default> End<S, X> {
     /// opened after data was written; they are checked like every later load.
     pub(crate) fn open(fd: OwnedFd, role: Role, buf: usize) -> io::Result<Self> {
         let opts = Options::from_env();
-        if !endpoint::is_seqpacket_unix(fd.as_fd()) {
+        let plain = |fd| {
             let inner = Inner::Fd(FdEnd {
                 fd: PlainFd::new(fd),
                 buf: HeapBuf::new(buf),
                 rest: X::default(),
             });
-            return Ok(End { inner, opts });
+            Ok(End { inner, opts })
+        };
+        if !endpoint::is_seqpacket(fd.as_fd()) {
+            return plain(fd);
         }
-        let (hello, map) = endpoint::open_ring(fd.as_fd(), role)?;
+        let (hello, map) = match endpoint::open_ring(fd.as_fd(), role) {
+            Ok(opened) => opened,
+            // A SEQPACKET socket of another family (SCTP) is no endpoint;
+            // only a hello that came with its memfd says AF_UNIX already.
+            Err(_) if !endpoint::is_unix(fd.as_fd()) => return plain(fd),
+            Err(e) => return Err(e),
+        };
         let side = S::open(map.header(), hello.capacity)?;
         let bell = Bell::new(fd, role);
         let inner = Inner::Ring(RingEnd {
             map: Arc::new(map),
             capacity: hello.capacity,
             step: ring::copy_step(hello.capacity),
-            owner_pid: std::process::id(),
+            owner_pid: own_pid(),
             link: Link::new(side, bell),
         });
         Ok(End { inner, opts })
@@ -136,12 +145,46 @@ impl<S: Side, X> End<S, X> {
     }
 }
 
+/// This process's id. `getpid` is a system call on every use; an end asks
+/// at its open and at its close, on every stream of a warm function, so the
+/// id is cached, and forgotten in the child of a `fork` (an atfork handler
+/// runs there before anything else can), where an end inherited from the
+/// parent must see that it is not its owner. Without the handler (its
+/// registration failed) every call asks the kernel.
+fn own_pid() -> u32 {
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static CACHES: OnceLock<bool> = OnceLock::new();
+    extern "C" fn forget() {
+        // Relaxed: the child runs this on its only thread, before it returns
+        // from fork.
+        PID.store(0, Ordering::Relaxed);
+    }
+    let caches = *CACHES.get_or_init(|| {
+        // SAFETY: registers a handler that only stores to an atomic, which
+        // is async-signal-safe, as a forked child of a threaded parent needs.
+        unsafe { libc::pthread_atfork(None, None, Some(forget)) == 0 }
+    });
+    if !caches {
+        return std::process::id();
+    }
+    // Relaxed: the value is this process's own id, the same from every
+    // thread; a stale 0 only costs a system call.
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
 impl<S: Side, X> Drop for End<S, X> {
     /// Closes the end: the peer sees the close flag, and is woken if it
     /// sleeps; then the socket and the pipe, if any, close (the hang-up).
     fn drop(&mut self) {
         if let Inner::Ring(r) = &self.inner {
-            if r.owner_pid == std::process::id() {
+            if r.owner_pid == own_pid() {
                 r.link.close(r.map.header());
             }
         }
@@ -191,7 +234,8 @@ macro_rules! shared_end_api {
             /// How long a waiting call spins before it sleeps in the kernel
             /// (default [`DEFAULT_SPIN`](crate::DEFAULT_SPIN), or
             /// `FAASIN_SPIN_US`). This is the most a wait spins: the budget
-            /// adapts below it (see [`DEFAULT_SPIN`](crate::DEFAULT_SPIN));
+            /// adapts below it (see [`DEFAULT_SPIN`](crate::DEFAULT_SPIN)),
+            /// and a blocking wait for a stream's first bytes does not spin;
             /// setting it starts the budget afresh.
             pub fn set_spin(&mut self, spin: ::std::time::Duration) {
                 self.end.set_spin(spin);

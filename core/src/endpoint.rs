@@ -114,8 +114,20 @@ fn sockopt_int(fd: BorrowedFd<'_>, opt: libc::c_int) -> io::Result<libc::c_int> 
 /// True when `fd` is an `AF_UNIX` `SOCK_SEQPACKET` socket: the only kind of
 /// fd that can be a FAASIN endpoint. Any other fd is used with plain read/write.
 pub(crate) fn is_seqpacket_unix(fd: BorrowedFd<'_>) -> bool {
+    is_seqpacket(fd) && is_unix(fd)
+}
+
+/// True when `fd` is a `SOCK_SEQPACKET` socket, of any family. An end's
+/// open asks only this before it looks for the hello: a hello that comes
+/// with its memfd came over an `AF_UNIX` socket (no other family passes
+/// fds), so the family needs asking only when there is none.
+pub(crate) fn is_seqpacket(fd: BorrowedFd<'_>) -> bool {
     matches!(sockopt_int(fd, libc::SO_TYPE), Ok(t) if t == libc::SOCK_SEQPACKET)
-        && matches!(sockopt_int(fd, libc::SO_DOMAIN), Ok(d) if d == libc::AF_UNIX)
+}
+
+/// True when `fd` is an `AF_UNIX` socket.
+pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
+    matches!(sockopt_int(fd, libc::SO_DOMAIN), Ok(d) if d == libc::AF_UNIX)
 }
 
 /// Sends `payload` with the given fds attached (`SCM_RIGHTS`).
@@ -259,11 +271,14 @@ fn recv_past_reset(
 
 /// Takes the hello off a fresh endpoint, after checking (without consuming
 /// it) that it is meant for `role`, so a wrong-role open leaves the fd usable.
+/// The look in place takes the memfd too (a peek installs a copy of the fds
+/// a message carries); the read that then takes the hello off the queue
+/// asks for no fds, and the kernel drops its own copy.
 pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello, OwnedFd)> {
     let mut buf = [0u8; HELLO_LEN + 1];
-    let first = recv_past_reset(sock, &mut buf, 0, libc::MSG_PEEK | libc::MSG_DONTWAIT);
-    let n = match first {
-        Ok(n) => n.0,
+    let first = recv_past_reset(sock, &mut buf, 1, libc::MSG_PEEK | libc::MSG_DONTWAIT);
+    let (n, mut fds) = match first {
+        Ok(got) => got,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -283,13 +298,20 @@ pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello,
             format!("this fd is the {this} end of a FAASIN stream; open it as a {other}"),
         ));
     }
-    let (n, mut fds) = recv_past_reset(sock, &mut buf, 1, libc::MSG_DONTWAIT)?;
-    let again = Hello::decode(&buf[..n])?;
-    if again != hello || fds.len() != 1 {
-        return Err(io::Error::new(
+    let without_memfd = || {
+        io::Error::new(
             io::ErrorKind::InvalidData,
             "FAASIN hello arrived without exactly one ring memfd",
-        ));
+        )
+    };
+    if fds.len() != 1 {
+        return Err(without_memfd());
+    }
+    let mut again = [0u8; HELLO_LEN + 1];
+    let (m, _) = recv_past_reset(sock, &mut again, 0, libc::MSG_DONTWAIT)?;
+    // Only a process sharing this fd could have read in between.
+    if again[..m] != buf[..n] {
+        return Err(without_memfd());
     }
     Ok((hello, fds.pop().unwrap()))
 }

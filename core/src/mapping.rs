@@ -182,6 +182,28 @@ unsafe impl Send for Mapping {}
 // pointers whose use is governed by the owning Reader or Writer.
 unsafe impl Sync for Mapping {}
 
+/// Refuses a ring fd that is not a memfd sealed against shrink, grow and
+/// further seals, or that is sealed against writes.
+fn check_seals(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on any fd number is memory-safe; errors are reported.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals < 0 {
+        return Err(invalid(format!(
+            "the ring fd is not a sealable memfd ({})",
+            io::Error::last_os_error()
+        )));
+    }
+    if seals & REQUIRED_SEALS != REQUIRED_SEALS {
+        return Err(invalid(
+            "the ring memfd is not sealed against shrink, grow and further seals",
+        ));
+    }
+    if seals & (libc::F_SEAL_WRITE | libc::F_SEAL_FUTURE_WRITE) != 0 {
+        return Err(invalid("the ring memfd is sealed against writes"));
+    }
+    Ok(())
+}
+
 impl Mapping {
     /// Validates a memfd received from the peer and maps it. `capacity` and
     /// `header_size` are what the hello announced; the memfd's seals, size and
@@ -194,22 +216,6 @@ impl Mapping {
                 "hello announces a header of {header_size} bytes, expected one page ({})",
                 page_size()
             )));
-        }
-        // SAFETY: fcntl on any fd number is memory-safe; errors are reported.
-        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-        if seals < 0 {
-            return Err(invalid(format!(
-                "the ring fd is not a sealable memfd ({})",
-                io::Error::last_os_error()
-            )));
-        }
-        if seals & REQUIRED_SEALS != REQUIRED_SEALS {
-            return Err(invalid(
-                "the ring memfd is not sealed against shrink, grow and further seals",
-            ));
-        }
-        if seals & (libc::F_SEAL_WRITE | libc::F_SEAL_FUTURE_WRITE) != 0 {
-            return Err(invalid("the ring memfd is sealed against writes"));
         }
         // SAFETY: all-zero is a valid `stat`; fstat fills it.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -226,10 +232,13 @@ impl Mapping {
             )));
         }
         let id = (st.st_dev, st.st_ino);
-        let keeping = KEPT.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        // A kept mapping's memfd had its seals checked when it was first
+        // mapped, and one of them forbids any change to them since.
         let map = match take_kept(id, header_size + 2 * capacity) {
             Some(m) => m,
             None => {
+                check_seals(fd)?;
+                let keeping = KEPT.lock().unwrap_or_else(|p| p.into_inner()).is_some();
                 let mut m = Mapping::map_raw(fd, header_size, capacity)?;
                 m.id = keeping.then_some(id);
                 m

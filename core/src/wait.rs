@@ -81,6 +81,13 @@ pub(crate) struct Link<S, B> {
     pub(crate) peer_gone: bool,
     /// How long the next wait spins (adapts; see `DEFAULT_SPIN`).
     pub(crate) spin: SpinBudget,
+    /// Bytes have come to this side (data, or room to write) since the end
+    /// opened. Until then a blocking wait does not spin: a reader waiting
+    /// for its first byte waits for a writer that may not have started, or
+    /// that waits in turn for the functions before it in a chain; spinning
+    /// for it takes a CPU that they, or the reader's own reader, need. (A
+    /// non-blocking wait spins only when its caller asked for that.)
+    flowed: bool,
 }
 
 /// How the spin phase of a wait ended.
@@ -101,6 +108,7 @@ impl<S: Side, B: Doorbell> Link<S, B> {
             bell,
             peer_gone: false,
             spin: SpinBudget::new(),
+            flowed: false,
         }
     }
 
@@ -119,9 +127,12 @@ impl<S: Side, B: Doorbell> Link<S, B> {
         self.spin.settle(opts.spin);
         let n = self.look(h, min)?;
         if n >= min {
+            self.flowed |= n > 0;
             return Ok(n);
         }
-        self.wait(h, min, opts, touch)
+        let n = self.wait(h, min, opts, touch)?;
+        self.flowed |= n > 0;
+        Ok(n)
     }
 
     /// The bytes this side may take: the cached count, refreshed if it is
@@ -158,8 +169,9 @@ impl<S: Side, B: Doorbell> Link<S, B> {
 
     /// The spin phase: looks at the peer's position until `min` bytes
     /// are there, the peer closes, or the budget says stop. Skipped in
-    /// non-blocking mode unless `nonblocking_spin`, with no spin set, and
-    /// once the peer is gone.
+    /// non-blocking mode unless `nonblocking_spin`, with no spin set, in a
+    /// blocking wait for the first bytes (see `Link::flowed`), and once the
+    /// peer is gone.
     fn spin_phase(
         &mut self,
         h: &Header,
@@ -169,7 +181,7 @@ impl<S: Side, B: Doorbell> Link<S, B> {
         touch: Option<Touch>,
     ) -> io::Result<Spun> {
         let spins = (!opts.nonblocking || opts.nonblocking_spin) && !opts.spin.is_zero();
-        if !spins || self.peer_gone {
+        if !spins || self.peer_gone || (!self.flowed && !opts.nonblocking) {
             return Ok(Spun::Sleep(None));
         }
         loop {

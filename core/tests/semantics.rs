@@ -545,6 +545,32 @@ fn thread_cpu_time() -> Duration {
 }
 
 #[test]
+fn a_blocking_wait_for_the_first_byte_does_not_spin() {
+    // The writer comes after 100 ms: a reader spinning for its first byte
+    // (5 s allowed) would burn those 100 ms of CPU; one that sleeps at once
+    // burns a wake-up's worth. The second byte then comes within the spin.
+    let (mut r, mut w) = pipe(CAP).unwrap();
+    r.set_spin(Duration::from_secs(5));
+    let writer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        w.write_all(b"a").unwrap();
+        w
+    });
+    let before = thread_cpu_time();
+    let mut buf = [0u8; 1];
+    r.read_exact(&mut buf).unwrap();
+    let spent = thread_cpu_time() - before;
+    assert!(
+        spent < Duration::from_millis(50),
+        "the wait for the first byte spun: {spent:?} of CPU"
+    );
+    let mut w = writer.join().unwrap();
+    w.write_all(b"b").unwrap();
+    r.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"b");
+}
+
+#[test]
 fn a_reader_waiting_for_a_slow_writer_stops_spinning() {
     // One byte every 2 ms: every wait outlasts the 500 us spin. A fixed spin
     // would burn 100 x 500 us = 50 ms of the reader's CPU; the adaptive
