@@ -4,7 +4,7 @@
 
 use crate::lambda_outcome::{HostOutcome, LambdaError};
 use crate::metrics::Metrics;
-use crate::pool::{Leased, Pool, Refused, RingCache, SERVICE};
+use crate::pool::{Leased, Lent, Pool, Refused, RingCache, SERVICE};
 use faasin_runner::chain::Chain;
 use faasin_runner::invocation::{self, Output};
 use faasin_runner::report::{unix_now, InvocationReport};
@@ -174,10 +174,7 @@ fn run_on(
         false => Vec::new(),
     };
     let longest = pools.iter().map(|p| p.def.timeout).max();
-    let (instances, rest): (Vec<_>, Vec<_>) = leased
-        .into_iter()
-        .map(|l| (l.instance, (l.tag, l.serial)))
-        .unzip();
+    let (instances, lent) = Lent::split(leased);
     let mut w = WarmChain::assemble(
         &chain,
         instances,
@@ -208,14 +205,7 @@ fn run_on(
             }
         }
     }
-    for ((instance, (tag, serial)), pool) in instances.into_iter().zip(rest).zip(pools) {
-        pool.give_back(Leased {
-            instance,
-            serial,
-            tag,
-            cold: false,
-        });
-    }
+    lent.give_back(instances, pools);
     (ran, stopped)
 }
 

@@ -2,7 +2,7 @@
 //! on peers: instances leased here, each handed the fds of its two edges
 //! (a ring to a neighbour on this node, a TCP stream to one elsewhere).
 
-use crate::pool::{Leased, Pool};
+use crate::pool::{Leased, Lent, Pool};
 use faasin_runner::chain::Chain;
 use faasin_runner::invocation::{self, Ends, Output};
 use faasin_runner::report::InvocationReport;
@@ -62,10 +62,7 @@ pub fn run(
     let chain = Chain {
         functions: pools.iter().map(|p| p.def.function.clone()).collect(),
     };
-    let (instances, rest): (Vec<_>, Vec<_>) = leased
-        .into_iter()
-        .map(|l| (l.instance, (l.tag, l.serial)))
-        .unzip();
+    let (instances, lent) = Lent::split(leased);
     let mut w = WarmChain::assemble(
         &chain,
         instances,
@@ -80,13 +77,6 @@ pub fn run(
         .and_then(|()| invocation::streamed_on(&mut w, ends, input, output));
     let stopped = w.stopped();
     let (instances, _) = w.into_parts();
-    for ((instance, (tag, serial)), pool) in instances.into_iter().zip(rest).zip(&pools) {
-        pool.give_back(Leased {
-            instance,
-            serial,
-            tag,
-            cold: false,
-        });
-    }
+    lent.give_back(instances, &pools);
     Ran { report, stopped }
 }

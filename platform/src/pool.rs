@@ -88,6 +88,33 @@ pub struct Leased {
     pub cold: bool,
 }
 
+/// Leases split for a warm chain, which takes their instances: what each
+/// lease keeps beside its instance, to give the instances back with.
+pub struct Lent(Vec<(Arc<Mutex<String>>, u64)>);
+
+impl Lent {
+    /// The instances of `leased`, in order, and the rest of each lease.
+    pub fn split(leased: Vec<Leased>) -> (Vec<Instance>, Lent) {
+        let (instances, rest) = leased
+            .into_iter()
+            .map(|l| (l.instance, (l.tag, l.serial)))
+            .unzip();
+        (instances, Lent(rest))
+    }
+
+    /// Gives each instance back to its pool (`pools` in lease order).
+    pub fn give_back(self, instances: Vec<Instance>, pools: &[Arc<Pool>]) {
+        for ((instance, (tag, serial)), pool) in instances.into_iter().zip(self.0).zip(pools) {
+            pool.give_back(Leased {
+                instance,
+                serial,
+                tag,
+                cold: false,
+            });
+        }
+    }
+}
+
 struct Idle {
     leased: Leased,
     since: Instant,
