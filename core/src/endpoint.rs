@@ -298,20 +298,20 @@ pub(crate) fn recv_hello(sock: BorrowedFd<'_>, role: Role) -> io::Result<(Hello,
             format!("this fd is the {this} end of a FAASIN stream; open it as a {other}"),
         ));
     }
-    let without_memfd = || {
-        io::Error::new(
+    if fds.len() != 1 {
+        return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "FAASIN hello arrived without exactly one ring memfd",
-        )
-    };
-    if fds.len() != 1 {
-        return Err(without_memfd());
+        ));
     }
     let mut again = [0u8; HELLO_LEN + 1];
     let (m, _) = recv_past_reset(sock, &mut again, 0, libc::MSG_DONTWAIT)?;
     // Only a process sharing this fd could have read in between.
     if again[..m] != buf[..n] {
-        return Err(without_memfd());
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the FAASIN hello was taken by someone else during the open (is the fd shared?)",
+        ));
     }
     Ok((hello, fds.pop().unwrap()))
 }
