@@ -174,3 +174,83 @@ fn every_function_gets_the_invocation_parameters() {
         );
     }
 }
+
+/// Over FAASIN, the edges between the functions of a warm chain the runner
+/// keeps are kept too: granted once to keep, then restarted with no fds,
+/// each invocation's bytes (and EOF) its own. A function that leaves part
+/// of its input unread cannot restart it, and the edges at it are fresh.
+#[test]
+fn a_warm_chain_keeps_its_edges_where_both_functions_can_restart_them() {
+    let peer = |name: &str, mode: &[&str]| Function {
+        command: Command::Argv(
+            [peer_bin().display().to_string(), "warm".into()]
+                .into_iter()
+                .chain(mode.iter().map(|m| m.to_string()))
+                .collect(),
+        ),
+        ..cat(name)
+    };
+    // It leaves unread bytes behind, which its writer does not mind.
+    let (head, unchecked) = (peer("head", &["head", "10"]), peer("b", &["unchecked"]));
+    let server = HandoffServer::start().unwrap();
+    // Different lengths, some past a ring, so that a byte of one invocation
+    // read as another's shows. The second chain's are written and read in
+    // one piece each (at most a copy step), so its `unchecked` writer is
+    // done before `head` closes its input.
+    let (long, short) = (
+        [1000, 70_000, 5, 0, 150_000, 3],
+        [1000, 4000, 5, 0, 3000, 3],
+    );
+    // Fresh, then granted to keep, then restarted. `head` reads its short
+    // inputs (5 and 0 bytes) to the end: its edges are kept again after them.
+    for (functions, kept, took, sizes) in [
+        (
+            vec![cat("a"), cat("b"), cat("c"), cat("d")],
+            [0, 0, 3, 3, 3, 3],
+            None,
+            long,
+        ),
+        (
+            vec![unchecked, head, cat("c"), cat("d")],
+            [0, 0, 1, 1, 3, 1],
+            Some(10),
+            short,
+        ),
+    ] {
+        let chain = Chain { functions };
+        let mut guard = Guard::none("enginetest-kept");
+        let setup = Setup {
+            transport: Transport::Faasin,
+            server: &server,
+            guard: &mut guard,
+            docker: "docker",
+            run_id: "enginetest-kept",
+            timeout: None,
+        };
+        let mut w = WarmChain::start(&chain, setup).unwrap();
+        assert!(w.start_error.is_none());
+        let mut kept_edges = Vec::new();
+        for j in 0..6 {
+            w.wait_all_asked().unwrap();
+            let payload = bytes(sizes[j], j as u64 + 1);
+            let out = Collected::default();
+            let mut dst: Output = Box::new(out.clone());
+            let input = Box::new(std::io::Cursor::new(payload.clone()));
+            let inv = invocation::streamed(&mut w, input, &mut dst).unwrap();
+            let want = &payload[..took.unwrap_or(payload.len()).min(payload.len())];
+            assert!(*out.0.lock().unwrap() == want, "invocation {j}");
+            kept_edges.push(inv.kept_edges);
+        }
+        assert_eq!(kept_edges, kept);
+        w.wait_all_asked().unwrap();
+        w.end_all(true, std::time::Duration::from_secs(5), "docker");
+        for inst in &w.instances {
+            assert_eq!(
+                inst.status().and_then(|s| s.code()),
+                Some(0),
+                "{}",
+                inst.name
+            );
+        }
+    }
+}

@@ -14,7 +14,10 @@
 //! than pass on more than N bytes), `exit N` (exits 3 likewise), `hang`
 //! (reads its input, writes nothing, never returns), `env NAME` (returns the
 //! variable's value instead), `params` (returns the invocation's parameters
-//! as they came, or `null`).
+//! as they came, or `null`), `head N` (passes on the first N bytes and
+//! closes its input with the rest unread, as `head -c` does), `unchecked`
+//! (copies as `cat`, but closes its output without asking whether the
+//! reader took every byte).
 //!
 //! As a runner, the peer starts COMMAND as a warm function and grants it
 //! one invocation per PARAMS (an empty one: no parameters), with empty
@@ -197,7 +200,7 @@ fn serve(
 ) -> io::Result<String> {
     let mode = args.get(1).map_or("cat", String::as_str);
     let limit = match mode {
-        "crash" | "exit" => arg(args, 2, 0),
+        "crash" | "exit" | "head" => arg(args, 2, 0),
         _ => u64::MAX,
     };
     let mut h = Sha256::new();
@@ -211,7 +214,14 @@ fn serve(
         }
     }
     loop {
-        let n = input.read(&mut buf)?;
+        let want = match mode {
+            "head" => buf.len().min((limit - total) as usize),
+            _ => buf.len(),
+        };
+        let n = match want {
+            0 => 0,
+            _ => input.read(&mut buf[..want])?,
+        };
         if n == 0 {
             break;
         }
@@ -226,7 +236,9 @@ fn serve(
         h.update(&buf[..n]);
         total += n as u64;
     }
-    output.flush()?;
+    if mode != "unchecked" {
+        output.flush()?;
+    }
     match mode {
         "env" => {
             let name = args.get(2).map_or("", String::as_str);

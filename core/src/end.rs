@@ -3,6 +3,8 @@
 
 use crate::bell::Bell;
 use crate::endpoint::{self, Role};
+use crate::handoff::Reuse;
+use crate::kept::{KeptRing, Slot};
 use crate::mapping::Mapping;
 use crate::options::Options;
 use crate::region::{HeapBuf, Keepalive, Region};
@@ -39,7 +41,10 @@ pub(crate) struct RingEnd<S: Side> {
     /// inherited pipe fd leaves the parent's copy open.
     owner_pid: u32,
     /// The index protocol, the doorbell, and the wait loop.
-    pub(crate) link: Link<S, Bell>,
+    pub(crate) link: Link<S, Arc<Bell>>,
+    /// Where the end goes when it closes, if it is kept for the next
+    /// stream (see `kept`).
+    keep: Option<Arc<Slot>>,
 }
 
 /// An end on any other fd, used with plain `read(2)`/`write(2)`.
@@ -76,15 +81,94 @@ impl<S: Side, X: Default> End<S, X> {
             Err(e) => return Err(e),
         };
         let side = S::open(map.header(), hello.capacity)?;
-        let bell = Bell::new(fd, role);
+        let bell = Arc::new(Bell::new(fd, role));
+        Ok(End::on_ring(
+            Arc::new(map),
+            hello.capacity,
+            side,
+            bell,
+            opts,
+        ))
+    }
+
+    /// [`End::open`] of an end to keep in `slot` once it closes (see
+    /// `kept`). An fd that is no FAASIN endpoint opens as usual, and leaves
+    /// the slot unfit for a restart.
+    fn open_kept(fd: OwnedFd, role: Role, buf: usize, slot: Arc<Slot>) -> io::Result<Self> {
+        let mut end = Self::open(fd, role, buf)?;
+        match &mut end.inner {
+            Inner::Ring(r) => {
+                slot.hold();
+                r.keep = Some(slot);
+            }
+            Inner::Fd(_) => slot.give_back(None),
+        }
+        Ok(end)
+    }
+
+    /// The end a warm function was granted (see `handoff::Reuse`): `fd`
+    /// opened, and kept in `slot` if the runner asks; or, for a restart, the
+    /// next stream on what `slot` kept. `what` names the end for the error
+    /// of a grant without its fd.
+    pub(crate) fn granted(
+        fd: Option<OwnedFd>,
+        reuse: Reuse,
+        (role, buf): (Role, usize),
+        slot: Arc<Slot>,
+        what: &str,
+    ) -> io::Result<Self> {
+        match (reuse, fd) {
+            (Reuse::Restart, _) => Self::restart(slot),
+            (Reuse::No, Some(fd)) => Self::open(fd, role, buf),
+            (Reuse::Keep, Some(fd)) => Self::open_kept(fd, role, buf, slot),
+            (_, None) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the FAASIN runner handed this invocation no {what} stream"),
+            )),
+        }
+    }
+
+    /// The next stream on the end kept in `slot`. A writer first waits
+    /// until the reader closed the last stream.
+    fn restart(slot: Arc<Slot>) -> io::Result<Self> {
+        let KeptRing {
+            map,
+            bell,
+            capacity,
+            stream,
+        } = slot.take()?;
+        let restarted = (|| {
+            let mut side = S::open(map.header(), capacity)?;
+            side.set_stream(stream.wrapping_add(1));
+            Ok::<_, io::Error>(side)
+        })();
+        let side = match restarted {
+            Ok(side) => side,
+            Err(e) => {
+                slot.give_back(None);
+                return Err(e);
+            }
+        };
+        let mut end = End::on_ring(map, capacity, side, bell, Options::from_env());
+        if let Inner::Ring(r) = &mut end.inner {
+            if S::WHAT == "write" {
+                r.link.await_peer_close(r.map.header(), stream)?;
+            }
+            r.keep = Some(slot);
+        }
+        Ok(end)
+    }
+
+    fn on_ring(map: Arc<Mapping>, capacity: u64, side: S, bell: Arc<Bell>, opts: Options) -> Self {
         let inner = Inner::Ring(RingEnd {
-            map: Arc::new(map),
-            capacity: hello.capacity,
-            step: ring::copy_step(hello.capacity),
+            map,
+            capacity,
+            step: ring::copy_step(capacity),
             owner_pid: own_pid(),
             link: Link::new(side, bell),
+            keep: None,
         });
-        Ok(End { inner, opts })
+        End { inner, opts }
     }
 }
 
@@ -181,11 +265,23 @@ fn own_pid() -> u32 {
 
 impl<S: Side, X> Drop for End<S, X> {
     /// Closes the end: the peer sees the close flag, and is woken if it
-    /// sleeps; then the socket and the pipe, if any, close (the hang-up).
+    /// sleeps; then the socket and the pipe, if any, close (the hang-up),
+    /// unless the end is kept for the next stream: then they go back to
+    /// its slot with the mapping, if the stream was done with cleanly.
     fn drop(&mut self) {
-        if let Inner::Ring(r) = &self.inner {
+        if let Inner::Ring(r) = &mut self.inner {
             if r.owner_pid == own_pid() {
-                r.link.close(r.map.header());
+                let h = r.map.header();
+                let clean = r.keep.is_some() && r.link.done_cleanly(h);
+                r.link.close(h);
+                if let Some(slot) = &r.keep {
+                    slot.give_back(clean.then(|| KeptRing {
+                        map: r.map.clone(),
+                        bell: r.link.bell.clone(),
+                        capacity: r.capacity,
+                        stream: r.link.side.stream(),
+                    }));
+                }
             }
         }
     }

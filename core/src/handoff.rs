@@ -25,6 +25,13 @@
 //! `END`) instead of connecting again. That saves a connection (a socket,
 //! an accept and a request) per function and invocation. A function told
 //! `FAASIN_WARM=1` (or an older one) sends `E` and asks anew.
+//!
+//! Kept streams. A function that sends `S` in place of `K` says the same,
+//! and also that it can restart a kept end and that every end it keeps is
+//! back, done with cleanly (see `kept` in the crate's source). A grant's
+//! flag byte for an end is then one of: 0 no end, 1 an fd, 2 an fd to keep
+//! after the invocation, 3 no fd: the next stream on the end kept from the
+//! last invocation. Fds come in the order of the flags that carry one.
 
 use crate::endpoint;
 use std::io;
@@ -54,6 +61,50 @@ pub struct Streams {
     pub output: Option<OwnedFd>,
     /// `None` when the runner sent none (or an empty string).
     pub params: Option<String>,
+    /// What the function does with its input end and its output end.
+    pub reuse: [Reuse; 2],
+}
+
+/// What a warm function does with a granted end (the module
+/// documentation's flag bytes 1, 2 and 3).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// Opens the fd, and closes it with the stream.
+    #[default]
+    No,
+    /// Opens the fd, and keeps it for a restart once the stream is done.
+    Keep,
+    /// No fd came: restarts the end kept from the last invocation.
+    Restart,
+}
+
+/// One end of a grant, as the runner sends it.
+#[derive(Debug, Clone, Copy)]
+pub enum GrantEnd<'a> {
+    None,
+    Fd(BorrowedFd<'a>),
+    /// An fd the function keeps for the next streams between the same two.
+    Keep(BorrowedFd<'a>),
+    /// The function's kept end, restarted.
+    Restart,
+}
+
+impl<'a> GrantEnd<'a> {
+    fn flag(self) -> u8 {
+        match self {
+            GrantEnd::None => 0,
+            GrantEnd::Fd(_) => 1,
+            GrantEnd::Keep(_) => 2,
+            GrantEnd::Restart => 3,
+        }
+    }
+
+    fn fd(self) -> Option<BorrowedFd<'a>> {
+        match self {
+            GrantEnd::Fd(fd) | GrantEnd::Keep(fd) => Some(fd),
+            GrantEnd::None | GrantEnd::Restart => None,
+        }
+    }
 }
 
 fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
@@ -151,6 +202,12 @@ pub fn send_result(conn: OwnedFd, value: &[u8]) -> io::Result<()> {
 /// comes on the same connection ([`next_invocation`]).
 pub fn send_result_and_stay(conn: BorrowedFd<'_>, value: &[u8]) -> io::Result<()> {
     send_value(conn, value, b"K")
+}
+
+/// [`send_result_and_stay`] from a function whose kept ends are all back,
+/// done with cleanly: the runner may restart them (`S`).
+pub fn send_result_restartable(conn: BorrowedFd<'_>, value: &[u8]) -> io::Result<()> {
+    send_value(conn, value, b"S")
 }
 
 fn send_value(conn: BorrowedFd<'_>, value: &[u8], end: &[u8]) -> io::Result<()> {
@@ -279,21 +336,34 @@ fn await_answer(
             ))
         }
     };
-    let want = reply[2] as usize + reply[3] as usize;
-    if reply[2] > 1 || reply[3] > 1 || fds.len() != want {
+    let reuse = |flag: u8| match flag {
+        0 | 1 => Some(Reuse::No),
+        2 => Some(Reuse::Keep),
+        3 => Some(Reuse::Restart),
+        _ => None,
+    };
+    let (Some(in_reuse), Some(out_reuse)) = (reuse(reply[2]), reuse(reply[3])) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "handoff reply with an unknown flag byte",
+        ));
+    };
+    let carries = |flag: u8| flag == 1 || flag == 2;
+    if fds.len() != carries(reply[2]) as usize + carries(reply[3]) as usize {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "handoff reply carries the wrong number of fds",
         ));
     }
-    let output = if reply[3] == 1 { fds.pop() } else { None };
-    let input = if reply[2] == 1 { fds.pop() } else { None };
+    let output = if carries(reply[3]) { fds.pop() } else { None };
+    let input = if carries(reply[2]) { fds.pop() } else { None };
     Ok((
         sock,
         Answer::Granted(Streams {
             input,
             output,
             params,
+            reuse: [in_reuse, out_reuse],
         }),
     ))
 }
@@ -392,14 +462,27 @@ pub fn grant(
     output: Option<BorrowedFd<'_>>,
     params: &[u8],
 ) -> io::Result<()> {
+    let input = input.map_or(GrantEnd::None, GrantEnd::Fd);
+    let output = output.map_or(GrantEnd::None, GrantEnd::Fd);
+    grant_ends(conn, input, output, params)
+}
+
+/// [`grant`] to a warm function that said it can restart kept ends
+/// ([`ReturnValue::restartable`]): each end may also be kept or restarted.
+pub fn grant_ends(
+    conn: BorrowedFd<'_>,
+    input: GrantEnd<'_>,
+    output: GrantEnd<'_>,
+    params: &[u8],
+) -> io::Result<()> {
     check_params(params)?;
-    let fds: Vec<_> = input
-        .iter()
-        .chain(output.iter())
+    let fds: Vec<_> = [input.fd(), output.fd()]
+        .into_iter()
+        .flatten()
         .map(|f| f.as_raw_fd())
         .collect();
     let mut msg = Vec::with_capacity(GRANT_HEADER + params.len());
-    msg.extend_from_slice(&[b'O', b'K', input.is_some() as u8, output.is_some() as u8]);
+    msg.extend_from_slice(&[b'O', b'K', input.flag(), output.flag()]);
     msg.extend_from_slice(params);
     endpoint::send_with_fds(conn, &msg, &fds)
 }
@@ -417,8 +500,10 @@ pub struct ReturnValue {
     /// Whether bytes beyond `max` were dropped.
     pub cut: bool,
     /// Whether the function waits on this connection for its next reply
-    /// (it ended the value with `K`; see the module documentation).
+    /// (it ended the value with `K` or `S`; see the module documentation).
     pub stays: bool,
+    /// Whether its kept ends may be restarted (it ended the value with `S`).
+    pub restartable: bool,
 }
 
 /// Server side: reads a warm function's return value from its invocation's
@@ -470,11 +555,12 @@ pub fn read_result_within(
                     "the function closed its invocation without finishing it",
                 ))
             }
-            Some((end @ (b'E' | b'K'), [])) => {
+            Some((end @ (b'E' | b'K' | b'S'), [])) => {
                 return Ok(ReturnValue {
                     value: kept,
                     cut,
-                    stays: *end == b'K',
+                    stays: *end != b'E',
+                    restartable: *end == b'S',
                 })
             }
             Some((b'V', piece)) => {

@@ -26,7 +26,9 @@
 //! parameters of [`crate::params`], and `finish` prints the return value on
 //! stdout, so the same function serves both.
 
-use crate::{handoff, Reader, Writer};
+use crate::handoff::{self, Reuse};
+use crate::kept::Slot;
+use crate::{Reader, Writer};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -89,6 +91,9 @@ pub struct Completion {
     conn: Option<OwnedFd>,
     /// Where `conn` waits for the next invocation, if the runner keeps it.
     kept: Option<Kept>,
+    /// Where this invocation's input and output ends are kept, if they are
+    /// (see `kept`): the return value says whether they can restart.
+    slots: [Arc<Slot>; 2],
     params: Option<String>,
 }
 
@@ -104,7 +109,11 @@ impl Completion {
     pub fn finish(self, value: &[u8]) -> io::Result<()> {
         match (self.conn, self.kept) {
             (Some(c), Some(kept)) => {
-                handoff::send_result_and_stay(c.as_fd(), value)?;
+                if self.slots.iter().all(|s| s.restartable()) {
+                    handoff::send_result_restartable(c.as_fd(), value)?;
+                } else {
+                    handoff::send_result_and_stay(c.as_fd(), value)?;
+                }
                 *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
                 Ok(())
             }
@@ -137,6 +146,9 @@ pub struct Invocations {
     /// The spin budgets of the last invocation's read and write ends, for
     /// the next one's (see `SpinBudget::share`).
     budgets: [Arc<AtomicU64>; 2],
+    /// Where the input and output ends are kept between invocations when
+    /// the runner asks (see `kept`).
+    slots: [Arc<Slot>; 2],
 }
 
 /// The invocations this process serves: many when the runner started it
@@ -167,6 +179,7 @@ pub fn invocations() -> Invocations {
     Invocations {
         state,
         budgets: Default::default(),
+        slots: [Slot::new(), Slot::new()],
     }
 }
 
@@ -185,6 +198,7 @@ impl Iterator for Invocations {
                     done: Completion {
                         conn: None,
                         kept: None,
+                        slots: self.slots.clone(),
                         params: crate::params(),
                     },
                 })
@@ -208,17 +222,18 @@ impl Iterator for Invocations {
                     Ok(None) => return None,
                     Err(e) => return Some(Err(e)),
                 };
-                let missing = |what: &str| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("the FAASIN runner handed this invocation no {what} stream"),
-                    )
-                };
+                // A fresh end gets a fresh slot: an end of the last
+                // invocation still open gives its ring back to its own.
+                for (slot, reuse) in self.slots.iter_mut().zip(streams.reuse) {
+                    if reuse != Reuse::Restart {
+                        *slot = Slot::new();
+                    }
+                }
+                let [in_slot, out_slot] = self.slots.clone();
+                let [in_reuse, out_reuse] = streams.reuse;
                 let inv = (|| {
-                    let mut input =
-                        Reader::from_fd(streams.input.ok_or_else(|| missing("input"))?)?;
-                    let mut output =
-                        Writer::from_fd(streams.output.ok_or_else(|| missing("output"))?)?;
+                    let mut input = Reader::granted(streams.input, in_reuse, in_slot)?;
+                    let mut output = Writer::granted(streams.output, out_reuse, out_slot)?;
                     input.share_spin_budget(Arc::clone(&self.budgets[0]));
                     output.share_spin_budget(Arc::clone(&self.budgets[1]));
                     Ok(Invocation {
@@ -227,6 +242,7 @@ impl Iterator for Invocations {
                         done: Completion {
                             conn: Some(conn),
                             kept: kept.clone(),
+                            slots: self.slots.clone(),
                             params: streams.params,
                         },
                     })
@@ -326,6 +342,7 @@ mod tests {
                 kept: stays.then(Kept::default),
             },
             budgets: Default::default(),
+            slots: [Slot::new(), Slot::new()],
         };
         (dir, listener, it)
     }

@@ -36,6 +36,7 @@ mod function_env;
 pub mod handoff;
 mod header;
 mod invocations;
+mod kept;
 mod mapping;
 mod options;
 mod probe;

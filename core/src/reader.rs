@@ -76,6 +76,18 @@ impl Reader {
         })
     }
 
+    /// The input end a warm function was granted (see `End::granted`).
+    pub(crate) fn granted(
+        fd: Option<OwnedFd>,
+        reuse: crate::handoff::Reuse,
+        slot: std::sync::Arc<crate::kept::Slot>,
+    ) -> io::Result<Reader> {
+        Ok(Reader {
+            end: End::granted(fd, reuse, (Role::Reader, FALLBACK_BUF), slot, "input")?,
+            borrowed: 0,
+        })
+    }
+
     /// Bytes that can be read now without waiting.
     pub fn available(&mut self) -> io::Result<usize> {
         match &mut self.end.inner {

@@ -169,6 +169,14 @@ pub(crate) trait Side: Sized {
     /// not a division, on the per-message path.
     fn offset(&self) -> usize;
 
+    /// Which stream of the ring this side is on: 1 on a fresh endpoint,
+    /// one more at each restart of a kept one (see `kept`). A close flag
+    /// holds the last stream its end closed.
+    fn stream(&self) -> u32;
+
+    /// Puts this side on stream `stream` of a kept ring.
+    fn set_stream(&mut self, stream: u32);
+
     /// Loads and validates the peer's position; returns the bytes this
     /// side may now take.
     fn refresh(&mut self, h: &Header) -> Result<u64, Corrupt> {
@@ -230,8 +238,13 @@ pub(crate) trait Side: Sized {
     /// `refresh` after a true answer: every byte committed before the close
     /// is then visible.
     fn peer_closed(&self, h: &Header) -> bool {
+        self.peer_closed_from(h, self.stream())
+    }
+
+    /// Whether the peer closed stream `stream` (or a later one).
+    fn peer_closed_from(&self, h: &Header, stream: u32) -> bool {
         // SYNC POINT. Acquire: pairs with the Release store in `close`.
-        Self::words(h).peer_closed.load(Ordering::Acquire) != 0
+        closed_since(Self::words(h).peer_closed.load(Ordering::Acquire), stream)
     }
 
     /// Marks our end closed. Returns what the peer armed its waiting flag
@@ -241,9 +254,18 @@ pub(crate) trait Side: Sized {
         // SYNC POINT. Release: pairs with the Acquire load in `peer_closed`:
         // a peer that sees the flag also sees every position we stored
         // before it, so the reader's EOF comes only after all data.
-        w.closed.store(1, Ordering::Release);
+        w.closed.store(self.stream(), Ordering::Release);
         take_flag(w.peer_waiting)
     }
+}
+
+/// Whether a close flag holding `flag` says that stream `stream` is closed:
+/// the flag names it or a later one. Streams count on by one per restart,
+/// so the difference, taken modulo 2^32, is small either way; a hostile
+/// value only ends the stream early, as a hostile close does.
+#[inline]
+fn closed_since(flag: u32, stream: u32) -> bool {
+    (flag.wrapping_sub(stream) as i32) >= 0
 }
 
 /// How far position `to` is past position `from`. Positions are byte
@@ -265,6 +287,8 @@ pub(crate) struct Producer {
     /// The reader position last loaded and validated.
     /// Invariant: `ahead(write_pos, seen_read_pos) <= capacity`.
     seen_read_pos: u64,
+    /// See `Side::stream`.
+    stream: u32,
 }
 
 impl Producer {
@@ -275,6 +299,7 @@ impl Producer {
             capacity,
             write_pos,
             seen_read_pos: read_pos,
+            stream: 1,
         }
     }
 }
@@ -351,6 +376,14 @@ impl Side for Producer {
     fn offset(&self) -> usize {
         (self.write_pos & (self.capacity - 1)) as usize
     }
+
+    fn stream(&self) -> u32 {
+        self.stream
+    }
+
+    fn set_stream(&mut self, stream: u32) {
+        self.stream = stream;
+    }
 }
 
 /// The most one copy moves before it is published (write) or given back
@@ -372,6 +405,8 @@ pub(crate) struct Consumer {
     /// The writer position last loaded and validated.
     /// Invariant: `ahead(seen_write_pos, read_pos) <= capacity`.
     seen_write_pos: u64,
+    /// See `Side::stream`.
+    stream: u32,
 }
 
 impl Consumer {
@@ -381,6 +416,7 @@ impl Consumer {
             capacity,
             read_pos: start,
             seen_write_pos: start,
+            stream: 1,
         }
     }
 }
@@ -445,6 +481,14 @@ impl Side for Consumer {
 
     fn offset(&self) -> usize {
         (self.read_pos & (self.capacity - 1)) as usize
+    }
+
+    fn stream(&self) -> u32 {
+        self.stream
+    }
+
+    fn set_stream(&mut self, stream: u32) {
+        self.stream = stream;
     }
 }
 

@@ -49,6 +49,25 @@ pub(crate) trait Doorbell {
     fn sleep(&self, deadline: Option<Instant>, what: &str) -> io::Result<bool>;
 }
 
+/// A doorbell shared with whoever keeps it between streams (`kept`).
+impl<D: Doorbell> Doorbell for std::sync::Arc<D> {
+    fn arm_as(&self, polled: bool) -> u32 {
+        (**self).arm_as(polled)
+    }
+
+    fn ring(&self, armed: u32) {
+        (**self).ring(armed)
+    }
+
+    fn drain(&self) -> io::Result<bool> {
+        (**self).drain()
+    }
+
+    fn sleep(&self, deadline: Option<Instant>, what: &str) -> io::Result<bool> {
+        (**self).sleep(deadline, what)
+    }
+}
+
 /// A byte that a spinning wait loads with each look at the peer's position.
 /// The reader passes the first byte the writer will fill, so that the look
 /// which sees the new write_pos has usually fetched that line in parallel,
@@ -293,6 +312,52 @@ impl<S: Side, B: Doorbell> Link<S, B> {
         if armed != 0 {
             self.bell.ring(armed);
         }
+    }
+
+    /// Waits until the peer has closed stream `stream` of a kept ring (see
+    /// `kept`): a restarted writer must not write before the reader is
+    /// done with the last stream. The peer's hang-up ends the wait with
+    /// `BrokenPipe`.
+    pub(crate) fn await_peer_close(&mut self, h: &Header, stream: u32) -> io::Result<()> {
+        let how = self.bell.arm_as(false);
+        loop {
+            self.side.arm(h, how);
+            if self.side.peer_closed_from(h, stream) {
+                self.side.disarm(h);
+                return Ok(());
+            }
+            match self.bell.sleep(None, S::WHAT) {
+                Ok(false) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(true) => {
+                    self.side.disarm(h);
+                    self.peer_gone = true;
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the peer of a kept FAASIN stream end is gone",
+                    ));
+                }
+                Err(e) => {
+                    self.side.disarm(h);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Whether this end may carry the next stream of a kept ring once it
+    /// closes: its peer did not hang up, and a reader read its stream to
+    /// the end (the writer closed it and nothing is left), so that the
+    /// next stream starts where it stands.
+    pub(crate) fn done_cleanly(&mut self, h: &Header) -> bool {
+        if self.peer_gone {
+            return false;
+        }
+        if S::WHAT == "write" {
+            return true;
+        }
+        // The close flag first: once it is seen, so is every commit before it.
+        self.side.peer_closed(h) && matches!(self.side.refresh(h), Ok(0))
     }
 }
 

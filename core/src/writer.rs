@@ -54,6 +54,18 @@ impl Writer {
         })
     }
 
+    /// The output end a warm function was granted (see `End::granted`).
+    pub(crate) fn granted(
+        fd: Option<OwnedFd>,
+        reuse: crate::handoff::Reuse,
+        slot: std::sync::Arc<crate::kept::Slot>,
+    ) -> io::Result<Writer> {
+        Ok(Writer {
+            end: End::granted(fd, reuse, (Role::Writer, 0), slot, "output")?,
+            reserved: 0,
+        })
+    }
+
     /// Reserves at least `min` writable bytes (up to all free space) and
     /// returns them as a grant. Fill it, then [`WriteGrant::commit`] the bytes
     /// to publish; dropping the grant publishes nothing.

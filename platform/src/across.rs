@@ -333,8 +333,8 @@ fn wire(
         .map(|k| {
             let missing = || format!("edge {k} or {} has no end here", k + 1);
             Ok((
-                reads[k].take().ok_or_else(missing)?,
-                writes[k + 1].take().ok_or_else(missing)?,
+                Some(reads[k].take().ok_or_else(missing)?),
+                Some(writes[k + 1].take().ok_or_else(missing)?),
             ))
         })
         .collect::<Result<Vec<_>, String>>()?;

@@ -22,7 +22,6 @@ use faasin_runner::chain::check_capacity;
 use faasin_runner::invocation::{Ends, Output};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,13 +200,13 @@ fn wire(
         let input = grant
             .stream(INPUT_WAIT)
             .ok_or("its input stream did not come")?;
-        let mut reads: Vec<OwnedFd> = vec![input.into()];
-        let mut writes: Vec<OwnedFd> = Vec::with_capacity(n);
+        let mut reads = vec![Some(input.into())];
+        let mut writes = Vec::with_capacity(n);
         for (r, w) in rings {
-            reads.push(r);
-            writes.push(w);
+            reads.push(Some(r));
+            writes.push(Some(w));
         }
-        writes.push(out.into());
+        writes.push(Some(out.into()));
         Ok(Ends {
             instances: reads.into_iter().zip(writes).collect(),
             feed: None,

@@ -15,7 +15,7 @@ use crate::handoff_server::HandoffServer;
 use crate::options::{KILL_AFTER, MAX_RETURN, TICK};
 use crate::process::{self, Exit, HandoffAt};
 use crate::report::WarmFunction;
-use faasin::handoff;
+use faasin::handoff::{self, GrantEnd};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -191,23 +191,20 @@ impl Instance {
     /// Hands it an invocation's ends and parameters (empty: none); its
     /// return value will come on the connection. Parameters that
     /// `faasin::handoff::check_params` refuses leave it asking.
-    pub fn grant(&mut self, input: OwnedFd, output: OwnedFd, params: &[u8]) -> Result<(), String> {
+    pub fn grant(
+        &mut self,
+        input: GrantEnd<'_>,
+        output: GrantEnd<'_>,
+        params: &[u8],
+    ) -> Result<(), String> {
         handoff::check_params(params)
             .map_err(|e| format!("cannot hand {} its invocation: {e}", self.name))?;
         let conn = self
             .asked
             .take()
             .ok_or_else(|| format!("{} was granted an invocation it did not ask for", self.name))?;
-        handoff::grant(
-            conn.as_fd(),
-            Some(input.as_fd()),
-            Some(output.as_fd()),
-            params,
-        )
-        .map_err(|e| format!("cannot hand {} its streams: {e}", self.name))?;
-        // Our copies close here, so that its exit is seen by its neighbours
-        // as EOF or a broken pipe.
-        drop((input, output));
+        handoff::grant_ends(conn.as_fd(), input, output, params)
+            .map_err(|e| format!("cannot hand {} its streams: {e}", self.name))?;
         self.running = Some(conn);
         Ok(())
     }

@@ -59,18 +59,29 @@ pub fn streamed(
     let edges = w
         .take_edges()
         .map_err(|e| format!("cannot create a stream: {e}"))?;
-    let report = streamed_on(w, Ends::of_chain(edges), input, output)?;
+    let kept_edges = edges
+        .iter()
+        .filter(|(r, w)| r.is_none() && w.is_none())
+        .count();
+    let mut report = streamed_on(w, Ends::of_chain(edges), input, output).inspect_err(|_| {
+        // Whatever an instance kept of this invocation's streams is not to
+        // be trusted for the next one.
+        w.forget_kept();
+    })?;
     // Every end of this invocation's streams is closed now: the next
     // invocation's can be made while the instances ask for it.
     w.prepare_edges();
+    report.kept_edges = kept_edges;
     Ok(report)
 }
 
 /// The fds of one streamed invocation. Instance `i` reads `instances[i].0`
 /// and writes `instances[i].1`; neighbours need not share a stream (an
-/// edge to another host is a socket whose other end is elsewhere).
+/// edge to another host is a socket whose other end is elsewhere). `None`:
+/// the instance restarts the end it kept from the last invocation (see
+/// `WarmChain::take_edges`).
 pub struct Ends {
-    pub instances: Vec<(OwnedFd, OwnedFd)>,
+    pub instances: Vec<(Option<OwnedFd>, Option<OwnedFd>)>,
     /// Where the runner feeds the input, if it does.
     pub feed: Option<OwnedFd>,
     /// Where the runner drains the output from, if it does.
@@ -81,15 +92,15 @@ impl Ends {
     /// A chain's edges (read end, write end): function `i` reads edge `i`
     /// and writes edge `i + 1`, the runner feeds the first and drains the
     /// last.
-    pub fn of_chain(edges: Vec<(OwnedFd, OwnedFd)>) -> Ends {
+    pub fn of_chain(edges: Vec<(Option<OwnedFd>, Option<OwnedFd>)>) -> Ends {
         let mut reads = Vec::with_capacity(edges.len());
         let mut writes = Vec::with_capacity(edges.len());
         for (r, w) in edges {
             reads.push(r);
             writes.push(w);
         }
-        let feed = (!writes.is_empty()).then(|| writes.remove(0));
-        let drain = reads.pop();
+        let feed = (!writes.is_empty()).then(|| writes.remove(0)).flatten();
+        let drain = reads.pop().flatten();
         Ends {
             instances: reads.into_iter().zip(writes).collect(),
             feed,
@@ -142,6 +153,7 @@ pub fn streamed_on(
         finished_s: finished,
         return_values: values,
         output_bytes: out_len,
+        kept_edges: 0,
     })
 }
 
@@ -276,7 +288,7 @@ impl Stages for InstanceStages<'_, '_> {
 
 impl InstanceStages<'_, '_> {
     fn run_one(&mut self, i: usize, ends: StageEnds) -> Result<(), String> {
-        self.w.grant(i, ends.input, ends.output)?;
+        self.w.grant(i, Some(ends.input), Some(ends.output))?;
         let limit = Instant::now() + Duration::from_secs(24 * 3600);
         loop {
             match self.w.next_event(limit, "an invocation ran")? {
@@ -343,5 +355,6 @@ pub fn staged(
         finished_s: stages.finished,
         return_values: stages.values,
         output_bytes: out.len() as u64,
+        kept_edges: 0,
     })
 }

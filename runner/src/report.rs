@@ -108,6 +108,10 @@ pub struct InvocationReport {
     /// Each function's return value (JSON if it parses, else text).
     pub return_values: Vec<serde_json::Value>,
     pub output_bytes: u64,
+    /// Edges between functions whose streams ran on the ends the two kept
+    /// from the last invocation (over FAASIN, in a chain the runner keeps
+    /// together), not on fresh ones.
+    pub kept_edges: usize,
 }
 
 /// What `faasin run --warm N` tells.

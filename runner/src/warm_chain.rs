@@ -11,9 +11,9 @@ use crate::instance::{wait_any, Event, Instance, Start};
 use crate::options::{SetupError, KILL_AFTER, TICK};
 use crate::transport::{self, Transport};
 use crate::workers::Workers;
-use faasin::handoff;
+use faasin::handoff::{self, GrantEnd, Reuse};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +34,16 @@ pub enum ChainEvent {
     Ended(String),
 }
 
+/// How an end that is (or is not) there is granted as `reuse` asks.
+fn grant_end(reuse: Reuse, fd: Option<&OwnedFd>) -> Option<GrantEnd<'_>> {
+    match (reuse, fd) {
+        (Reuse::Restart, None) => Some(GrantEnd::Restart),
+        (Reuse::No, Some(fd)) => Some(GrantEnd::Fd(fd.as_fd())),
+        (Reuse::Keep, Some(fd)) => Some(GrantEnd::Keep(fd.as_fd())),
+        _ => None,
+    }
+}
+
 pub struct WarmChain<'a> {
     pub chain: &'a Chain,
     pub instances: Vec<Instance>,
@@ -47,7 +57,7 @@ pub struct WarmChain<'a> {
     /// while the functions ask for it (every end of the previous streams is
     /// closed by then, see [`WarmChain::edge`]), so that an invocation
     /// starts with its grants.
-    next_edges: Option<Vec<(OwnedFd, OwnedFd)>>,
+    next_edges: Option<Vec<(Option<OwnedFd>, Option<OwnedFd>)>>,
     /// One worker per blocking job of an invocation: its feeder and its
     /// output pump (return values are read by the invocation's thread).
     pub workers: Workers,
@@ -58,6 +68,15 @@ pub struct WarmChain<'a> {
     cancel: Option<Arc<AtomicBool>>,
     /// The parameters granted with each invocation's streams (empty: none).
     params: Vec<u8>,
+    /// Whether the edges between its instances are kept from one
+    /// invocation to the next (FAASIN rings between instances that stay
+    /// together: a chain this runner started).
+    keeps: bool,
+    /// Per edge, what its ends are granted as (see `take_edges`).
+    reuse: Vec<Reuse>,
+    /// Per instance, whether its last return value said that its kept ends
+    /// can restart.
+    restartable: Vec<bool>,
 }
 
 /// How a warm chain is started.
@@ -90,6 +109,9 @@ impl<'a> WarmChain<'a> {
             start,
             cancel: None,
             params: Vec::new(),
+            keeps: setup.transport == Transport::Faasin,
+            reuse: vec![Reuse::No; chain.functions.len() + 1],
+            restartable: vec![false; chain.functions.len()],
         };
         for (i, f) in chain.functions.iter().enumerate() {
             let at = Start {
@@ -126,6 +148,7 @@ impl<'a> WarmChain<'a> {
     ) -> WarmChain<'a> {
         let mut rings = rings;
         rings.resize_with(instances.len() + 1, || None);
+        let n = instances.len();
         WarmChain {
             chain,
             rings,
@@ -138,6 +161,10 @@ impl<'a> WarmChain<'a> {
             start: Instant::now(),
             cancel,
             params: Vec::new(),
+            // Its instances go back to a pool, and meet other neighbours.
+            keeps: false,
+            reuse: vec![Reuse::No; n + 1],
+            restartable: vec![false; n],
         }
     }
 
@@ -152,9 +179,33 @@ impl<'a> WarmChain<'a> {
         Ok(())
     }
 
-    /// Hands instance `i` an invocation's ends, with the parameters.
-    pub fn grant(&mut self, i: usize, input: OwnedFd, output: OwnedFd) -> Result<(), String> {
-        self.instances[i].grant(input, output, &self.params)
+    /// Hands instance `i` an invocation's ends, with the parameters: the
+    /// fds of fresh ends, `None` for an end it kept (see `take_edges`).
+    pub fn grant(
+        &mut self,
+        i: usize,
+        input: Option<OwnedFd>,
+        output: Option<OwnedFd>,
+    ) -> Result<(), String> {
+        let (Some(input_end), Some(output_end)) = (
+            grant_end(self.reuse[i], input.as_ref()),
+            grant_end(self.reuse[i + 1], output.as_ref()),
+        ) else {
+            return Err(format!(
+                "{}: an end of its invocation does not match its grant",
+                self.instances[i].name
+            ));
+        };
+        self.instances[i].grant(input_end, output_end, &self.params)
+        // Our copies of the fds close here, so that its exit is seen by its
+        // neighbours as EOF or a broken pipe.
+    }
+
+    /// Nothing an instance kept of the last invocation's streams is
+    /// restarted: after an invocation that failed, every edge is fresh.
+    pub fn forget_kept(&mut self) {
+        self.restartable.iter_mut().for_each(|r| *r = false);
+        self.next_edges = None;
     }
 
     /// The instances back, for whoever lent them, and each edge's ring
@@ -186,13 +237,40 @@ impl<'a> WarmChain<'a> {
         }
     }
 
-    /// Every edge of an invocation: input, between functions, output.
-    pub fn take_edges(&mut self) -> io::Result<Vec<(OwnedFd, OwnedFd)>> {
+    /// Every edge of an invocation: input, between functions, output. An
+    /// edge between two instances that both said their kept ends can
+    /// restart (`handoff::ReturnValue::restartable`) is kept: granted once
+    /// as ends to keep, then restarted with no fds at all (see the `kept`
+    /// module of the faasin crate); its place here is `(None, None)`. The
+    /// edges the runner feeds and drains are fresh every time.
+    pub fn take_edges(&mut self) -> io::Result<Vec<(Option<OwnedFd>, Option<OwnedFd>)>> {
         if let Some(e) = self.next_edges.take() {
             return Ok(e);
         }
-        (0..=self.chain.functions.len())
-            .map(|i| self.edge(i))
+        let n = self.chain.functions.len();
+        (0..=n)
+            .map(|i| {
+                let keep = self.keeps
+                    && (1..n).contains(&i)
+                    && self.restartable[i - 1]
+                    && self.restartable[i];
+                let reuse = match (keep, self.reuse[i]) {
+                    (false, _) => Reuse::No,
+                    (true, Reuse::No) => Reuse::Keep,
+                    (true, _) => Reuse::Restart,
+                };
+                if reuse == Reuse::No && self.reuse[i] != Reuse::No {
+                    // Its last ring may still be mapped by an end that was
+                    // kept: the fresh ends get fresh memory.
+                    self.rings[i] = None;
+                }
+                self.reuse[i] = reuse;
+                if reuse == Reuse::Restart {
+                    return Ok((None, None));
+                }
+                let (r, w) = self.edge(i)?;
+                Ok((Some(r), Some(w)))
+            })
             .collect()
     }
 
@@ -260,10 +338,11 @@ impl<'a> WarmChain<'a> {
 
     /// A return value as the report shows it, or why there is none.
     pub fn result(
-        &self,
+        &mut self,
         i: usize,
         r: io::Result<handoff::ReturnValue>,
     ) -> Result<serde_json::Value, String> {
+        self.restartable[i] = matches!(&r, Ok(v) if v.restartable);
         match r {
             Ok(v) => Ok(crate::report::return_value(&v.value)),
             Err(e) => Err(format!(
