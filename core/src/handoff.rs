@@ -604,6 +604,8 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(150));
                 send_result_and_stay(conn.as_fd(), b"late").unwrap();
                 let (_streams, conn) = next_invocation(conn).unwrap().unwrap();
+                send_result_restartable(conn.as_fd(), b"kept").unwrap();
+                let (_streams, conn) = next_invocation(conn).unwrap().unwrap();
                 std::thread::sleep(Duration::from_millis(150));
                 send_result(conn, b"later").unwrap();
             })
@@ -613,15 +615,18 @@ mod tests {
             read_request(conn.as_fd(), Duration::from_millis(20)).unwrap(),
             "t"
         );
-        grant(conn.as_fd(), None, None, b"").unwrap();
-        let first = read_result(conn.as_fd(), 100).unwrap();
-        assert_eq!((first.value.as_slice(), first.stays), (&b"late"[..], true));
-        grant(conn.as_fd(), None, None, b"").unwrap();
-        let second = read_result(conn.as_fd(), 100).unwrap();
-        assert_eq!(
-            (second.value.as_slice(), second.stays),
-            (&b"later"[..], false)
-        );
+        let mut results = Vec::new();
+        for _ in 0..3 {
+            grant(conn.as_fd(), None, None, b"").unwrap();
+            let r = read_result(conn.as_fd(), 100).unwrap();
+            results.push((String::from_utf8(r.value).unwrap(), r.stays, r.restartable));
+        }
+        let want = [
+            ("late", true, false),
+            ("kept", true, true),
+            ("later", false, false),
+        ];
+        assert_eq!(results, want.map(|(v, s, k)| (v.to_string(), s, k)));
         client.join().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -720,6 +725,34 @@ mod tests {
         .unwrap();
         assert!(s.input.is_none() && s.output.is_some());
         assert_eq!(s.params, None);
+    }
+
+    /// Ends to keep and ends to restart: the flag bytes say which, and only
+    /// the ends that carry an fd take one; an unknown flag is refused.
+    #[test]
+    fn a_grant_keeps_or_restarts_ends() {
+        let (r, _w) = crate::pipe_fds(4096).unwrap();
+        let s = answer_to(|conn| {
+            grant_ends(conn, GrantEnd::Restart, GrantEnd::Keep(r.as_fd()), b"p").unwrap()
+        })
+        .unwrap();
+        assert!(s.input.is_none() && s.output.is_some());
+        assert_eq!(s.reuse, [Reuse::Restart, Reuse::Keep]);
+        let s = answer_to(|conn| {
+            grant_ends(conn, GrantEnd::Fd(r.as_fd()), GrantEnd::Restart, b"").unwrap()
+        })
+        .unwrap();
+        assert!(s.input.is_some() && s.output.is_none());
+        assert_eq!(s.reuse, [Reuse::No, Reuse::Restart]);
+        // A restart carries no fd: one more is a malformed grant.
+        let e = answer_to(|conn| {
+            endpoint::send_with_fds(conn, b"OK\x03\x00", &[r.as_raw_fd()]).unwrap()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("wrong number of fds"), "{e}");
+        let e = answer_to(|conn| endpoint::send_with_fds(conn, b"OK\x04\x00", &[]).unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown flag byte"), "{e}");
     }
 
     /// A reply with more fds than its flags say is refused, however many

@@ -840,6 +840,58 @@ mod loom_model {
         hang_up(|_| true);
     }
 
+    /// A kept ring carries a second stream (see `kept`): the restarted
+    /// writer waits for the reader's close of the first, so that no byte
+    /// of the second is read as part of the first and the first's EOF
+    /// comes where its writer closed it; the reader, which read the first
+    /// to its end, starts the second where it stands.
+    #[test]
+    fn a_restarted_stream_follows_the_last_without_mixing_or_losing_a_wakeup() {
+        use super::Link;
+        use crate::ring::{Consumer, Producer, Side};
+        loom::model(|| {
+            let (ring, mut w, mut r) = Ring::new(CAP);
+            let data = slots();
+            let (h, data_w) = (ring.h.clone(), data.clone());
+            let writer = loom::thread::spawn(move || {
+                let fill = |v: u8| {
+                    let data_w = data_w.clone();
+                    move |off: usize, done: usize, _| {
+                        // SAFETY: free space, ours until committed.
+                        data_w[off % CAP as usize].with_mut(|p| unsafe { *p = v + done as u8 });
+                    }
+                };
+                assert_eq!(w.write(&h, 2, 1, &OPTS, fill(0)).unwrap(), 2);
+                w.close(&h);
+                let mut side = Producer::open(&h, CAP).unwrap();
+                side.set_stream(2);
+                let mut w = Link::new(side, w.bell);
+                w.await_peer_close(&h, 1).unwrap();
+                assert_eq!(w.write(&h, 1, 1, &OPTS, fill(7)).unwrap(), 1);
+                w.close(&h);
+            });
+            let read = |r: &mut Link<Consumer, _>, first: u64| {
+                ring.read_to_end(
+                    r,
+                    |_| false,
+                    |i, off| {
+                        // SAFETY: committed, ours until released.
+                        let b = data[off].with(|p| unsafe { *p });
+                        assert_eq!(u64::from(b), first + i);
+                    },
+                )
+            };
+            assert_eq!(read(&mut r, 0), 2, "the first stream's bytes, then its EOF");
+            assert!(r.done_cleanly(&ring.h));
+            r.close(&ring.h);
+            let mut side = Consumer::open(&ring.h, CAP).unwrap();
+            side.set_stream(2);
+            let mut r = Link::new(side, r.bell);
+            assert_eq!(read(&mut r, 7), 1, "the second stream's byte, then its EOF");
+            writer.join().unwrap();
+        });
+    }
+
     /// A reader that closes while the writer waits for space: the writer
     /// must be woken and fail with `BrokenPipe`, not sleep for ever.
     #[test]

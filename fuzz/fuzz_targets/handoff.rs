@@ -138,12 +138,15 @@ fn expected_reply(
     let Ok(params) = std::str::from_utf8(&bytes[4..]) else {
         return Err(ErrorKind::InvalidData);
     };
+    // Flags 1 and 2 (an fd, an fd to keep) carry an fd; 3 (restart a
+    // kept end) and 0 do not.
     let (i, o) = (bytes[2], bytes[3]);
-    if i > 1 || o > 1 || fds != usize::from(i + o) {
+    let carries = |flag: u8| usize::from(flag == 1 || flag == 2);
+    if i > 3 || o > 3 || fds != carries(i) + carries(o) {
         return Err(ErrorKind::InvalidData);
     }
     let params = (!params.is_empty()).then(|| params.to_string());
-    Ok(Some((i == 1, o == 1, params)))
+    Ok(Some((carries(i) == 1, carries(o) == 1, params)))
 }
 
 fn replies(replies: &[Message], hang_up: bool) {
