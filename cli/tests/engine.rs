@@ -8,6 +8,7 @@ use faasin_runner::chain::{Chain, Command, Function};
 use faasin_runner::guard::Guard;
 use faasin_runner::handoff_server::HandoffServer;
 use faasin_runner::invocation::{self, Output};
+use faasin_runner::report::InvocationReport;
 use faasin_runner::warm_chain::{Setup, WarmChain};
 use faasin_runner::Transport;
 use std::io::Write;
@@ -41,6 +42,53 @@ fn cat(name: &str) -> Function {
     }
 }
 
+/// A warm chain of `chain`'s functions over FAASIN, every one started.
+fn start<'a>(
+    chain: &'a Chain,
+    server: &HandoffServer,
+    guard: &mut Guard,
+    run_id: &str,
+) -> WarmChain<'a> {
+    let setup = Setup {
+        transport: Transport::Faasin,
+        server,
+        guard,
+        docker: "docker",
+        run_id,
+        timeout: None,
+    };
+    let w = WarmChain::start(chain, setup).unwrap();
+    assert!(w.start_error.is_none());
+    w
+}
+
+/// One invocation on `payload`, once every function asked: its report and
+/// its output.
+fn invoke(w: &mut WarmChain<'_>, payload: &[u8]) -> (InvocationReport, Vec<u8>) {
+    w.wait_all_asked().unwrap();
+    let out = Collected::default();
+    let mut dst: Output = Box::new(out.clone());
+    let input = Box::new(std::io::Cursor::new(payload.to_vec()));
+    let inv = invocation::streamed(w, input, &mut dst).unwrap();
+    let bytes = std::mem::take(&mut *out.0.lock().unwrap());
+    (inv, bytes)
+}
+
+/// Ends the chain once every function asked; each must exit 0.
+fn end_cleanly(w: &mut WarmChain<'_>) {
+    w.wait_all_asked().unwrap();
+    w.end_all(true, std::time::Duration::from_secs(5), "docker");
+    for inst in &w.instances {
+        assert!(!inst.alive(), "{} still runs", inst.name);
+        assert_eq!(
+            inst.status().and_then(|s| s.code()),
+            Some(0),
+            "{}",
+            inst.name
+        );
+    }
+}
+
 #[test]
 fn warm_chains_on_one_server_run_invocations_side_by_side() {
     let chain = Chain {
@@ -49,50 +97,24 @@ fn warm_chains_on_one_server_run_invocations_side_by_side() {
     let server = HandoffServer::start().unwrap();
     let mut guard = Guard::none("enginetest");
     let mut chains: Vec<WarmChain<'_>> = (0..3)
-        .map(|_| {
-            let setup = Setup {
-                transport: Transport::Faasin,
-                server: &server,
-                guard: &mut guard,
-                docker: "docker",
-                run_id: "enginetest",
-                timeout: None,
-            };
-            let w = WarmChain::start(&chain, setup).unwrap();
-            assert!(w.start_error.is_none());
-            w
-        })
+        .map(|_| start(&chain, &server, &mut guard, "enginetest"))
         .collect();
     std::thread::scope(|s| {
         for (k, w) in chains.iter_mut().enumerate() {
             s.spawn(move || {
-                w.wait_all_asked().unwrap();
                 for j in 0..4 {
                     // Bigger than the rings, different for every invocation.
                     let payload = bytes(300_000 + 1000 * k + j, (10 * k + j + 1) as u64);
-                    let out = Collected::default();
-                    let mut dst: Output = Box::new(out.clone());
-                    let input = Box::new(std::io::Cursor::new(payload.clone()));
-                    let inv = invocation::streamed(w, input, &mut dst).unwrap();
-                    assert!(
-                        *out.0.lock().unwrap() == payload,
-                        "chain {k} invocation {j}"
-                    );
+                    let (inv, out) = invoke(w, &payload);
+                    assert!(out == payload, "chain {k} invocation {j}");
                     for v in &inv.return_values {
                         assert_eq!(v["bytes"], payload.len() as u64, "chain {k}: {v}");
                     }
-                    w.wait_all_asked().unwrap();
                 }
             });
         }
     });
-    for w in &mut chains {
-        w.end_all(true, std::time::Duration::from_secs(5), "docker");
-        for inst in &w.instances {
-            assert!(!inst.alive(), "{} still runs", inst.name);
-            assert_eq!(inst.status().and_then(|s| s.code()), Some(0));
-        }
-    }
+    chains.iter_mut().for_each(end_cleanly);
 }
 
 /// The parameters a warm chain is given reach every function with each
@@ -127,24 +149,13 @@ fn every_function_gets_the_invocation_parameters() {
     };
     let server = HandoffServer::start().unwrap();
     let mut guard = Guard::none("enginetest-params");
-    let setup = Setup {
-        transport: Transport::Faasin,
-        server: &server,
-        guard: &mut guard,
-        docker: "docker",
-        run_id: "enginetest-params",
-        timeout: None,
-    };
-    let mut w = WarmChain::start(&chain, setup).unwrap();
-    assert!(w.start_error.is_none());
+    let mut w = start(&chain, &server, &mut guard, "enginetest-params");
     let invoke = |w: &mut WarmChain<'_>| {
-        w.wait_all_asked().unwrap();
-        let out = Collected::default();
-        let mut dst: Output = Box::new(out.clone());
-        let input = Box::new(std::io::Cursor::new(b"payload".to_vec()));
-        let inv = invocation::streamed(w, input, &mut dst).unwrap();
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        (inv.return_values[0].clone(), text)
+        let (inv, out) = invoke(w, b"payload");
+        (
+            inv.return_values[0].clone(),
+            String::from_utf8(out).unwrap(),
+        )
     };
     let params = r#"{"query": {"q": "ä"}}"#;
     w.set_params(params.into()).unwrap();
@@ -163,16 +174,7 @@ fn every_function_gets_the_invocation_parameters() {
     let (value, out) = invoke(&mut w);
     assert_eq!(value, serde_json::Value::Null);
     assert_eq!(out, "unset");
-    w.wait_all_asked().unwrap();
-    w.end_all(true, std::time::Duration::from_secs(5), "docker");
-    for inst in &w.instances {
-        assert_eq!(
-            inst.status().and_then(|s| s.code()),
-            Some(0),
-            "{}",
-            inst.name
-        );
-    }
+    end_cleanly(&mut w);
 }
 
 /// Over FAASIN, the edges between the functions of a warm chain the runner
@@ -219,38 +221,16 @@ fn a_warm_chain_keeps_its_edges_where_both_functions_can_restart_them() {
     ] {
         let chain = Chain { functions };
         let mut guard = Guard::none("enginetest-kept");
-        let setup = Setup {
-            transport: Transport::Faasin,
-            server: &server,
-            guard: &mut guard,
-            docker: "docker",
-            run_id: "enginetest-kept",
-            timeout: None,
-        };
-        let mut w = WarmChain::start(&chain, setup).unwrap();
-        assert!(w.start_error.is_none());
+        let mut w = start(&chain, &server, &mut guard, "enginetest-kept");
         let mut kept_edges = Vec::new();
-        for j in 0..6 {
-            w.wait_all_asked().unwrap();
-            let payload = bytes(sizes[j], j as u64 + 1);
-            let out = Collected::default();
-            let mut dst: Output = Box::new(out.clone());
-            let input = Box::new(std::io::Cursor::new(payload.clone()));
-            let inv = invocation::streamed(&mut w, input, &mut dst).unwrap();
-            let want = &payload[..took.unwrap_or(payload.len()).min(payload.len())];
-            assert!(*out.0.lock().unwrap() == want, "invocation {j}");
+        for (j, &size) in sizes.iter().enumerate() {
+            let payload = bytes(size, j as u64 + 1);
+            let (inv, out) = invoke(&mut w, &payload);
+            let want = &payload[..took.unwrap_or(size).min(size)];
+            assert!(out == want, "invocation {j}");
             kept_edges.push(inv.kept_edges);
         }
         assert_eq!(kept_edges, kept);
-        w.wait_all_asked().unwrap();
-        w.end_all(true, std::time::Duration::from_secs(5), "docker");
-        for inst in &w.instances {
-            assert_eq!(
-                inst.status().and_then(|s| s.code()),
-                Some(0),
-                "{}",
-                inst.name
-            );
-        }
+        end_cleanly(&mut w);
     }
 }
