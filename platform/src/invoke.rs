@@ -97,6 +97,7 @@ pub fn run(
         output_bytes,
     );
     report["functions"] = functions_report(req, &ran, &cold).into();
+    report["kept_edges"] = ran.as_ref().ok().map(|i| i.kept_edges).into();
     report["lambda_error"] = serde_json::json!(lambda_error);
     Outcome {
         status,

@@ -61,6 +61,21 @@ pub struct Instance {
     /// Started by someone else (a Kubernetes pod, say): it joined through
     /// the handoff socket, and its connection is all there is of it.
     joined: bool,
+    /// Unique in this process: how a neighbour knows that it holds the
+    /// other end of an edge this instance kept.
+    pub(crate) id: u64,
+    /// The instances at the other end of its kept input and output ends,
+    /// if it keeps them (see `WarmChain::take_edges`).
+    pub(crate) kept: [Option<u64>; 2],
+    /// Its last return value said that its kept ends can restart.
+    pub(crate) restartable: bool,
+}
+
+/// The next [`Instance::id`].
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    // Relaxed: a counter; only uniqueness matters.
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What a polled fd of an instance is.
@@ -142,6 +157,9 @@ impl Instance {
                     status: None,
                     max_rss: None,
                     joined: false,
+                    id: next_id(),
+                    kept: [None; 2],
+                    restartable: false,
                 })
             }
             Err(e) => {
@@ -170,6 +188,9 @@ impl Instance {
             status: None,
             max_rss: None,
             joined: true,
+            id: next_id(),
+            kept: [None; 2],
+            restartable: false,
         })
     }
 
@@ -227,6 +248,7 @@ impl Instance {
                 // value's pieces follow each other at once.
                 let r = handoff::read_result_within(conn.as_fd(), MAX_RETURN, RESULT_STALL);
                 let at = Instant::now();
+                self.restartable = matches!(&r, Ok(v) if v.restartable);
                 if matches!(&r, Ok(v) if v.stays) {
                     // It waits there for its next invocation: asked.
                     self.asked(conn)?;

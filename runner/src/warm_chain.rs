@@ -34,6 +34,18 @@ pub enum ChainEvent {
     Ended(String),
 }
 
+/// How the edge from `writer` to `reader` is granted (see
+/// [`WarmChain::take_edges`]).
+fn reuse_between(writer: &Instance, reader: &Instance) -> Reuse {
+    if !(writer.restartable && reader.restartable) {
+        Reuse::No
+    } else if writer.kept[1] == Some(reader.id) && reader.kept[0] == Some(writer.id) {
+        Reuse::Restart
+    } else {
+        Reuse::Keep
+    }
+}
+
 /// How an end that is (or is not) there is granted as `reuse` asks.
 fn grant_end(reuse: Reuse, fd: Option<&OwnedFd>) -> Option<GrantEnd<'_>> {
     match (reuse, fd) {
@@ -68,15 +80,11 @@ pub struct WarmChain<'a> {
     cancel: Option<Arc<AtomicBool>>,
     /// The parameters granted with each invocation's streams (empty: none).
     params: Vec<u8>,
-    /// Whether the edges between its instances are kept from one
-    /// invocation to the next (FAASIN rings between instances that stay
-    /// together: a chain this runner started).
+    /// Whether the edges between its instances may be kept from one
+    /// invocation to the next (FAASIN rings; see `take_edges`).
     keeps: bool,
     /// Per edge, what its ends are granted as (see `take_edges`).
     reuse: Vec<Reuse>,
-    /// Per instance, whether its last return value said that its kept ends
-    /// can restart.
-    restartable: Vec<bool>,
 }
 
 /// How a warm chain is started.
@@ -111,7 +119,6 @@ impl<'a> WarmChain<'a> {
             params: Vec::new(),
             keeps: setup.transport == Transport::Faasin,
             reuse: vec![Reuse::No; chain.functions.len() + 1],
-            restartable: vec![false; chain.functions.len()],
         };
         for (i, f) in chain.functions.iter().enumerate() {
             let at = Start {
@@ -150,6 +157,8 @@ impl<'a> WarmChain<'a> {
         rings.resize_with(instances.len() + 1, || None);
         let n = instances.len();
         WarmChain {
+            keeps: transport == Transport::Faasin,
+            reuse: vec![Reuse::No; n + 1],
             chain,
             rings,
             instances,
@@ -161,10 +170,6 @@ impl<'a> WarmChain<'a> {
             start: Instant::now(),
             cancel,
             params: Vec::new(),
-            // Its instances go back to a pool, and meet other neighbours.
-            keeps: false,
-            reuse: vec![Reuse::No; n + 1],
-            restartable: vec![false; n],
         }
     }
 
@@ -196,7 +201,19 @@ impl<'a> WarmChain<'a> {
                 self.instances[i].name
             ));
         };
-        self.instances[i].grant(input_end, output_end, &self.params)
+        self.instances[i].grant(input_end, output_end, &self.params)?;
+        // What it keeps now, and with whom.
+        let n = self.instances.len();
+        for (side, edge, peer) in [(0, i, i.checked_sub(1)), (1, i + 1, Some(i + 1))] {
+            let peer = peer.filter(|&p| p < n).map(|p| self.instances[p].id);
+            let kept = &mut self.instances[i].kept[side];
+            match self.reuse[edge] {
+                Reuse::No => *kept = None,
+                Reuse::Keep => *kept = peer,
+                Reuse::Restart => {}
+            }
+        }
+        Ok(())
         // Our copies of the fds close here, so that its exit is seen by its
         // neighbours as EOF or a broken pipe.
     }
@@ -204,7 +221,9 @@ impl<'a> WarmChain<'a> {
     /// Nothing an instance kept of the last invocation's streams is
     /// restarted: after an invocation that failed, every edge is fresh.
     pub fn forget_kept(&mut self) {
-        self.restartable.iter_mut().for_each(|r| *r = false);
+        self.instances
+            .iter_mut()
+            .for_each(|f| f.restartable = false);
         self.next_edges = None;
     }
 
@@ -239,10 +258,12 @@ impl<'a> WarmChain<'a> {
 
     /// Every edge of an invocation: input, between functions, output. An
     /// edge between two instances that both said their kept ends can
-    /// restart (`handoff::ReturnValue::restartable`) is kept: granted once
-    /// as ends to keep, then restarted with no fds at all (see the `kept`
-    /// module of the faasin crate); its place here is `(None, None)`. The
-    /// edges the runner feeds and drains are fresh every time.
+    /// restart (`handoff::ReturnValue::restartable`) is kept: granted as
+    /// ends to keep, on ring memory of its own, and from then on restarted
+    /// with no fds at all while the two meet again and still keep that edge
+    /// of each other (see the `kept` module of the faasin crate); its place
+    /// here is then `(None, None)`. The edges the runner feeds and drains,
+    /// and every edge of a chain that does not keep any, are fresh.
     pub fn take_edges(&mut self) -> io::Result<Vec<(Option<OwnedFd>, Option<OwnedFd>)>> {
         if let Some(e) = self.next_edges.take() {
             return Ok(e);
@@ -250,26 +271,25 @@ impl<'a> WarmChain<'a> {
         let n = self.chain.functions.len();
         (0..=n)
             .map(|i| {
-                let keep = self.keeps
-                    && (1..n).contains(&i)
-                    && self.restartable[i - 1]
-                    && self.restartable[i];
-                let reuse = match (keep, self.reuse[i]) {
-                    (false, _) => Reuse::No,
-                    (true, Reuse::No) => Reuse::Keep,
-                    (true, _) => Reuse::Restart,
+                let reuse = match (1..n).contains(&i) && self.keeps {
+                    true => reuse_between(&self.instances[i - 1], &self.instances[i]),
+                    false => Reuse::No,
                 };
-                if reuse == Reuse::No && self.reuse[i] != Reuse::No {
-                    // Its last ring may still be mapped by an end that was
-                    // kept: the fresh ends get fresh memory.
-                    self.rings[i] = None;
-                }
                 self.reuse[i] = reuse;
-                if reuse == Reuse::Restart {
-                    return Ok((None, None));
+                match reuse {
+                    Reuse::Restart => Ok((None, None)),
+                    // Memory of its own: kept ends may map it for as long
+                    // as they are kept, so no other stream may reuse it.
+                    Reuse::Keep => {
+                        let cap = self.chain.functions[i - 1].capacity;
+                        let (r, w) = faasin::RingMemory::new(cap)?.endpoints()?;
+                        Ok((Some(r), Some(w)))
+                    }
+                    Reuse::No => {
+                        let (r, w) = self.edge(i)?;
+                        Ok((Some(r), Some(w)))
+                    }
                 }
-                let (r, w) = self.edge(i)?;
-                Ok((Some(r), Some(w)))
             })
             .collect()
     }
@@ -338,11 +358,10 @@ impl<'a> WarmChain<'a> {
 
     /// A return value as the report shows it, or why there is none.
     pub fn result(
-        &mut self,
+        &self,
         i: usize,
         r: io::Result<handoff::ReturnValue>,
     ) -> Result<serde_json::Value, String> {
-        self.restartable[i] = matches!(&r, Ok(v) if v.restartable);
         match r {
             Ok(v) => Ok(crate::report::return_value(&v.value)),
             Err(e) => Err(format!(
