@@ -269,7 +269,12 @@ pub fn lease(
     let mut got: BTreeMap<&str, Vec<Leased>> = BTreeMap::new();
     for (name, (pool, n)) in &need {
         match pool.lease(*n, queue_wait, cancel) {
-            Ok(l) => {
+            Ok(mut l) => {
+                // Popped below in the order leased, which is the order they
+                // were given back in: the next invocation of a chain that
+                // has a function more than once puts each instance where
+                // it was, next to the neighbours it keeps edges with.
+                l.reverse();
                 got.insert(name, l);
             }
             Err(e) => {

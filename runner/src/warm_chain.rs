@@ -46,6 +46,11 @@ fn reuse_between(writer: &Instance, reader: &Instance) -> Reuse {
     }
 }
 
+/// Whether either of the two keeps an end of an edge between them.
+fn keeps_with(writer: &Instance, reader: &Instance) -> bool {
+    writer.kept[1] == Some(reader.id) || reader.kept[0] == Some(writer.id)
+}
+
 /// How an end that is (or is not) there is granted as `reuse` asks.
 fn grant_end(reuse: Reuse, fd: Option<&OwnedFd>) -> Option<GrantEnd<'_>> {
     match (reuse, fd) {
@@ -259,11 +264,11 @@ impl<'a> WarmChain<'a> {
     /// Every edge of an invocation: input, between functions, output. An
     /// edge between two instances that both said their kept ends can
     /// restart (`handoff::ReturnValue::restartable`) is kept: granted as
-    /// ends to keep, on ring memory of its own, and from then on restarted
-    /// with no fds at all while the two meet again and still keep that edge
-    /// of each other (see the `kept` module of the faasin crate); its place
-    /// here is then `(None, None)`. The edges the runner feeds and drains,
-    /// and every edge of a chain that does not keep any, are fresh.
+    /// ends to keep, and from then on restarted with no fds at all while
+    /// the two meet again and still keep that edge of each other (see the
+    /// `kept` module of the faasin crate); its place here is then `(None,
+    /// None)`. The edges the runner feeds and drains, and every edge of a
+    /// chain that does not keep any, are fresh.
     pub fn take_edges(&mut self) -> io::Result<Vec<(Option<OwnedFd>, Option<OwnedFd>)>> {
         if let Some(e) = self.next_edges.take() {
             return Ok(e);
@@ -271,25 +276,26 @@ impl<'a> WarmChain<'a> {
         let n = self.chain.functions.len();
         (0..=n)
             .map(|i| {
-                let reuse = match (1..n).contains(&i) && self.keeps {
-                    true => reuse_between(&self.instances[i - 1], &self.instances[i]),
-                    false => Reuse::No,
+                let between = (1..n)
+                    .contains(&i)
+                    .then(|| (&self.instances[i - 1], &self.instances[i]));
+                let reuse = match between {
+                    Some((writer, reader)) if self.keeps => reuse_between(writer, reader),
+                    _ => Reuse::No,
                 };
-                self.reuse[i] = reuse;
-                match reuse {
-                    Reuse::Restart => Ok((None, None)),
-                    // Memory of its own: kept ends may map it for as long
-                    // as they are kept, so no other stream may reuse it.
-                    Reuse::Keep => {
-                        let cap = self.chain.functions[i - 1].capacity;
-                        let (r, w) = faasin::RingMemory::new(cap)?.endpoints()?;
-                        Ok((Some(r), Some(w)))
-                    }
-                    Reuse::No => {
-                        let (r, w) = self.edge(i)?;
-                        Ok((Some(r), Some(w)))
-                    }
+                // The edge's memory, whose every stream has ended, is reused,
+                // unless an end the two kept on it may still be open: one
+                // that said it cannot restart may still hold it (an object
+                // of a binding not yet closed, say).
+                if reuse == Reuse::No && between.is_some_and(|(w, r)| keeps_with(w, r)) {
+                    self.rings[i] = None;
                 }
+                self.reuse[i] = reuse;
+                if reuse == Reuse::Restart {
+                    return Ok((None, None));
+                }
+                let (r, w) = self.edge(i)?;
+                Ok((Some(r), Some(w)))
             })
             .collect()
     }
