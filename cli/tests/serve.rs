@@ -71,25 +71,31 @@ fn a_chain_streams_the_body_through_and_reports_every_function() {
 
 /// Two warm instances that meet again keep the edge between them, as in
 /// `faasin run --warm`: granted to keep in their second invocation, then
-/// restarted, each invocation's bytes its own.
+/// restarted, each invocation's bytes its own. Two instances of one
+/// function in a chain are leased in the order they came back, so each
+/// meets the same neighbour again.
 #[test]
 fn neighbours_that_meet_again_keep_their_edge() {
     let defs = [
         peer_fn("one", &["cat"], "serve-kept", "max_instances = 1"),
         peer_fn("two", &["cat"], "serve-kept", "max_instances = 1"),
+        peer_fn("twice", &["cat"], "serve-kept", "max_instances = 2"),
         chain("pair", &["one", "two"], ""),
+        chain("same", &["twice", "twice"], ""),
     ]
     .concat();
     let s = Served::start("kept", &defs);
-    let mut kept = Vec::new();
-    for round in 0..4 {
-        let body = bytes(1000 + 70_000 * (round % 2), round as u64 + 1);
-        let (status, out, report) = s.invoke("/chains/pair", body.clone());
-        assert_eq!(status, 200, "{}", s.log());
-        assert!(out == body, "round {round}: output differs");
-        kept.push(report["kept_edges"].as_u64().unwrap());
+    for path in ["/chains/pair", "/chains/same"] {
+        let mut kept = Vec::new();
+        for round in 0..4 {
+            let body = bytes(1000 + 70_000 * (round % 2), round as u64 + 1);
+            let (status, out, report) = s.invoke(path, body.clone());
+            assert_eq!(status, 200, "{}", s.log());
+            assert!(out == body, "{path} round {round}: output differs");
+            kept.push(report["kept_edges"].as_u64().unwrap());
+        }
+        assert_eq!(kept, [0, 0, 1, 1], "{path}");
     }
-    assert_eq!(kept, [0, 0, 1, 1]);
 }
 
 #[test]
