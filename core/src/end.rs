@@ -81,13 +81,13 @@ impl<S: Side, X: Default> End<S, X> {
             Err(e) => return Err(e),
         };
         let side = S::open(map.header(), hello.capacity)?;
-        let bell = Arc::new(Bell::new(fd, role));
+        let link = Link::new(side, Arc::new(Bell::new(fd, role)));
         Ok(End::on_ring(
             Arc::new(map),
             hello.capacity,
-            side,
-            bell,
+            link,
             opts,
+            None,
         ))
     }
 
@@ -137,36 +137,43 @@ impl<S: Side, X: Default> End<S, X> {
             capacity,
             stream,
         } = slot.take()?;
-        let restarted = (|| {
-            let mut side = S::open(map.header(), capacity)?;
-            side.set_stream(stream.wrapping_add(1));
-            Ok::<_, io::Error>(side)
-        })();
-        let side = match restarted {
-            Ok(side) => side,
+        let mut link = match S::open(map.header(), capacity) {
+            Ok(side) => Link::new(side, bell),
             Err(e) => {
+                slot.give_back(None);
+                return Err(e.into());
+            }
+        };
+        link.side.set_stream(stream.wrapping_add(1));
+        if !S::READS {
+            if let Err(e) = link.await_peer_close(map.header(), stream) {
                 slot.give_back(None);
                 return Err(e);
             }
-        };
-        let mut end = End::on_ring(map, capacity, side, bell, Options::from_env());
-        if let Inner::Ring(r) = &mut end.inner {
-            if S::WHAT == "write" {
-                r.link.await_peer_close(r.map.header(), stream)?;
-            }
-            r.keep = Some(slot);
         }
-        Ok(end)
+        Ok(End::on_ring(
+            map,
+            capacity,
+            link,
+            Options::from_env(),
+            Some(slot),
+        ))
     }
 
-    fn on_ring(map: Arc<Mapping>, capacity: u64, side: S, bell: Arc<Bell>, opts: Options) -> Self {
+    fn on_ring(
+        map: Arc<Mapping>,
+        capacity: u64,
+        link: Link<S, Arc<Bell>>,
+        opts: Options,
+        keep: Option<Arc<Slot>>,
+    ) -> Self {
         let inner = Inner::Ring(RingEnd {
             map,
             capacity,
             step: ring::copy_step(capacity),
             owner_pid: own_pid(),
-            link: Link::new(side, bell),
-            keep: None,
+            link,
+            keep,
         });
         End { inner, opts }
     }

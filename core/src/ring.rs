@@ -140,6 +140,10 @@ pub(crate) trait Side: Sized {
     /// What this side waits to do, for errors: "read" or "write".
     const WHAT: &'static str;
 
+    /// True for the reader's side: a kept ring's next stream starts where
+    /// the reader stands, the writer's waits for it (see `kept`).
+    const READS: bool;
+
     /// This side's view of a ring that may hold data already: it resumes
     /// where the positions stand, after checking them like every later load.
     fn open(h: &Header, capacity: u64) -> Result<Self, Corrupt>;
@@ -306,6 +310,7 @@ impl Producer {
 
 impl Side for Producer {
     const WHAT: &'static str = "write";
+    const READS: bool = false;
 
     fn open(h: &Header, capacity: u64) -> Result<Self, Corrupt> {
         // SYNC POINT. Acquire: pairs with the Release store of write_pos in
@@ -423,6 +428,7 @@ impl Consumer {
 
 impl Side for Consumer {
     const WHAT: &'static str = "read";
+    const READS: bool = true;
 
     fn open(h: &Header, capacity: u64) -> Result<Self, Corrupt> {
         // SYNC POINT. Acquire: pairs with the Release store of read_pos in

@@ -353,7 +353,7 @@ impl<S: Side, B: Doorbell> Link<S, B> {
         if self.peer_gone {
             return false;
         }
-        if S::WHAT == "write" {
+        if !S::READS {
             return true;
         }
         // The close flag first: once it is seen, so is every commit before it.

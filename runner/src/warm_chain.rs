@@ -206,6 +206,8 @@ impl<'a> WarmChain<'a> {
                 self.instances[i].name
             ));
         };
+        // Our copies of the fds close on return, so that its exit is seen by
+        // its neighbours as EOF or a broken pipe.
         self.instances[i].grant(input_end, output_end, &self.params)?;
         // What it keeps now, and with whom.
         let n = self.instances.len();
@@ -219,8 +221,6 @@ impl<'a> WarmChain<'a> {
             }
         }
         Ok(())
-        // Our copies of the fds close here, so that its exit is seen by its
-        // neighbours as EOF or a broken pipe.
     }
 
     /// Nothing an instance kept of the last invocation's streams is
@@ -229,7 +229,6 @@ impl<'a> WarmChain<'a> {
         self.instances
             .iter_mut()
             .for_each(|f| f.restartable = false);
-        self.next_edges = None;
     }
 
     /// The instances back, for whoever lent them, and each edge's ring
