@@ -1,0 +1,427 @@
+//! `rtt_blocking`: the blocking 64-byte round trip through FAASIN against a
+//! pipe, a unix socket and a bare doorbell (the floor of a shared-memory
+//! transport that sleeps in the kernel, see `BareTx`), measured side by
+//! side, and FAASIN with its default spin beside them. One child process
+//! answers all of them; the parent alternates a block of each, round after
+//! round, so that every per-round ratio compares blocks that ran within
+//! milliseconds of each other, in one host state.
+//!
+//! Every message carries the CPU its sender ran on when it sent it, and its
+//! receiver notes whether it woke on that same CPU. On two vCPUs a kernel
+//! wake-up across CPUs costs tens of microseconds, while a wake-up that the
+//! scheduler places on the waker's CPU, which is about to sleep, costs a
+//! context switch: the share of such wake-ups explains most of a
+//! transport's blocking round trip here.
+//!
+//! With `pinned` as the third argument the parent runs on CPU 0 and the
+//! child on CPU 1, so that every wake-up crosses CPUs.
+//!
+//! Run: `cargo run --release -p faasin-benches --bin rtt_blocking [ROUNDS] [N] [pinned]`
+//! (defaults 40 rounds of 2000 round trips per block). Prints a table.
+
+use faasin::{Reader, Writer};
+use faasin_benches as fb;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const ROLE: &str = "FAASIN_RTT_BLOCKING_ROLE";
+/// FAASIN twice: without spinning, every wait sleeps, as the others do;
+/// with its default options, a wait spins a little first (adaptively).
+/// The bare doorbell is the least a shared-memory transport does that makes
+/// no system call for a peer that is awake (see `BareTx`): its floor.
+const KINDS: [&str; 5] = [
+    "FAASIN, no spin",
+    "pipe",
+    "unix socket",
+    "FAASIN, default spin",
+    "bare doorbell",
+];
+const BARE: usize = 4;
+
+/// One transport's two directions, as the parent or the child holds them.
+struct Duplex {
+    r: Box<dyn Read>,
+    w: Box<dyn Write>,
+}
+
+impl Duplex {
+    /// `shm` is the bare doorbell's memory, `to_child` says which way `w`
+    /// goes.
+    fn new(
+        kind: usize,
+        r: OwnedFd,
+        w: OwnedFd,
+        shm: &Shared,
+        to_child: bool,
+    ) -> io::Result<Duplex> {
+        Ok(if kind == BARE {
+            let (rx, tx) = if to_child {
+                (shm.dir(1), shm.dir(0))
+            } else {
+                (shm.dir(0), shm.dir(1))
+            };
+            Duplex {
+                r: Box::new(BareRx {
+                    dir: rx,
+                    bell: File::from(r),
+                    seen: 0,
+                }),
+                w: Box::new(BareTx {
+                    dir: tx,
+                    bell: File::from(w),
+                    sent: 0,
+                }),
+            }
+        } else if kind == 0 || kind == 3 {
+            let mut r = Reader::from_fd(r)?;
+            let mut w = Writer::from_fd(w)?;
+            if kind == 0 {
+                r.set_spin(Duration::ZERO);
+                w.set_spin(Duration::ZERO);
+            }
+            Duplex {
+                r: Box::new(r),
+                w: Box::new(w),
+            }
+        } else {
+            Duplex {
+                r: Box::new(File::from(r)),
+                w: Box::new(File::from(w)),
+            }
+        })
+    }
+
+    /// Sends `msg` stamped with our CPU.
+    fn send(&mut self, msg: &mut [u8; 64]) -> io::Result<()> {
+        msg[0] = cpu();
+        self.w.write_all(msg)
+    }
+
+    /// Receives a message into `msg`; says whether we run on the CPU its
+    /// sender stamped.
+    fn receive(&mut self, msg: &mut [u8; 64]) -> io::Result<bool> {
+        self.r.read_exact(msg)?;
+        Ok(msg[0] == cpu())
+    }
+}
+
+/// The bare doorbell's shared page: per direction a position, a waiting
+/// flag and a 64-byte payload, each on its own 128 bytes.
+struct Shared {
+    ptr: *mut u8,
+}
+
+/// One direction of the bare doorbell.
+#[derive(Clone, Copy)]
+struct Dir {
+    pos: &'static AtomicU64,
+    waiting: &'static AtomicU32,
+    payload: &'static [AtomicU64; 8],
+}
+
+impl Shared {
+    fn create() -> io::Result<(Shared, OwnedFd)> {
+        // SAFETY: literal name, valid flags.
+        let fd = unsafe { libc::memfd_create(c"bare-doorbell".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh fd from memfd_create.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: a valid fd and a plain size.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), 4096) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((Shared::open(&fd)?, fd))
+    }
+
+    fn open(fd: &OwnedFd) -> io::Result<Shared> {
+        // SAFETY: a new shared mapping of a 4096-byte memfd, never unmapped,
+        // so the references `dir` hands out live as long as the process.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Shared { ptr: p.cast() })
+    }
+
+    /// Direction `d` (0: to the child, 1: back).
+    fn dir(&self, d: usize) -> Dir {
+        let base = d * 1024;
+        // SAFETY: the offsets lie inside the page, aligned for their types;
+        // the mapping lives for the whole process; atomics tolerate sharing.
+        unsafe {
+            Dir {
+                pos: &*self.ptr.add(base).cast(),
+                waiting: &*self.ptr.add(base + 128).cast(),
+                payload: &*self.ptr.add(base + 256).cast(),
+            }
+        }
+    }
+}
+
+/// The sending side of a bare doorbell: stores the payload and the new
+/// position, then rings the pipe only if the receiver armed its flag. This
+/// is FAASIN's wake-up protocol with nothing around it: no ring, no
+/// validation, no hang-up, one message at a time.
+struct BareTx {
+    dir: Dir,
+    bell: File,
+    sent: u64,
+}
+
+impl Write for BareTx {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        assert_eq!(buf.len(), 64, "the bare doorbell moves 64-byte messages");
+        for (w, b) in self.dir.payload.iter().zip(buf.chunks(8)) {
+            w.store(u64::from_le_bytes(b.try_into().unwrap()), Ordering::Relaxed);
+        }
+        self.sent += 1;
+        // Release: pairs with the Acquire loads of `pos` in `BareRx::read`.
+        self.dir.pos.store(self.sent, Ordering::Release);
+        // AcqRel swap: pairs with the receiver's arming swap, as in FAASIN's
+        // ring (a Dekker pattern on read-modify-writes).
+        if self.dir.waiting.swap(0, Ordering::AcqRel) != 0 {
+            self.bell.write_all(&[1])?;
+        }
+        Ok(64)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The receiving side: looks at the position, arms its flag, looks again,
+/// and sleeps in a `read` of the pipe.
+struct BareRx {
+    dir: Dir,
+    bell: File,
+    seen: u64,
+}
+
+impl Read for BareRx {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        assert_eq!(buf.len(), 64, "the bare doorbell moves 64-byte messages");
+        let next = self.seen + 1;
+        // Acquire: pairs with the Release store of `pos` in `BareTx::write`.
+        while self.dir.pos.load(Ordering::Acquire) != next {
+            // AcqRel swaps: pair with the sender's swap.
+            self.dir.waiting.swap(1, Ordering::AcqRel);
+            if self.dir.pos.load(Ordering::Acquire) == next {
+                self.dir.waiting.swap(0, Ordering::AcqRel);
+                break;
+            }
+            let mut b = [0u8; 64];
+            if self.bell.read(&mut b)? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        for (w, b) in self.dir.payload.iter().zip(buf.chunks_mut(8)) {
+            b.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        }
+        self.seen = next;
+        Ok(64)
+    }
+}
+
+fn cpu() -> u8 {
+    // SAFETY: no arguments; reads the calling thread's state.
+    unsafe { libc::sched_getcpu() as u8 }
+}
+
+fn pin(cpu: usize) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET and sched_setaffinity
+    // get a valid pointer to it and its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The pairs of fds of each kind: (to child, to parent), each (read, write).
+type Fds = ((OwnedFd, OwnedFd), (OwnedFd, OwnedFd));
+
+fn make(kind: usize) -> io::Result<Fds> {
+    let make = [
+        fb::faasin_fds,
+        fb::pipe,
+        fb::unix_stream,
+        fb::faasin_fds,
+        fb::pipe,
+    ][kind];
+    Ok((make()?, make()?))
+}
+
+/// Orders carry the kind in their lowest three bits.
+fn child() {
+    let mut side = fb::ChildSide::new();
+    if std::env::var_os("PINNED").is_some() {
+        pin(1).expect("pin the child to CPU 1");
+    }
+    let shm = Shared::open(&side.take(2 * KINDS.len())).expect("map the bare doorbell's page");
+    let mut ends: Vec<Duplex> = (0..KINDS.len())
+        .map(|k| {
+            Duplex::new(k, side.take(2 * k), side.take(2 * k + 1), &shm, false)
+                .expect("open the ends")
+        })
+        .collect();
+    let mut msg = [0u8; 64];
+    side.ack(b'r');
+    while let Some(order) = side.next_order() {
+        let (n, kind) = (order >> 3, (order & 7) as usize);
+        let mut same = 0u64;
+        let d = &mut ends[kind];
+        for _ in 0..n {
+            same += d.receive(&mut msg).expect("read") as u64;
+            d.send(&mut msg).expect("write");
+        }
+        // The share of same-CPU wake-ups, in percent, is the acknowledgement.
+        side.ack((same * 100 / n.max(1)) as u8);
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    if std::env::var_os(ROLE).is_some() {
+        child();
+        return std::process::ExitCode::SUCCESS;
+    }
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rtt_blocking: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().map_or(Ok(40), |s| s.parse()).map_err(bad)?;
+    let n: u64 = args.next().map_or(Ok(2000), |s| s.parse()).map_err(bad)?;
+    let pinned = match args.next().as_deref() {
+        None => false,
+        Some("pinned") => true,
+        Some(other) => return Err(bad(format!("unknown mode {other:?}"))),
+    };
+    if rounds < 2 || n == 0 {
+        return Err(bad("need at least 2 rounds and 1 round trip per block"));
+    }
+    if pinned {
+        pin(0)?;
+    }
+
+    let (shm, shm_fd) = Shared::create()?;
+    let mut mine = Vec::new();
+    let mut theirs = Vec::new();
+    for kind in 0..KINDS.len() {
+        let ((to_child_r, to_child_w), (to_parent_r, to_parent_w)) = make(kind)?;
+        theirs.push(to_child_r);
+        theirs.push(to_parent_w);
+        mine.push(Duplex::new(kind, to_parent_r, to_child_w, &shm, true)?);
+    }
+    theirs.push(shm_fd);
+    let env: &[(&str, String)] = if pinned {
+        &[("PINNED", String::new())]
+    } else {
+        &[]
+    };
+    let refs: Vec<&OwnedFd> = theirs.iter().collect();
+    let mut peer = fb::Peer::start(ROLE, "rtt-blocking", &refs, env)?;
+    drop(theirs);
+    peer.wait_ack()?;
+
+    let mut msg = [7u8; 64];
+    // Per kind: microseconds per round trip, and the share of our own
+    // wake-ups and of the child's that landed on the waker's CPU.
+    let mut us: [Vec<f64>; KINDS.len()] = Default::default();
+    let mut near: [Vec<f64>; KINDS.len()] = Default::default();
+    let mut block =
+        |kind: usize, us: &mut [Vec<f64>; KINDS.len()], near: &mut [Vec<f64>; KINDS.len()]| {
+            peer.order((n << 3) | kind as u64)?;
+            let d = &mut mine[kind];
+            let mut same = 0u64;
+            let start = Instant::now();
+            for _ in 0..n {
+                d.send(&mut msg)?;
+                same += d.receive(&mut msg)? as u64;
+            }
+            let t = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+            let theirs = peer.wait_ack()? as u64;
+            us[kind].push(t);
+            near[kind].push((same * 100 / n + theirs) as f64 / 2.0);
+            io::Result::Ok(())
+        };
+    // One untimed round: page faults, the reader's move to its pipe.
+    let (mut u0, mut n0) = Default::default();
+    for kind in 0..KINDS.len() {
+        block(kind, &mut u0, &mut n0)?;
+    }
+    for i in 0..rounds {
+        // Rotate which kind goes first, so that none always runs first.
+        for k in 0..KINDS.len() {
+            block((i + k) % KINDS.len(), &mut us, &mut near)?;
+        }
+    }
+    peer.finish(Duration::from_secs(2));
+
+    let where_ = if pinned {
+        "parent on CPU 0, child on CPU 1"
+    } else {
+        "unpinned"
+    };
+    println!("{rounds} rounds of {n} blocking 64-byte round trips of each kind, {where_}\n");
+    println!("| | median us | quartiles | min-max | wake-ups on the waker's CPU (mean %) |");
+    println!("|---|---:|---:|---:|---:|");
+    for (k, name) in KINDS.iter().enumerate() {
+        let (q1, q3) = quartiles(&us[k]);
+        let (lo, hi) = fb::min_max(&us[k]);
+        let mean = near[k].iter().sum::<f64>() / near[k].len() as f64;
+        println!(
+            "| {name} | {:.1} | {q1:.1}-{q3:.1} | {lo:.1}-{hi:.1} | {mean:.0} |",
+            fb::median(&us[k])
+        );
+    }
+    // (numerator, denominator) as indices into KINDS.
+    for (a, b) in [(0, 1), (0, 2), (0, BARE), (BARE, 1), (3, 1)] {
+        let ratio: Vec<f64> = us[a].iter().zip(&us[b]).map(|(x, y)| x / y).collect();
+        let (q1, q3) = quartiles(&ratio);
+        let (lo, hi) = fb::min_max(&ratio);
+        println!(
+            "| {} / {}, per round | {:.3}x | {q1:.3}-{q3:.3} | {lo:.3}-{hi:.3} | |",
+            KINDS[a],
+            KINDS[b],
+            fb::median(&ratio)
+        );
+    }
+    Ok(())
+}
+
+fn quartiles(v: &[f64]) -> (f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    (s[s.len() / 4], s[(3 * s.len()) / 4])
+}
+
+fn bad(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{e} (usage: rtt_blocking [ROUNDS] [N] [pinned])"),
+    )
+}
