@@ -149,10 +149,14 @@ pub fn probe() -> io::Result<f64> {
     Ok(ns)
 }
 
-fn pin_to(cpu: usize) -> io::Result<()> {
+/// Pins the calling thread to `cpu`.
+pub fn pin_to(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::other(format!("no CPU {cpu}")));
+    }
     // SAFETY: a zeroed cpu_set_t is a valid empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid cpu_set_t and cpu < CPU_SETSIZE.
+    // SAFETY: `set` is a valid cpu_set_t and cpu < CPU_SETSIZE (checked).
     unsafe { libc::CPU_SET(cpu, &mut set) };
     set_affinity(&set)
 }
@@ -173,7 +177,7 @@ fn set_affinity(set: &libc::cpu_set_t) -> io::Result<()> {
     let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(set), set) };
     if r != 0 {
         return Err(io::Error::other(format!(
-            "cannot pin the state probe to a CPU ({}); it needs two CPUs",
+            "cannot pin to a CPU ({}); the benchmarks need two CPUs",
             io::Error::last_os_error()
         )));
     }

@@ -9,8 +9,8 @@ pub mod host_state;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::{Child, Command, ExitCode};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The FAASIN ring size used by every benchmark, and the window given to the
@@ -24,6 +24,28 @@ pub const RING: usize = 1 << 20;
 /// for a 1 MiB ring). Without it a 1 MiB write into a 1 MiB ring and its
 /// read would take turns.
 pub const ZERO_COPY_STEP: usize = 64 * 1024;
+
+/// The `main` of a benchmark that re-executes itself as its own child
+/// ([`Peer::start`]): `child` when `role_var` is set, otherwise `run`, whose
+/// error is printed after `name`.
+pub fn main_or_child(
+    role_var: &str,
+    name: &str,
+    child: impl FnOnce(),
+    run: impl FnOnce() -> io::Result<()>,
+) -> ExitCode {
+    if std::env::var_os(role_var).is_some() {
+        child();
+        return ExitCode::SUCCESS;
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// A plain pipe, both ends close-on-exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -282,6 +304,18 @@ pub fn fold_bytes(acc: u64, span: &[u8]) -> u64 {
     acc
 }
 
+/// What [`Shm::at`] may hand out: values made of atomics only.
+pub trait SharedCell: sealed::Sealed {}
+impl SharedCell for AtomicU32 {}
+impl SharedCell for AtomicU64 {}
+impl SharedCell for [AtomicU64; 8] {}
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::AtomicU32 {}
+    impl Sealed for super::AtomicU64 {}
+    impl Sealed for [super::AtomicU64; 8] {}
+}
+
 /// Shared memory for bare ping-pongs: a page with two counter lines (the
 /// floor for a spinning round trip) and two 64-byte payload lines (the floor
 /// for a round trip that moves 64 bytes plus a position), then one
@@ -337,17 +371,32 @@ impl Shm {
         Ok(Shm { ptr: p.cast() })
     }
 
+    /// The shared `T` at byte `off`: a benchmark's own layout in the part
+    /// of the first page that the ping-pongs here leave alone (from
+    /// [`Shm::FREE`] to 4096).
+    pub fn at<T: SharedCell>(&self, off: usize) -> &T {
+        assert!(
+            off + std::mem::size_of::<T>() <= SHM_LEN
+                && off.is_multiple_of(std::mem::align_of::<T>()),
+            "no room for the value at {off}"
+        );
+        // SAFETY: `off` (+ the size of T) lies inside the mapping and is
+        // aligned for T (checked); the mapping lives for the whole process;
+        // T is made of atomics (SharedCell), which tolerate sharing.
+        unsafe { &*self.ptr.add(off).cast::<T>() }
+    }
+
+    /// Where the first page is free for [`Shm::at`].
+    pub const FREE: usize = 3072;
+
     /// The counter the initiator bumps.
     pub fn ping(&self) -> &AtomicU64 {
-        // SAFETY: offset 0 is inside the page-aligned 4096-byte mapping,
-        // which lives for the whole process; AtomicU64 tolerates sharing.
-        unsafe { &*self.ptr.cast::<AtomicU64>() }
+        self.at(0)
     }
 
     /// The counter the responder bumps (its own cache line).
     pub fn pong(&self) -> &AtomicU64 {
-        // SAFETY: offset 128 is inside the mapping and 8-aligned.
-        unsafe { &*self.ptr.add(128).cast::<AtomicU64>() }
+        self.at(128)
     }
 
     /// The 64-byte payload line of direction `i` (0: to the responder, 1:
@@ -360,10 +409,7 @@ impl Shm {
         } else {
             1024 * (i + 1)
         };
-        // SAFETY: `off` (+64) lies inside the SHM_LEN-byte mapping and is
-        // 64-aligned; the mapping lives for the whole process; atomics
-        // tolerate sharing.
-        unsafe { &*self.ptr.add(off).cast::<[AtomicU64; 8]>() }
+        self.at(off)
     }
 
     /// Responder loop for `n` round trips that each move 64 bytes each way:

@@ -20,10 +20,10 @@
 //! (defaults 40 rounds of 2000 round trips per block). Prints a table.
 
 use faasin::{Reader, Writer};
-use faasin_benches as fb;
+use faasin_benches::{self as fb, host_state};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -42,26 +42,26 @@ const KINDS: [&str; 5] = [
 const BARE: usize = 4;
 
 /// One transport's two directions, as the parent or the child holds them.
-struct Duplex {
-    r: Box<dyn Read>,
-    w: Box<dyn Write>,
+struct Duplex<'a> {
+    r: Box<dyn Read + 'a>,
+    w: Box<dyn Write + 'a>,
 }
 
-impl Duplex {
+impl<'a> Duplex<'a> {
     /// `shm` is the bare doorbell's memory, `to_child` says which way `w`
     /// goes.
     fn new(
         kind: usize,
         r: OwnedFd,
         w: OwnedFd,
-        shm: &Shared,
+        shm: &'a fb::Shm,
         to_child: bool,
-    ) -> io::Result<Duplex> {
+    ) -> io::Result<Duplex<'a>> {
         Ok(if kind == BARE {
             let (rx, tx) = if to_child {
-                (shm.dir(1), shm.dir(0))
+                (dir(shm, 1), dir(shm, 0))
             } else {
-                (shm.dir(0), shm.dir(1))
+                (dir(shm, 0), dir(shm, 1))
             };
             Duplex {
                 r: Box::new(BareRx {
@@ -108,67 +108,22 @@ impl Duplex {
     }
 }
 
-/// The bare doorbell's shared page: per direction a position, a waiting
-/// flag and a 64-byte payload, each on its own 128 bytes.
-struct Shared {
-    ptr: *mut u8,
-}
-
-/// One direction of the bare doorbell.
+/// One direction of the bare doorbell: a position, a waiting flag and a
+/// 64-byte payload, each on its own 128 bytes of the benchmarks' shared page.
 #[derive(Clone, Copy)]
-struct Dir {
-    pos: &'static AtomicU64,
-    waiting: &'static AtomicU32,
-    payload: &'static [AtomicU64; 8],
+struct Dir<'a> {
+    pos: &'a AtomicU64,
+    waiting: &'a AtomicU32,
+    payload: &'a [AtomicU64; 8],
 }
 
-impl Shared {
-    fn create() -> io::Result<(Shared, OwnedFd)> {
-        // SAFETY: literal name, valid flags.
-        let fd = unsafe { libc::memfd_create(c"bare-doorbell".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh fd from memfd_create.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: a valid fd and a plain size.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), 4096) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((Shared::open(&fd)?, fd))
-    }
-
-    fn open(fd: &OwnedFd) -> io::Result<Shared> {
-        // SAFETY: a new shared mapping of a 4096-byte memfd, never unmapped,
-        // so the references `dir` hands out live as long as the process.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Shared { ptr: p.cast() })
-    }
-
-    /// Direction `d` (0: to the child, 1: back).
-    fn dir(&self, d: usize) -> Dir {
-        let base = d * 1024;
-        // SAFETY: the offsets lie inside the page, aligned for their types;
-        // the mapping lives for the whole process; atomics tolerate sharing.
-        unsafe {
-            Dir {
-                pos: &*self.ptr.add(base).cast(),
-                waiting: &*self.ptr.add(base + 128).cast(),
-                payload: &*self.ptr.add(base + 256).cast(),
-            }
-        }
+/// Direction `d` (0: to the child, 1: back).
+fn dir(shm: &fb::Shm, d: usize) -> Dir<'_> {
+    let base = fb::Shm::FREE + d * 384;
+    Dir {
+        pos: shm.at(base),
+        waiting: shm.at(base + 128),
+        payload: shm.at(base + 256),
     }
 }
 
@@ -176,13 +131,13 @@ impl Shared {
 /// position, then rings the pipe only if the receiver armed its flag. This
 /// is FAASIN's wake-up protocol with nothing around it: no ring, no
 /// validation, no hang-up, one message at a time.
-struct BareTx {
-    dir: Dir,
+struct BareTx<'a> {
+    dir: Dir<'a>,
     bell: File,
     sent: u64,
 }
 
-impl Write for BareTx {
+impl Write for BareTx<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         assert_eq!(buf.len(), 64, "the bare doorbell moves 64-byte messages");
         for (w, b) in self.dir.payload.iter().zip(buf.chunks(8)) {
@@ -206,13 +161,13 @@ impl Write for BareTx {
 
 /// The receiving side: looks at the position, arms its flag, looks again,
 /// and sleeps in a `read` of the pipe.
-struct BareRx {
-    dir: Dir,
+struct BareRx<'a> {
+    dir: Dir<'a>,
     bell: File,
     seen: u64,
 }
 
-impl Read for BareRx {
+impl Read for BareRx<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         assert_eq!(buf.len(), 64, "the bare doorbell moves 64-byte messages");
         let next = self.seen + 1;
@@ -242,19 +197,6 @@ fn cpu() -> u8 {
     unsafe { libc::sched_getcpu() as u8 }
 }
 
-fn pin(cpu: usize) -> io::Result<()> {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET and sched_setaffinity
-    // get a valid pointer to it and its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
 /// The pairs of fds of each kind: (to child, to parent), each (read, write).
 type Fds = ((OwnedFd, OwnedFd), (OwnedFd, OwnedFd));
 
@@ -273,9 +215,9 @@ fn make(kind: usize) -> io::Result<Fds> {
 fn child() {
     let mut side = fb::ChildSide::new();
     if std::env::var_os("PINNED").is_some() {
-        pin(1).expect("pin the child to CPU 1");
+        host_state::pin_to(1).expect("pin the child to CPU 1");
     }
-    let shm = Shared::open(&side.take(2 * KINDS.len())).expect("map the bare doorbell's page");
+    let shm = fb::Shm::open(side.take(2 * KINDS.len())).expect("map the bare doorbell's page");
     let mut ends: Vec<Duplex> = (0..KINDS.len())
         .map(|k| {
             Duplex::new(k, side.take(2 * k), side.take(2 * k + 1), &shm, false)
@@ -298,17 +240,7 @@ fn child() {
 }
 
 fn main() -> std::process::ExitCode {
-    if std::env::var_os(ROLE).is_some() {
-        child();
-        return std::process::ExitCode::SUCCESS;
-    }
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rtt_blocking: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    fb::main_or_child(ROLE, "rtt_blocking", child, run)
 }
 
 fn run() -> io::Result<()> {
@@ -324,10 +256,10 @@ fn run() -> io::Result<()> {
         return Err(bad("need at least 2 rounds and 1 round trip per block"));
     }
     if pinned {
-        pin(0)?;
+        host_state::pin_to(0)?;
     }
 
-    let (shm, shm_fd) = Shared::create()?;
+    let (shm, shm_fd) = fb::Shm::create()?;
     let mut mine = Vec::new();
     let mut theirs = Vec::new();
     for kind in 0..KINDS.len() {

@@ -62,17 +62,7 @@ fn quartiles(v: &[f64]) -> (f64, f64) {
 }
 
 fn main() -> std::process::ExitCode {
-    if std::env::var_os(ROLE).is_some() {
-        child();
-        return std::process::ExitCode::SUCCESS;
-    }
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rtt_pair: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    fb::main_or_child(ROLE, "rtt_pair", child, run)
 }
 
 fn run() -> std::io::Result<()> {

@@ -470,22 +470,9 @@ fn pin_from_env(which: usize) {
         panic!("COMPARE_CPUS={spec:?} is not two CPU numbers, as in 0,1");
     };
     let cpu = [a, b][which];
-    assert!(
-        cpu < libc::CPU_SETSIZE as usize,
-        "COMPARE_CPUS: no CPU {cpu}"
-    );
-    // SAFETY: a zeroed cpu_set_t is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid cpu_set_t and cpu < CPU_SETSIZE (checked).
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: pid 0 is this thread, before it starts any other; `set` is a
-    // valid cpu_set_t of that size.
-    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-    assert!(
-        r == 0,
-        "COMPARE_CPUS: cannot run on CPU {cpu}: {}",
-        io::Error::last_os_error()
-    );
+    if let Err(e) = host_state::pin_to(cpu) {
+        panic!("COMPARE_CPUS: cannot run on CPU {cpu}: {e}");
+    }
 }
 
 // ---------------------------------------------------------------- child
