@@ -28,18 +28,64 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "FAASIN_RTT_BLOCKING_ROLE";
-/// FAASIN twice: without spinning, every wait sleeps, as the others do;
-/// with its default options, a wait spins a little first (adaptively).
-/// The bare doorbell is the least a shared-memory transport does that makes
-/// no system call for a peer that is awake (see `BareTx`): its floor.
-const KINDS: [&str; 5] = [
-    "FAASIN, no spin",
-    "pipe",
-    "unix socket",
-    "FAASIN, default spin",
-    "bare doorbell",
+/// What each block runs through, in the order of the table.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Without spinning: every wait sleeps, as the others' do.
+    FaasinNoSpin,
+    Pipe,
+    UnixSocket,
+    /// With its default options: a wait spins a little first (adaptively).
+    FaasinDefault,
+    /// The least a shared-memory transport does that makes no system call
+    /// for a peer that is awake (see `BareTx`): the floor.
+    Bare,
+}
+
+const KINDS: [Kind; 5] = [
+    Kind::FaasinNoSpin,
+    Kind::Pipe,
+    Kind::UnixSocket,
+    Kind::FaasinDefault,
+    Kind::Bare,
 ];
-const BARE: usize = 4;
+
+/// The per-round ratios the table shows: (numerator, denominator).
+const RATIOS: [(Kind, Kind); 5] = [
+    (Kind::FaasinNoSpin, Kind::Pipe),
+    (Kind::FaasinNoSpin, Kind::UnixSocket),
+    (Kind::FaasinNoSpin, Kind::Bare),
+    (Kind::Bare, Kind::Pipe),
+    (Kind::FaasinDefault, Kind::Pipe),
+];
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::FaasinNoSpin => "FAASIN, no spin",
+            Kind::Pipe => "pipe",
+            Kind::UnixSocket => "unix socket",
+            Kind::FaasinDefault => "FAASIN, default spin",
+            Kind::Bare => "bare doorbell",
+        }
+    }
+
+    /// Its place in `KINDS` and in orders to the child.
+    fn index(self) -> usize {
+        KINDS.iter().position(|k| *k == self).unwrap()
+    }
+
+    /// Two fd pairs for it: (to child, to parent), each (read, write). The
+    /// bare doorbell rings a pipe; its memory is the shared page.
+    fn fds(self) -> io::Result<((OwnedFd, OwnedFd), (OwnedFd, OwnedFd))> {
+        let make = match self {
+            Kind::FaasinNoSpin | Kind::FaasinDefault => fb::faasin_fds,
+            Kind::Pipe | Kind::Bare => fb::pipe,
+            Kind::UnixSocket => fb::unix_stream,
+        };
+        Ok((make()?, make()?))
+    }
+}
 
 /// One transport's two directions, as the parent or the child holds them.
 struct Duplex<'a> {
@@ -51,47 +97,39 @@ impl<'a> Duplex<'a> {
     /// `shm` is the bare doorbell's memory, `to_child` says which way `w`
     /// goes.
     fn new(
-        kind: usize,
+        kind: Kind,
         r: OwnedFd,
         w: OwnedFd,
         shm: &'a fb::Shm,
         to_child: bool,
     ) -> io::Result<Duplex<'a>> {
-        Ok(if kind == BARE {
-            let (rx, tx) = if to_child {
-                (dir(shm, 1), dir(shm, 0))
-            } else {
-                (dir(shm, 0), dir(shm, 1))
-            };
-            Duplex {
-                r: Box::new(BareRx {
-                    dir: rx,
+        let (r, w): (Box<dyn Read + 'a>, Box<dyn Write + 'a>) = match kind {
+            Kind::Bare => {
+                let (rx, tx) = if to_child { (1, 0) } else { (0, 1) };
+                let r = BareRx {
+                    dir: dir(shm, rx),
                     bell: File::from(r),
                     seen: 0,
-                }),
-                w: Box::new(BareTx {
-                    dir: tx,
+                };
+                let w = BareTx {
+                    dir: dir(shm, tx),
                     bell: File::from(w),
                     sent: 0,
-                }),
+                };
+                (Box::new(r), Box::new(w))
             }
-        } else if kind == 0 || kind == 3 {
-            let mut r = Reader::from_fd(r)?;
-            let mut w = Writer::from_fd(w)?;
-            if kind == 0 {
-                r.set_spin(Duration::ZERO);
-                w.set_spin(Duration::ZERO);
+            Kind::FaasinNoSpin | Kind::FaasinDefault => {
+                let mut r = Reader::from_fd(r)?;
+                let mut w = Writer::from_fd(w)?;
+                if kind == Kind::FaasinNoSpin {
+                    r.set_spin(Duration::ZERO);
+                    w.set_spin(Duration::ZERO);
+                }
+                (Box::new(r), Box::new(w))
             }
-            Duplex {
-                r: Box::new(r),
-                w: Box::new(w),
-            }
-        } else {
-            Duplex {
-                r: Box::new(File::from(r)),
-                w: Box::new(File::from(w)),
-            }
-        })
+            Kind::Pipe | Kind::UnixSocket => (Box::new(File::from(r)), Box::new(File::from(w))),
+        };
+        Ok(Duplex { r, w })
     }
 
     /// Sends `msg` stamped with our CPU.
@@ -197,20 +235,6 @@ fn cpu() -> u8 {
     unsafe { libc::sched_getcpu() as u8 }
 }
 
-/// The pairs of fds of each kind: (to child, to parent), each (read, write).
-type Fds = ((OwnedFd, OwnedFd), (OwnedFd, OwnedFd));
-
-fn make(kind: usize) -> io::Result<Fds> {
-    let make = [
-        fb::faasin_fds,
-        fb::pipe,
-        fb::unix_stream,
-        fb::faasin_fds,
-        fb::pipe,
-    ][kind];
-    Ok((make()?, make()?))
-}
-
 /// Orders carry the kind in their lowest three bits.
 fn child() {
     let mut side = fb::ChildSide::new();
@@ -218,9 +242,11 @@ fn child() {
         host_state::pin_to(1).expect("pin the child to CPU 1");
     }
     let shm = fb::Shm::open(side.take(2 * KINDS.len())).expect("map the bare doorbell's page");
-    let mut ends: Vec<Duplex> = (0..KINDS.len())
-        .map(|k| {
-            Duplex::new(k, side.take(2 * k), side.take(2 * k + 1), &shm, false)
+    let mut ends: Vec<Duplex> = KINDS
+        .iter()
+        .enumerate()
+        .map(|(k, kind)| {
+            Duplex::new(*kind, side.take(2 * k), side.take(2 * k + 1), &shm, false)
                 .expect("open the ends")
         })
         .collect();
@@ -262,8 +288,8 @@ fn run() -> io::Result<()> {
     let (shm, shm_fd) = fb::Shm::create()?;
     let mut mine = Vec::new();
     let mut theirs = Vec::new();
-    for kind in 0..KINDS.len() {
-        let ((to_child_r, to_child_w), (to_parent_r, to_parent_w)) = make(kind)?;
+    for kind in KINDS {
+        let ((to_child_r, to_child_w), (to_parent_r, to_parent_w)) = kind.fds()?;
         theirs.push(to_child_r);
         theirs.push(to_parent_w);
         mine.push(Duplex::new(kind, to_parent_r, to_child_w, &shm, true)?);
@@ -280,35 +306,35 @@ fn run() -> io::Result<()> {
     peer.wait_ack()?;
 
     let mut msg = [7u8; 64];
-    // Per kind: microseconds per round trip, and the share of our own
-    // wake-ups and of the child's that landed on the waker's CPU.
-    let mut us: [Vec<f64>; KINDS.len()] = Default::default();
-    let mut near: [Vec<f64>; KINDS.len()] = Default::default();
-    let mut block =
-        |kind: usize, us: &mut [Vec<f64>; KINDS.len()], near: &mut [Vec<f64>; KINDS.len()]| {
-            peer.order((n << 3) | kind as u64)?;
-            let d = &mut mine[kind];
-            let mut same = 0u64;
-            let start = Instant::now();
-            for _ in 0..n {
-                d.send(&mut msg)?;
-                same += d.receive(&mut msg)? as u64;
-            }
-            let t = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-            let theirs = peer.wait_ack()? as u64;
-            us[kind].push(t);
-            near[kind].push((same * 100 / n + theirs) as f64 / 2.0);
-            io::Result::Ok(())
-        };
+    // One block of `kind`: microseconds per round trip, and the share (%)
+    // of our own wake-ups and of the child's that landed on the waker's CPU.
+    let mut block = |kind: usize| -> io::Result<(f64, f64)> {
+        peer.order((n << 3) | kind as u64)?;
+        let d = &mut mine[kind];
+        let mut same = 0u64;
+        let start = Instant::now();
+        for _ in 0..n {
+            d.send(&mut msg)?;
+            same += d.receive(&mut msg)? as u64;
+        }
+        let t = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+        let theirs = peer.wait_ack()? as u64;
+        Ok((t, (same * 100 / n + theirs) as f64 / 2.0))
+    };
     // One untimed round: page faults, the reader's move to its pipe.
-    let (mut u0, mut n0) = Default::default();
     for kind in 0..KINDS.len() {
-        block(kind, &mut u0, &mut n0)?;
+        block(kind)?;
     }
+    // Per kind, per round: microseconds and the share of same-CPU wake-ups.
+    let mut us: [Vec<f64>; KINDS.len()] = Default::default();
+    let mut on_waker_cpu: [Vec<f64>; KINDS.len()] = Default::default();
     for i in 0..rounds {
         // Rotate which kind goes first, so that none always runs first.
         for k in 0..KINDS.len() {
-            block((i + k) % KINDS.len(), &mut us, &mut near)?;
+            let kind = (i + k) % KINDS.len();
+            let (t, share) = block(kind)?;
+            us[kind].push(t);
+            on_waker_cpu[kind].push(share);
         }
     }
     peer.finish(Duration::from_secs(2));
@@ -321,24 +347,25 @@ fn run() -> io::Result<()> {
     println!("{rounds} rounds of {n} blocking 64-byte round trips of each kind, {where_}\n");
     println!("| | median us | quartiles | min-max | wake-ups on the waker's CPU (mean %) |");
     println!("|---|---:|---:|---:|---:|");
-    for (k, name) in KINDS.iter().enumerate() {
+    for (k, kind) in KINDS.iter().enumerate() {
         let (q1, q3) = quartiles(&us[k]);
         let (lo, hi) = fb::min_max(&us[k]);
-        let mean = near[k].iter().sum::<f64>() / near[k].len() as f64;
+        let mean = on_waker_cpu[k].iter().sum::<f64>() / rounds as f64;
         println!(
-            "| {name} | {:.1} | {q1:.1}-{q3:.1} | {lo:.1}-{hi:.1} | {mean:.0} |",
+            "| {} | {:.1} | {q1:.1}-{q3:.1} | {lo:.1}-{hi:.1} | {mean:.0} |",
+            kind.name(),
             fb::median(&us[k])
         );
     }
-    // (numerator, denominator) as indices into KINDS.
-    for (a, b) in [(0, 1), (0, 2), (0, BARE), (BARE, 1), (3, 1)] {
-        let ratio: Vec<f64> = us[a].iter().zip(&us[b]).map(|(x, y)| x / y).collect();
+    for (a, b) in RATIOS {
+        let (x, y) = (&us[a.index()], &us[b.index()]);
+        let ratio: Vec<f64> = x.iter().zip(y).map(|(x, y)| x / y).collect();
         let (q1, q3) = quartiles(&ratio);
         let (lo, hi) = fb::min_max(&ratio);
         println!(
             "| {} / {}, per round | {:.3}x | {q1:.3}-{q3:.3} | {lo:.3}-{hi:.3} | |",
-            KINDS[a],
-            KINDS[b],
+            a.name(),
+            b.name(),
             fb::median(&ratio)
         );
     }
